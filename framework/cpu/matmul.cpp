@@ -1,0 +1,63 @@
+#include "cpu/matmul.hpp"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+
+namespace shrink::cpu {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using key_t = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool>;
+
+struct context {
+    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+    dnnl::stream stream{engine};
+    std::map<key_t, dnnl::matmul> cache;
+    std::mutex mutex;
+};
+
+context& ctx() {
+    static context c;
+    return c;
+}
+
+}  // namespace
+
+void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
+            const float* bias) {
+    context& c = ctx();
+    const dnnl::memory::desc a_md({m, k}, dt::f32, trans_a ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1});
+    const dnnl::memory::desc b_md({k, n}, dt::f32, trans_b ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1});
+    const dnnl::memory::desc bias_md({1, n}, dt::f32, dnnl::memory::dims{n, 1});
+    const dnnl::memory::desc dst_md({m, n}, dt::f32, dnnl::memory::dims{n, 1});
+
+    std::lock_guard<std::mutex> lock(c.mutex);
+    const key_t key{m, n, k, trans_a, trans_b, bias != nullptr};
+    auto it = c.cache.find(key);
+    if (it == c.cache.end()) {
+        const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_md, dst_md);
+        it = c.cache.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(d, c.engine))).first;
+    }
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, dnnl::memory(a_md, c.engine, const_cast<float*>(a))},
+        {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, c.engine, const_cast<float*>(b))},
+        {DNNL_ARG_DST, dnnl::memory(dst_md, c.engine, dst)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, c.engine, const_cast<float*>(bias)));
+    it->second.execute(c.stream, args);
+    c.stream.wait();
+}
+
+const char* onednn_version() {
+    static const std::string v = [] {
+        const dnnl_version_t* ver = dnnl_version();
+        return std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
+    }();
+    return v.c_str();
+}
+
+}  // namespace shrink::cpu

@@ -1,0 +1,16 @@
+// Float matrix multiply on oneDNN, with primitives cached by problem shape.
+#pragma once
+
+#include <cstdint>
+
+namespace shrink::cpu {
+
+/// dst[m, n] = op(a)[m, k] * op(b)[k, n] (+ bias[n]), all row-major.
+/// trans_a: `a` is stored [k, m]; trans_b: `b` is stored [n, k] (a Linear's [out, in] weight).
+void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
+            const float* bias = nullptr);
+
+/// oneDNN's version as "major.minor.patch".
+const char* onednn_version();
+
+}  // namespace shrink::cpu

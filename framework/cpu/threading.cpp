@@ -1,0 +1,29 @@
+#include "cpu/threading.hpp"
+
+#include <omp.h>
+#include <tbb/global_control.h>
+
+#include <memory>
+#include <thread>
+
+namespace shrink::cpu {
+
+namespace {
+int current = 0;
+std::unique_ptr<tbb::global_control> tbb_limit;
+}  // namespace
+
+void set_thread_count(int threads) {
+    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    current = threads;
+    omp_set_num_threads(threads);
+    tbb_limit.reset();
+    tbb_limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
+}
+
+int thread_count() {
+    if (current == 0) set_thread_count(0);
+    return current;
+}
+
+}  // namespace shrink::cpu

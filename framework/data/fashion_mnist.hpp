@@ -1,0 +1,24 @@
+// Fashion-MNIST from the IDX files of Debian's dataset-fashion-mnist package.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shrink {
+
+constexpr const char* fashion_mnist_default_dir = "/usr/share/datasets/fashion-mnist";
+
+struct image_set {
+    int64_t count = 0;
+    int64_t features = 0;         // rows * cols of one image
+    std::vector<uint8_t> pixels;  // count * features
+    std::vector<int32_t> labels;  // count, in [0, classes)
+    int32_t classes = 10;
+};
+
+/// Loads "train" or "test" from `dir` (the IDX files, gzipped or not). Checks magic
+/// numbers, dimensions, counts and label range; throws input_error naming the file.
+image_set load_fashion_mnist(const std::string& dir, const std::string& split);
+
+}  // namespace shrink

@@ -1,0 +1,330 @@
+#include "recipe/recipe.hpp"
+
+#include "util/text.hpp"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+namespace shrink {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// Typed reads of yaml nodes that record problems instead of stopping at the first.
+class reader {
+  public:
+    explicit reader(diagnostics& d) : diag_(d) {}
+
+    bool expect_map(const yaml_node& n, const std::string& what) {
+        if (n.is_map()) return true;
+        diag_.error(n.mark, what + " must be a mapping, got a " + n.kind_name());
+        return false;
+    }
+
+    void reject_unknown(const yaml_node& map, const std::vector<std::string>& allowed, const std::string& where) {
+        for (const yaml_node& key : map.keys) {
+            bool known = false;
+            for (const std::string& a : allowed) known = known || a == key.text;
+            if (!known) diag_.error(key.mark, "unknown key '" + key.text + "' in " + where + did_you_mean(key.text, allowed));
+        }
+    }
+
+    std::optional<std::string> text(const yaml_node& n, const std::string& what) {
+        if (n.is_scalar()) return n.text;
+        diag_.error(n.mark, what + " must be a string, got a " + n.kind_name());
+        return std::nullopt;
+    }
+
+    std::optional<int64_t> integer(const yaml_node& n, const std::string& what, int64_t lo, int64_t hi) {
+        std::optional<int64_t> v;
+        if (n.is_scalar() && !n.quoted) v = parse_decimal_int(n.text);
+        if (!v) {
+            diag_.error(n.mark, what + " must be a decimal integer, got '" + n.text + "'" +
+                                    (n.is_scalar() && n.text.size() > 1 && n.text[0] == '0'
+                                         ? " (leading zeros are not allowed: YAML 1.1 readers take them as octal)"
+                                         : ""));
+            return std::nullopt;
+        }
+        if (*v < lo || *v > hi) {
+            diag_.error(n.mark, what + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                    std::to_string(*v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    std::optional<double> number(const yaml_node& n, const std::string& what, double lo, double hi) {
+        std::optional<double> v;
+        if (n.is_scalar() && !n.quoted) v = parse_finite_double(n.text);
+        if (!v) {
+            diag_.error(n.mark, what + " must be a finite decimal number, got '" + n.text + "'");
+            return std::nullopt;
+        }
+        if (*v < lo || *v > hi) {
+            diag_.error(n.mark, what + " must be in [" + format_double(lo) + ", " + format_double(hi) + "], got " +
+                                    format_double(*v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    diagnostics& diag() { return diag_; }
+
+  private:
+    diagnostics& diag_;
+};
+
+std::string resolve_path(const std::string& recipe_file, const std::string& p) {
+    fs::path path(p);
+    if (path.is_relative()) path = fs::absolute(recipe_file).parent_path() / path;
+    return path.lexically_normal().string();
+}
+
+void parse_data_source(reader& r, const yaml_node& n, const std::string& what, const std::string& recipe_file,
+                       data_source& out) {
+    out.present = true;
+    out.mark = n.mark;
+    if (!r.expect_map(n, what)) return;
+    r.reject_unknown(n, {"dataset", "split", "samples", "path"}, what);
+    if (const yaml_node* d = n.find("dataset")) {
+        if (auto v = r.text(*d, what + ".dataset")) {
+            out.dataset = *v;
+            if (out.dataset != "fashion-mnist")
+                r.diag().error(d->mark, "unknown dataset '" + out.dataset + "'; available: fashion-mnist" +
+                                            did_you_mean(out.dataset, {"fashion-mnist"}));
+        }
+    } else {
+        r.diag().error(n.mark, what + " needs 'dataset'");
+    }
+    if (const yaml_node* s = n.find("split")) {
+        if (auto v = r.text(*s, what + ".split")) {
+            out.split = *v;
+            if (out.split != "train" && out.split != "test")
+                r.diag().error(s->mark, what + ".split must be 'train' or 'test', got '" + out.split + "'");
+        }
+    } else {
+        r.diag().error(n.mark, what + " needs 'split' (train or test)");
+    }
+    if (const yaml_node* s = n.find("samples"))
+        if (auto v = r.integer(*s, what + ".samples", 1, 10'000'000)) out.samples = static_cast<uint64_t>(*v);
+    if (const yaml_node* p = n.find("path"))
+        if (auto v = r.text(*p, what + ".path")) out.path = resolve_path(recipe_file, *v);
+}
+
+void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {
+    s.mark = n.mark;
+    if (!r.expect_map(n, "a stage")) return;
+    r.reject_unknown(n, {"id", "use", "after", "params", "device", "expected_drop"}, "stage");
+    if (const yaml_node* id = n.find("id")) {
+        s.id_mark = id->mark;
+        if (auto v = r.text(*id, "stage id")) {
+            s.id = *v;
+            const bool ok = !s.id.empty() && s.id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
+            if (!ok) r.diag().error(id->mark, "stage id '" + s.id + "' may use only letters, digits, '_' and '-'");
+        }
+    } else {
+        r.diag().error(n.mark, "stage needs an 'id'");
+    }
+    if (const yaml_node* use = n.find("use")) {
+        s.use_mark = use->mark;
+        if (auto v = r.text(*use, "stage 'use'")) s.use = *v;
+    } else {
+        r.diag().error(n.mark, "stage '" + s.id + "' needs 'use: <kind>.<name>' (see 'shrink plugins')");
+    }
+    if (const yaml_node* after = n.find("after")) {
+        s.has_after = true;
+        if (after->is_scalar()) {
+            s.after.emplace_back(after->text, after->mark);
+        } else if (after->is_sequence()) {
+            for (const yaml_node& a : after->items)
+                if (auto v = r.text(a, "an 'after' entry")) s.after.emplace_back(*v, a.mark);
+        } else {
+            r.diag().error(after->mark, "'after' must be a stage id or a list of stage ids");
+        }
+    }
+    if (const yaml_node* params = n.find("params")) {
+        s.params_mark = params->mark;
+        if (params->is_null()) {
+        } else if (r.expect_map(*params, "params")) {
+            for (size_t i = 0; i < params->keys.size(); ++i) {
+                if (!params->items[i].is_scalar() && !params->items[i].is_null()) {
+                    r.diag().error(params->items[i].mark, "param '" + params->keys[i].text + "' must be a single value");
+                    continue;
+                }
+                stage_param p{params->keys[i].text, params->items[i]};
+                p.value.mark = params->items[i].mark;
+                s.params.push_back(std::move(p));
+            }
+        }
+    }
+    if (const yaml_node* device = n.find("device")) {
+        s.device_mark = device->mark;
+        if (auto v = r.text(*device, "stage device")) {
+            s.device = *v;
+            if (s.device != "cpu" && s.device != "cuda" && s.device != "auto")
+                r.diag().error(device->mark, "device must be cpu, cuda or auto, got '" + s.device + "'");
+        }
+    }
+    if (const yaml_node* d = n.find("expected_drop")) s.expected_drop = r.number(*d, "expected_drop", 0.0, 1.0);
+}
+
+}  // namespace
+
+recipe parse_recipe(const std::string& path, const std::vector<std::string>& overrides) {
+    recipe out;
+    out.file = path;
+    out.resolved = load_yaml_file(path, recipe_max_bytes);
+    for (const std::string& o : overrides) apply_override(out.resolved, o);
+    const yaml_node& root = out.resolved;
+
+    diagnostics diag;
+    reader r(diag);
+    if (!root.is_map()) {
+        diag.error(root.mark, "a recipe must be a mapping with version, model and stages; got a " +
+                                  std::string(root.kind_name()));
+        diag.throw_if_any();
+    }
+    r.reject_unknown(root, {"version", "name", "seed", "model", "data", "device", "budget", "stages", "output"},
+                     "the recipe");
+
+    if (const yaml_node* v = root.find("version")) {
+        if (auto n = r.integer(*v, "version", 1, 1000); n && *n != 1)
+            diag.error(v->mark, "recipe version " + std::to_string(*n) + " is not supported; this shrink reads version 1");
+    } else {
+        diag.error(root.mark, "the recipe needs 'version: 1'");
+    }
+    if (const yaml_node* n = root.find("name")) {
+        if (auto v = r.text(*n, "name")) out.name = *v;
+    }
+    if (out.name.empty()) out.name = fs::path(path).stem().string();
+    if (const yaml_node* s = root.find("seed"))
+        if (auto v = r.integer(*s, "seed", 0, INT64_MAX)) out.seed = static_cast<uint64_t>(*v);
+
+    if (const yaml_node* m = root.find("model")) {
+        out.model_mark = m->mark;
+        if (auto v = r.text(*m, "model")) {
+            out.model = resolve_path(path, *v);
+            std::error_code ec;
+            if (!fs::is_regular_file(out.model, ec))
+                diag.error(m->mark, "model file '" + out.model + "' does not exist" +
+                                        (fs::path(*v).filename() == "fmnist-mlp.safetensors"
+                                             ? " (make it with 'shrink train', or run scripts/quickstart)"
+                                             : ""));
+        }
+    } else {
+        diag.error(root.mark, "the recipe needs 'model: PATH'");
+    }
+
+    if (const yaml_node* d = root.find("data")) {
+        if (r.expect_map(*d, "data")) {
+            r.reject_unknown(*d, {"calibration", "evaluation"}, "data");
+            if (const yaml_node* c = d->find("calibration")) parse_data_source(r, *c, "data.calibration", path, out.calibration);
+            if (const yaml_node* e = d->find("evaluation")) parse_data_source(r, *e, "data.evaluation", path, out.evaluation);
+        }
+    }
+
+    if (const yaml_node* dev = root.find("device")) {
+        out.device_mark = dev->mark;
+        if (auto v = r.text(*dev, "device")) {
+            out.device = *v;
+            if (out.device != "cpu" && out.device != "cuda" && out.device != "auto")
+                diag.error(dev->mark, "device must be cpu, cuda or auto, got '" + out.device + "'");
+        }
+    }
+
+    if (const yaml_node* b = root.find("budget")) {
+        out.budget.present = true;
+        out.budget.mark = b->mark;
+        if (r.expect_map(*b, "budget")) {
+            r.reject_unknown(*b, {"metric", "max_drop"}, "budget");
+            if (const yaml_node* m = b->find("metric"))
+                if (auto v = r.text(*m, "budget.metric")) out.budget.metric = *v;
+            if (const yaml_node* m = b->find("max_drop")) {
+                if (auto v = r.number(*m, "budget.max_drop", 0.0, 1.0)) out.budget.max_drop = *v;
+            } else {
+                diag.error(b->mark, "budget needs 'max_drop' (a fraction of the baseline, e.g. 0.02)");
+            }
+        }
+    }
+
+    if (const yaml_node* st = root.find("stages")) {
+        if (!st->is_sequence()) {
+            diag.error(st->mark, "stages must be a list, got a " + std::string(st->kind_name()));
+        } else {
+            if (st->items.empty()) diag.error(st->mark, "stages is empty: a recipe needs at least one stage");
+            for (const yaml_node& item : st->items) {
+                stage_spec s;
+                parse_stage(r, item, s);
+                out.stages.push_back(std::move(s));
+            }
+        }
+    } else {
+        diag.error(root.mark, "the recipe needs 'stages:' (a list)");
+    }
+
+    if (const yaml_node* o = root.find("output")) {
+        if (r.expect_map(*o, "output")) {
+            r.reject_unknown(*o, {"format"}, "output");
+            if (const yaml_node* f = o->find("format"))
+                if (auto v = r.text(*f, "output.format")) {
+                    out.output_format = *v;
+                    if (*v != "safetensors")
+                        diag.error(f->mark, "output.format '" + *v + "' is not supported yet; use safetensors");
+                }
+        }
+    }
+
+    std::set<std::string> seen;
+    for (const stage_spec& s : out.stages)
+        if (!s.id.empty() && !seen.insert(s.id).second) diag.error(s.id_mark, "duplicate stage id '" + s.id + "'");
+
+    diag.throw_if_any();
+    return out;
+}
+
+namespace {
+void emit(std::ostringstream& out, const yaml_node& n, int indent) {
+    const std::string pad(static_cast<size_t>(indent), ' ');
+    auto scalar = [](const yaml_node& s) {
+        if (s.is_null()) return std::string("null");
+        std::string q = "\"";
+        for (char c : s.text) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+        return s.quoted ? q + "\"" : s.text;
+    };
+    if (n.is_map()) {
+        for (size_t i = 0; i < n.keys.size(); ++i) {
+            const yaml_node& v = n.items[i];
+            out << pad << n.keys[i].text << ":";
+            if ((v.is_map() && !v.keys.empty()) || (v.is_sequence() && !v.items.empty())) {
+                out << "\n";
+                emit(out, v, indent + 2);
+            } else {
+                out << " " << (v.is_map() ? "{}" : v.is_sequence() ? "[]" : scalar(v)) << "\n";
+            }
+        }
+    } else if (n.is_sequence()) {
+        for (const yaml_node& v : n.items) {
+            if (v.is_map() || v.is_sequence()) {
+                std::ostringstream inner;
+                emit(inner, v, indent + 2);
+                std::string text = inner.str();
+                out << pad << "- " << text.substr(static_cast<size_t>(indent) + 2);
+            } else {
+                out << pad << "- " << scalar(v) << "\n";
+            }
+        }
+    } else {
+        out << pad << scalar(n) << "\n";
+    }
+}
+}  // namespace
+
+std::string to_yaml(const yaml_node& node) {
+    std::ostringstream out;
+    emit(out, node, 0);
+    return out.str();
+}
+
+}  // namespace shrink

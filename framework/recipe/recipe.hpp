@@ -1,0 +1,73 @@
+// Recipe schema v1: the typed form of a recipe file, every field with its source mark.
+// The schema is documented in docs/recipes.md; parse_recipe checks everything that does
+// not need the plugins (types, ranges, required fields, unknown keys, paths).
+#pragma once
+
+#include "recipe/yaml_tree.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shrink {
+
+constexpr uint64_t recipe_max_bytes = 1 << 20;
+
+struct data_source {
+    bool present = false;
+    std::string dataset;   // "fashion-mnist"
+    std::string split;     // "train" | "test"
+    uint64_t samples = 0;  // 0 = all
+    std::string path;      // directory of the IDX files; empty = the Debian package's
+    source_mark mark;
+};
+
+struct stage_param {
+    std::string name;
+    yaml_node value;  // a scalar; typed against the plugin's declaration by the planner
+};
+
+struct stage_spec {
+    std::string id;
+    std::string use;
+    std::vector<std::pair<std::string, source_mark>> after;  // empty: the previous list entry
+    bool has_after = false;
+    std::vector<stage_param> params;
+    std::string device;  // empty: the recipe's
+    std::optional<double> expected_drop;
+    source_mark mark, id_mark, use_mark, device_mark, params_mark;
+};
+
+struct budget_spec {
+    bool present = false;
+    std::string metric = "accuracy";
+    double max_drop = 0;
+    source_mark mark;
+};
+
+struct recipe {
+    std::string file;  // as given
+    yaml_node resolved;  // the tree after --set overrides
+    int64_t version = 1;
+    std::string name;
+    uint64_t seed = 0;
+    std::string model;  // absolute
+    source_mark model_mark;
+    data_source calibration;
+    data_source evaluation;
+    std::string device = "cpu";
+    source_mark device_mark;
+    budget_spec budget;
+    std::vector<stage_spec> stages;
+    std::string output_format = "safetensors";
+};
+
+/// Reads, applies overrides, and checks the schema. Throws input_error with every problem
+/// found (usage_error for a malformed --set).
+recipe parse_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// Serializes a yaml_node tree back to YAML text (the resolved recipe in a run directory).
+std::string to_yaml(const yaml_node& node);
+
+}  // namespace shrink

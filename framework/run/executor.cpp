@@ -1,0 +1,335 @@
+#include "run/executor.hpp"
+
+#include "cpu/matmul.hpp"
+#include "cpu/threading.hpp"
+#include "model/safetensors.hpp"
+#include "run/console.hpp"
+#include "run/stage_host.hpp"
+#include "util/files.hpp"
+#include "util/random.hpp"
+#include "version.hpp"
+
+#include <boost/version.hpp>
+#include <nlohmann/json.hpp>
+#include <oneapi/tbb/version.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <numeric>
+
+namespace shrink {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string utc_now(const char* format = "%Y-%m-%dT%H:%M:%SZ") {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
+std::string cpu_model() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown";
+}
+
+/// Datasets, loaded on first use and shared by all stages of the run.
+class data_access {
+  public:
+    explicit data_access(const recipe& r) : recipe_(r) {}
+
+    const split_view& get(shrink_split split) {
+        const bool calib = split == SHRINK_SPLIT_CALIBRATION;
+        const data_source& src = calib ? recipe_.calibration : recipe_.evaluation;
+        if (!src.present)
+            throw std::runtime_error(std::string("the recipe has no data.") + (calib ? "calibration" : "evaluation") + " section");
+        split_view& view = calib ? calibration_ : evaluation_;
+        if (view.images) return view;
+        const std::string dir = src.path.empty() ? fashion_mnist_default_dir : src.path;
+        auto& images = sets_[dir + "|" + src.split];
+        if (!images) images = std::make_unique<image_set>(load_fashion_mnist(dir, src.split));
+        view.images = images.get();
+        view.indices.resize(size_t(images->count));
+        std::iota(view.indices.begin(), view.indices.end(), 0);
+        // Calibration draws a seeded random subset; evaluation takes the split in order.
+        if (calib) rng(derive_seed(recipe_.seed, "data.calibration")).shuffle(view.indices.begin(), view.indices.end());
+        if (src.samples && src.samples < view.indices.size()) view.indices.resize(src.samples);
+        return view;
+    }
+
+    std::vector<std::string> files() const {
+        std::vector<std::string> out;
+        for (const auto* src : {&recipe_.calibration, &recipe_.evaluation}) {
+            if (!src->present) continue;
+            const std::string dir = src->path.empty() ? fashion_mnist_default_dir : src->path;
+            const std::string prefix = src->split == "train" ? "train" : "t10k";
+            for (const char* kind : {"-images-idx3-ubyte", "-labels-idx1-ubyte"})
+                for (const char* suffix : {".gz", ""})
+                    if (fs::is_regular_file(dir + "/" + prefix + kind + suffix)) {
+                        out.push_back(dir + "/" + prefix + kind + suffix);
+                        break;
+                    }
+        }
+        return out;
+    }
+
+  private:
+    const recipe& recipe_;
+    std::map<std::string, std::unique_ptr<image_set>> sets_;
+    split_view calibration_, evaluation_;
+};
+
+struct stage_outcome {
+    std::string status = "pending";  // ok, failed, skipped, over_budget
+    std::string message;
+    double seconds = 0;
+    std::map<std::string, double> results;
+    uint64_t size_bytes = 0;
+    std::string started, ended;
+};
+
+/// Runs one stage's plugin over `state`. Throws stage_error with the plugin's message.
+std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data) {
+    stage_host host(
+        state, [&](shrink_split s) -> const split_view& { return data.get(s); }, st.spec->id, st.seed,
+        st.kind == "evaluator");
+    std::vector<shrink_param_value> storage;
+    const shrink_params params = c_params(st.params, storage);
+    shrink_error error{};
+    const shrink_stage_type& t = *st.type->type;
+    if (t.run(t.state, &params, host.table(), &error) != SHRINK_OK)
+        throw stage_error("stage '" + st.spec->id + "' (" + st.spec->use + ") failed: " + error.message);
+    try {
+        state.net.validate();
+    } catch (const std::exception& e) {
+        throw stage_error("stage '" + st.spec->id + "' (" + st.spec->use + ") left an invalid model: " + e.what());
+    }
+    return host.results();
+}
+
+std::string fmt(const char* format, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, v);
+    return buf;
+}
+
+}  // namespace
+
+int execute_plan(const plan& p, const registry& plugins, const run_options& options) {
+    const recipe& r = *p.source;
+    console& out = console::get();
+    cpu::set_thread_count(options.threads);
+
+    fs::path dir = options.out_dir.empty() ? fs::path("runs") / (r.name + "-" + utc_now("%Y%m%d-%H%M%S")) : fs::path(options.out_dir);
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
+        throw input_error(source_mark{dir.string(), 0, 0}, "the run directory already exists and is not empty; choose another --out");
+    const model original = load_model(r.model);  // before creating anything: a bad model writes nothing
+    data_access data(r);
+
+    fs::create_directories(dir / "models", ec);
+    if (ec) throw input_error(source_mark{dir.string(), 0, 0}, "cannot create the run directory: " + ec.message());
+    write_file_atomic(dir / "recipe.yaml", to_yaml(r.resolved));
+
+    json manifest;
+    manifest["shrink_version"] = shrink_version;
+    manifest["started"] = utc_now();
+    manifest["recipe"] = {{"file", fs::absolute(r.file).string()}, {"sha256", sha256_file(r.file)},
+                          {"resolved_sha256", sha256_hex(to_yaml(r.resolved))}};
+    manifest["model"] = {{"file", r.model}, {"sha256", sha256_file(r.model)}};
+    manifest["seed"] = r.seed;
+    manifest["threads"] = cpu::thread_count();
+    manifest["device"] = "cpu";
+    manifest["host_cpu"] = cpu_model();
+    manifest["libraries"] = {{"onednn", cpu::onednn_version()}, {"tbb", TBB_VERSION_STRING},
+                             {"boost", BOOST_LIB_VERSION}, {"yaml-cpp", shrink_yaml_cpp_version},
+                             {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};
+    json plugin_list = json::array();
+    for (const auto& pl : plugins.plugins()) {
+        bool used = false;
+        for (const planned_stage& st : p.stages) used = used || st.type->plugin == pl;
+        if (used) plugin_list.push_back({{"name", pl->name}, {"version", pl->version}, {"file", pl->file}, {"sha256", sha256_file(pl->file)}});
+    }
+    manifest["plugins"] = plugin_list;
+
+    // Baseline: each distinct evaluator measures the unmodified model once.
+    json baseline = nullptr;
+    std::map<std::string, double> baseline_value;  // evaluator type+params -> metric
+    const uint64_t original_size = serialized_size(original);
+    auto evaluator_key = [](const planned_stage& st) {
+        std::string k = st.spec->use;
+        for (const resolved_param& rp : st.params) k += "|" + rp.name + "=" + rp.text;
+        return k;
+    };
+    for (int i : p.order) {
+        const planned_stage& st = p.stages[size_t(i)];
+        if (st.kind != "evaluator" || baseline_value.count(evaluator_key(st))) continue;
+        out.info("baseline: measuring " + r.budget.metric + " of the input model with " + st.spec->use);
+        model_state state{original, {}};
+        try {
+            auto results = run_stage(st, state, data);
+            auto metric = results.find(r.budget.metric);
+            if (metric == results.end())
+                throw stage_error("evaluator " + st.spec->use + " reported no '" + r.budget.metric + "' metric");
+            baseline_value[evaluator_key(st)] = metric->second;
+            if (baseline.is_null()) baseline = {{"metric", r.budget.metric}, {"value", metric->second}, {"size_bytes", original_size}, {"evaluator", st.spec->use}};
+        } catch (const std::exception& e) {
+            out.warning(std::string("baseline evaluation failed: ") + e.what());
+            write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+            std::fprintf(stderr, "error: %s\n", e.what());
+            return int(exit_code::stage_failed);
+        }
+    }
+
+    std::vector<stage_outcome> outcome(p.stages.size());
+    std::map<int, std::shared_ptr<model_state>> states;  // output state per finished stage
+    std::vector<int> pending_children(p.stages.size());
+    for (size_t i = 0; i < p.stages.size(); ++i) pending_children[i] = int(p.stages[i].children.size());
+    auto original_state = std::make_shared<model_state>(model_state{original, {}});
+    json results = json::array();
+    bool any_failed = false, any_within = false, any_evaluator = false;
+    json stage_seeds = json::object();
+
+    for (int i : p.order) {
+        const planned_stage& st = p.stages[size_t(i)];
+        stage_outcome& o = outcome[size_t(i)];
+        stage_seeds[st.spec->id] = st.seed;
+        if (st.parent >= 0 && outcome[size_t(st.parent)].status != "ok") {
+            o.status = "skipped";
+            o.message = "parent '" + p.stages[size_t(st.parent)].spec->id + "' " + outcome[size_t(st.parent)].status;
+            if (outcome[size_t(st.parent)].status == "over_budget") o.message = "its branch broke the budget at '" + p.stages[size_t(st.parent)].spec->id + "'";
+            if (outcome[size_t(st.parent)].status == "skipped") o.message = outcome[size_t(st.parent)].message;
+            out.info("stage " + st.spec->id + ": skipped (" + o.message + ")");
+            continue;
+        }
+        // Fork: the last child to run may take the parent's state; the others copy it.
+        std::shared_ptr<model_state> input = st.parent < 0 ? original_state : states.at(st.parent);
+        std::shared_ptr<model_state> state;
+        if (st.parent >= 0 && --pending_children[size_t(st.parent)] == 0) {
+            state = input;
+            states.erase(st.parent);
+        } else {
+            state = std::make_shared<model_state>(*input);
+        }
+        out.info("stage " + st.spec->id + " (" + st.spec->use + ")");
+        o.started = utc_now();
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+            o.results = run_stage(st, *state, data);
+            o.status = "ok";
+        } catch (const std::exception& e) {
+            o.status = "failed";
+            o.message = e.what();
+            any_failed = true;
+            std::fprintf(stderr, "error: %s\n", e.what());
+        }
+        o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        o.ended = utc_now();
+        if (o.status != "ok") continue;
+        o.size_bytes = serialized_size(state->net);
+
+        if (st.kind == "evaluator") {
+            any_evaluator = true;
+            json entry{{"stage", st.spec->id}, {"metric", r.budget.metric}, {"size_bytes", o.size_bytes}};
+            json path = json::array();
+            for (int at = i; at >= 0; at = p.stages[size_t(at)].parent) path.insert(path.begin(), p.stages[size_t(at)].spec->id);
+            entry["path"] = path;
+            for (const plan_path& pp : p.paths)
+                if (pp.stages.back() == i) entry["predicted_retention"] = pp.predicted_retention;
+            auto metric = o.results.find(r.budget.metric);
+            if (metric == o.results.end()) {
+                o.status = "failed";
+                o.message = "evaluator reported no '" + r.budget.metric + "' metric";
+                any_failed = true;
+                std::fprintf(stderr, "error: stage '%s': %s\n", st.spec->id.c_str(), o.message.c_str());
+                continue;
+            }
+            const double base = baseline_value.at(evaluator_key(st));
+            const double retention = base != 0 ? metric->second / base : 0;
+            const bool within = !r.budget.present || retention >= p.min_retention;
+            entry["value"] = metric->second;
+            entry["retention"] = retention;
+            entry["within_budget"] = within;
+            entry["extra"] = o.results;
+            results.push_back(entry);
+            any_within = any_within || within;
+            if (!within) {
+                o.status = "over_budget";
+                out.info("  " + st.spec->id + ": retention " + fmt("%.4f", retention) + " is below the budget's " +
+                         fmt("%.4f", p.min_retention) + "; stopping this branch");
+            }
+        }
+        states[i] = state;
+        if (!st.children.empty()) continue;
+        // A leaf: write the model its path produced, named after the last stage that changed it.
+        int producer = i;
+        while (producer >= 0 && !p.stages[size_t(producer)].changes_weights()) producer = p.stages[size_t(producer)].parent;
+        const std::string name = producer < 0 ? "input" : p.stages[size_t(producer)].spec->id;
+        const fs::path file = dir / "models" / (name + ".safetensors");
+        if (!fs::exists(file)) {
+            try {
+                save_model(state->net, file);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "error: %s\n", e.what());
+                any_failed = true;
+            }
+        }
+        states.erase(i);
+    }
+
+    json stages = json::array();
+    for (size_t i = 0; i < p.stages.size(); ++i) {
+        const planned_stage& st = p.stages[i];
+        const stage_outcome& o = outcome[i];
+        json params = json::object();
+        for (const resolved_param& rp : st.params) params[rp.name] = rp.text;
+        stages.push_back({{"id", st.spec->id}, {"type", st.spec->use}, {"status", o.status}, {"message", o.message},
+                          {"seconds", o.seconds}, {"results", o.results}, {"size_bytes", o.size_bytes}, {"params", params},
+                          {"expected_drop", st.expected_drop}, {"expected_drop_source", st.drop_source},
+                          {"started", o.started}, {"ended", o.ended}});
+    }
+    json report{{"recipe", r.name}, {"baseline", baseline}, {"results", results}, {"stages", stages},
+                {"budget", r.budget.present ? json{{"metric", r.budget.metric}, {"max_drop", r.budget.max_drop}} : json(nullptr)}};
+    write_file_atomic(dir / "report.json", report.dump(2) + "\n");
+    manifest["stage_seeds"] = stage_seeds;
+    manifest["ended"] = utc_now();
+    write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+
+    // The summary table.
+    if (!baseline.is_null()) {
+        out.info("");
+        char line[256];
+        std::snprintf(line, sizeof line, "%-12s %12s %7s %10s %10s  %s", "stage", "size", "ratio", r.budget.metric.c_str(),
+                      "retention", "within budget");
+        out.info(line);
+        std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10s  %s", "(baseline)", (unsigned long long)original_size,
+                      1.0, baseline["value"].get<double>(), "1.0000", "-");
+        out.info(line);
+        for (const json& e : results) {
+            const double size = e["size_bytes"].get<double>();
+            std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10.4f  %s", e["stage"].get<std::string>().c_str(),
+                          (unsigned long long)e["size_bytes"].get<uint64_t>(), double(original_size) / size,
+                          e["value"].get<double>(), e["retention"].get<double>(), e["within_budget"].get<bool>() ? "yes" : "NO");
+            out.info(line);
+        }
+    }
+    out.info("\nrun directory: " + dir.string());
+
+    if (any_failed) return int(exit_code::stage_failed);
+    if (any_evaluator && !any_within) return int(exit_code::budget_missed);
+    return int(exit_code::ok);
+}
+
+}  // namespace shrink

@@ -1,0 +1,332 @@
+#include "run/stage_host.hpp"
+
+#include "model/safetensors.hpp"
+#include "run/console.hpp"
+#include "runtime/engine.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace shrink {
+
+namespace {
+
+/// Host-side guard: an exception must never unwind into plugin frames.
+template <class F>
+shrink_status guarded(shrink_error* error, F&& f) noexcept {
+    try {
+        f();
+        return SHRINK_OK;
+    } catch (const std::exception& e) {
+        if (error) std::snprintf(error->message, sizeof error->message, "%s", e.what());
+    } catch (...) {
+        if (error) std::snprintf(error->message, sizeof error->message, "unknown error in the host");
+    }
+    return SHRINK_FAILED;
+}
+
+std::string arg(const char* s, const char* what) {
+    if (!s) throw std::invalid_argument(std::string(what) + " is NULL");
+    return s;
+}
+
+void check_count(const tensor& t, const std::string& name, uint64_t count) {
+    if (count != t.element_count())
+        throw std::invalid_argument("tensor '" + name + "' has " + std::to_string(t.element_count()) +
+                                    " elements, the call passed " + std::to_string(count));
+}
+
+}  // namespace
+
+stage_host::stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only)
+    : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only) {
+    table_.struct_size = sizeof(shrink_host);
+    table_.ctx = this;
+    table_.seed = seed;
+    table_.device = SHRINK_DEVICE_CPU;
+    table_.log = &log;
+    table_.progress = &progress;
+    table_.layer_count = &layer_count;
+    table_.layer_get = &layer_get;
+    table_.tensor_info = &tensor_info;
+    table_.tensor_read_f32 = &tensor_read_f32;
+    table_.tensor_read_mask = &tensor_read_mask;
+    table_.tensor_write_f32 = &tensor_write_f32;
+    table_.tensor_write_quant = &tensor_write_quant;
+    table_.layer_factorize = &layer_factorize;
+    table_.layer_set_input_quant = &layer_set_input_quant;
+    table_.stat_put = &stat_put;
+    table_.stat_get = &stat_get;
+    table_.forward = &forward;
+    table_.model_size_bytes = &model_size_bytes;
+    table_.result_put = &result_put;
+}
+
+void stage_host::require_writable(const char* what) const {
+    if (read_only_) throw std::logic_error(std::string("an evaluator may not change the model (") + what + ")");
+}
+
+void stage_host::log(void* ctx, int32_t level, const char* message) {
+    const std::string text = "[" + self(ctx).stage_id_ + "] " + (message ? message : "");
+    if (level >= SHRINK_LOG_WARNING) console::get().warning(text);
+    else if (level == SHRINK_LOG_INFO) console::get().info("  " + text);
+    else console::get().debug(text);
+}
+
+void stage_host::progress(void* ctx, const char* what, uint64_t done, uint64_t total) {
+    console::get().progress(self(ctx).stage_id_ + (what ? std::string(" ") + what : ""), done, total);
+}
+
+uint32_t stage_host::layer_count(void* ctx) { return static_cast<uint32_t>(self(ctx).state_.net.layers.size()); }
+
+shrink_status stage_host::layer_get(void* ctx, uint32_t index, shrink_layer_info* out, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        const auto& layers = h.state_.net.layers;
+        if (index >= layers.size()) throw std::out_of_range("layer index " + std::to_string(index) + " out of range");
+        if (!out) throw std::invalid_argument("out is NULL");
+        const layer& l = layers[index];
+        shrink_layer_info info{};
+        info.name = l.name.c_str();
+        info.op = l.op.c_str();
+        info.weight = l.weight.empty() ? nullptr : l.weight.c_str();
+        info.bias = l.bias.empty() ? nullptr : l.bias.c_str();
+        if (l.op == "linear") {
+            const tensor& w = h.state_.net.at(l.weight);
+            info.out_features = uint64_t(w.shape[0]);
+            info.in_features = uint64_t(w.shape[1]);
+        }
+        *out = info;
+    });
+}
+
+shrink_status stage_host::tensor_info(void* ctx, const char* name, shrink_tensor_info* out, shrink_error* error) {
+    return guarded(error, [&] {
+        const tensor& t = self(ctx).state_.net.at(arg(name, "name"));
+        shrink_tensor_info info{};
+        info.ndim = static_cast<uint32_t>(t.shape.size());
+        for (size_t d = 0; d < t.shape.size(); ++d) info.shape[d] = t.shape[d];
+        info.encoding = (t.quant ? SHRINK_ENCODING_QUANTIZED : 0u) | (t.sparse() ? SHRINK_ENCODING_SPARSE : 0u);
+        info.bits = t.quant ? t.quant->bits : 32;
+        info.stored_bytes = t.stored_bytes();
+        *out = info;
+    });
+}
+
+shrink_status stage_host::tensor_read_f32(void* ctx, const char* name, float* dst, uint64_t count, shrink_error* error) {
+    return guarded(error, [&] {
+        const std::string n = arg(name, "name");
+        const tensor& t = self(ctx).state_.net.at(n);
+        check_count(t, n, count);
+        const std::vector<float> v = t.decode();
+        std::copy(v.begin(), v.end(), dst);
+    });
+}
+
+shrink_status stage_host::tensor_read_mask(void* ctx, const char* name, uint8_t* dst, uint64_t count, shrink_error* error) {
+    return guarded(error, [&] {
+        const std::string n = arg(name, "name");
+        const tensor& t = self(ctx).state_.net.at(n);
+        check_count(t, n, count);
+        if (t.sparse()) std::copy(t.mask.begin(), t.mask.end(), dst);
+        else std::fill(dst, dst + count, uint8_t{1});
+    });
+}
+
+shrink_status stage_host::tensor_write_f32(void* ctx, const char* name, const float* src, uint64_t count,
+                                           const uint8_t* mask, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("tensor_write_f32");
+        const std::string n = arg(name, "name");
+        tensor& t = h.state_.net.at(n);
+        check_count(t, n, count);
+        tensor next;
+        next.shape = t.shape;
+        next.values.assign(src, src + count);
+        for (float v : next.values)
+            if (!std::isfinite(v)) throw std::invalid_argument("tensor '" + n + "': values must be finite");
+        if (mask) {
+            next.mask.assign(mask, mask + count);
+            for (uint64_t i = 0; i < count; ++i) {
+                if (next.mask[i] > 1) throw std::invalid_argument("tensor '" + n + "': mask entries must be 0 or 1");
+                if (!next.mask[i] && next.values[i] != 0.0f)
+                    throw std::invalid_argument("tensor '" + n + "': a pruned position (mask 0) must hold 0");
+            }
+        }
+        t = std::move(next);
+    });
+}
+
+shrink_status stage_host::tensor_write_quant(void* ctx, const char* name, const shrink_quant_tensor* q, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("tensor_write_quant");
+        const std::string n = arg(name, "name");
+        if (!q || !q->values || !q->scales) throw std::invalid_argument("incomplete quantized tensor");
+        tensor& t = h.state_.net.at(n);
+        const quant_spec spec{q->bits, q->symmetric != 0, q->group_size};
+        std::vector<int8_t> zeros;
+        if (q->zero_points) zeros.assign(q->zero_points, q->zero_points + q->scale_count);
+        try {
+            t = make_quantized(t, spec, std::vector<int8_t>(q->values, q->values + q->value_count),
+                               std::vector<float>(q->scales, q->scales + q->scale_count), std::move(zeros));
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error("tensor '" + n + "': " + e.what());
+        }
+    });
+}
+
+shrink_status stage_host::layer_factorize(void* ctx, const char* layer_name, uint64_t rank, const float* first,
+                                          const float* second, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("layer_factorize");
+        model& m = h.state_.net;
+        const std::string n = arg(layer_name, "layer");
+        layer* l = m.find_layer(n);
+        if (!l || l->op != "linear") throw std::invalid_argument("'" + n + "' is not a linear layer");
+        const tensor& w = m.at(l->weight);
+        const int64_t out = w.shape[0], in = w.shape[1];
+        if (rank == 0 || int64_t(rank) > std::min(out, in))
+            throw std::invalid_argument("rank " + std::to_string(rank) + " is outside [1, min(out, in)]");
+        if (!first || !second) throw std::invalid_argument("factors are NULL");
+        layer a = *l, b = *l;
+        a.name = n + ".a";
+        a.weight = n + ".a.weight";
+        a.bias.clear();
+        a.output = n + ".a.out";
+        b.name = n + ".b";
+        b.weight = n + ".b.weight";
+        b.input = a.output;
+        b.input_quantization.reset();
+        a.factor_of = b.factor_of = l->factor_of.empty() ? n : l->factor_of;
+        a.rank = b.rank = rank;
+        if (m.tensors.count(a.weight) || m.tensors.count(b.weight) || m.find_layer(a.name) || m.find_layer(b.name))
+            throw std::invalid_argument("layer '" + n + "' was already factorized");
+        tensor ta, tb;
+        ta.shape = {int64_t(rank), in};
+        ta.values.assign(first, first + rank * uint64_t(in));
+        tb.shape = {out, int64_t(rank)};
+        tb.values.assign(second, second + uint64_t(out) * rank);
+        m.tensors.erase(l->weight);
+        m.tensors[a.weight] = std::move(ta);
+        m.tensors[b.weight] = std::move(tb);
+        const auto at = m.layers.begin() + (l - m.layers.data());
+        *at = b;
+        m.layers.insert(at, a);
+        m.validate();
+    });
+}
+
+shrink_status stage_host::layer_set_input_quant(void* ctx, const char* layer_name, float scale, int32_t zero_point,
+                                                shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("layer_set_input_quant");
+        layer* l = h.state_.net.find_layer(arg(layer_name, "layer"));
+        if (!l || l->op != "linear") throw std::invalid_argument(std::string("'") + layer_name + "' is not a linear layer");
+        if (!(scale > 0) || !std::isfinite(scale) || zero_point < 0 || zero_point > 255)
+            throw std::invalid_argument("activation scale must be positive and the zero point in [0, 255]");
+        l->input_quantization = input_quant{scale, zero_point};
+    });
+}
+
+shrink_status stage_host::stat_put(void* ctx, const char* layer_name, const char* key, const float* values,
+                                   uint64_t count, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        const std::string l = arg(layer_name, "layer");
+        if (!h.state_.net.find_layer(l)) throw std::invalid_argument("no layer '" + l + "'");
+        h.state_.stats[l + "/" + arg(key, "key")] = std::vector<float>(values, values + count);
+    });
+}
+
+shrink_status stage_host::stat_get(void* ctx, const char* layer_name, const char* key, float* dst, uint64_t capacity,
+                                   uint64_t* count, shrink_error* error) {
+    return guarded(error, [&] {
+        const auto& stats = self(ctx).state_.stats;
+        auto it = stats.find(arg(layer_name, "layer") + "/" + arg(key, "key"));
+        const uint64_t n = it == stats.end() ? 0 : it->second.size();
+        if (dst && it != stats.end()) std::copy_n(it->second.begin(), std::min(n, capacity), dst);
+        if (count) *count = n;
+    });
+}
+
+shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples, int32_t capture_layer_inputs,
+                                  shrink_forward_observer observer, void* user, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION)
+            throw std::invalid_argument("unknown split " + std::to_string(split));
+        if (!observer) throw std::invalid_argument("observer is NULL");
+        const split_view& view = h.data_(static_cast<shrink_split>(split));
+        const model& m = h.state_.net;
+        if (view.images->features != m.input_features)
+            throw std::runtime_error("the data has " + std::to_string(view.images->features) + " features per sample, the model takes " +
+                                     std::to_string(m.input_features));
+        const engine run(m);
+        const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
+        const int64_t batch = 256;
+        std::vector<float> input;
+        std::vector<int32_t> labels;
+        shrink_error inner{};
+        auto emit = [&](const shrink_forward_event& ev) {
+            if (observer(user, &ev, &inner) != SHRINK_OK) throw std::runtime_error(inner.message);
+        };
+        const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
+        for (uint64_t start = 0; start < total; start += batch) {
+            const int64_t rows = int64_t(std::min<uint64_t>(batch, total - start));
+            input.resize(size_t(rows * m.input_features));
+            labels.resize(size_t(rows));
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t idx = view.indices[start + uint64_t(r)];
+                const uint8_t* px = view.images->pixels.data() + idx * m.input_features;
+                for (int64_t f = 0; f < m.input_features; ++f) input[size_t(r * m.input_features + f)] = float(px[f]) * m.input_scale;
+                labels[size_t(r)] = view.images->labels[size_t(idx)];
+            }
+            engine::layer_input_fn on_input;
+            if (capture_layer_inputs)
+                on_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
+                    shrink_forward_event ev{};
+                    ev.kind = SHRINK_FORWARD_LAYER_INPUT;
+                    ev.layer = layer.c_str();
+                    ev.data = data;
+                    ev.rows = uint64_t(n);
+                    ev.cols = uint64_t(cols);
+                    emit(ev);
+                };
+            const auto t0 = std::chrono::steady_clock::now();
+            const std::vector<float> out = run.run(input.data(), rows, on_input);
+            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            shrink_forward_event ev{};
+            ev.kind = SHRINK_FORWARD_OUTPUT;
+            ev.data = out.data();
+            ev.rows = uint64_t(rows);
+            ev.cols = uint64_t(run.output_width());
+            ev.labels = labels.data();
+            ev.seconds = seconds;
+            emit(ev);
+            progress(ctx, what, start + uint64_t(rows), total);
+        }
+    });
+}
+
+uint64_t stage_host::model_size_bytes(void* ctx) {
+    try {
+        return serialized_size(self(ctx).state_.net);
+    } catch (...) {
+        return 0;
+    }
+}
+
+shrink_status stage_host::result_put(void* ctx, const char* key, double value, shrink_error* error) {
+    return guarded(error, [&] {
+        if (!std::isfinite(value)) throw std::invalid_argument(std::string("result '") + key + "' is not finite");
+        self(ctx).results_[arg(key, "key")] = value;
+    });
+}
+
+}  // namespace shrink

@@ -1,0 +1,70 @@
+// The host side of a running stage: implements the shrink_host function table over one
+// model state. Every call catches its own exceptions and answers with a status, since
+// the caller is plugin code across the C boundary.
+#pragma once
+
+#include "data/fashion_mnist.hpp"
+#include "model/model.hpp"
+
+#include <shrink/abi.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace shrink {
+
+/// A model plus what stages learned about it (per-layer statistics), forked per branch.
+struct model_state {
+    model net;
+    std::map<std::string, std::vector<float>> stats;  // "layer/key" -> values
+};
+
+/// The samples of a split a stage may see: the images and the indices to use.
+struct split_view {
+    const image_set* images = nullptr;
+    std::vector<int64_t> indices;
+};
+
+/// Resolves a split lazily (loading data costs time a plan check should not spend).
+using split_source = std::function<const split_view&(shrink_split)>;
+
+class stage_host {
+  public:
+    stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only);
+
+    const shrink_host* table() const { return &table_; }
+    const std::map<std::string, double>& results() const { return results_; }
+
+  private:
+    static stage_host& self(void* ctx) { return *static_cast<stage_host*>(ctx); }
+    void require_writable(const char* what) const;
+
+    static void log(void*, int32_t, const char*);
+    static void progress(void*, const char*, uint64_t, uint64_t);
+    static uint32_t layer_count(void*);
+    static shrink_status layer_get(void*, uint32_t, shrink_layer_info*, shrink_error*);
+    static shrink_status tensor_info(void*, const char*, shrink_tensor_info*, shrink_error*);
+    static shrink_status tensor_read_f32(void*, const char*, float*, uint64_t, shrink_error*);
+    static shrink_status tensor_read_mask(void*, const char*, uint8_t*, uint64_t, shrink_error*);
+    static shrink_status tensor_write_f32(void*, const char*, const float*, uint64_t, const uint8_t*, shrink_error*);
+    static shrink_status tensor_write_quant(void*, const char*, const shrink_quant_tensor*, shrink_error*);
+    static shrink_status layer_factorize(void*, const char*, uint64_t, const float*, const float*, shrink_error*);
+    static shrink_status layer_set_input_quant(void*, const char*, float, int32_t, shrink_error*);
+    static shrink_status stat_put(void*, const char*, const char*, const float*, uint64_t, shrink_error*);
+    static shrink_status stat_get(void*, const char*, const char*, float*, uint64_t, uint64_t*, shrink_error*);
+    static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);
+    static uint64_t model_size_bytes(void*);
+    static shrink_status result_put(void*, const char*, double, shrink_error*);
+
+    model_state& state_;
+    split_source data_;
+    std::string stage_id_;
+    bool read_only_;
+    shrink_host table_{};
+    std::map<std::string, double> results_;
+};
+
+}  // namespace shrink

@@ -1,0 +1,105 @@
+#include "util/files.hpp"
+
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace shrink {
+
+namespace fs = std::filesystem;
+
+std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
+    std::error_code ec;
+    const auto status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) throw std::runtime_error(path.string() + ": error: no such file");
+    if (!fs::is_regular_file(status)) throw std::runtime_error(path.string() + ": error: not a regular file");
+    const uint64_t size = fs::file_size(path, ec);
+    if (ec) throw std::runtime_error(path.string() + ": error: cannot read size: " + ec.message());
+    if (size > max_bytes)
+        throw std::runtime_error(path.string() + ": error: file is " + std::to_string(size) + " bytes, more than the " +
+                                 std::to_string(max_bytes) + " allowed");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path.string() + ": error: cannot open: " + std::strerror(errno));
+    std::string bytes(size, '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(size));
+    if (static_cast<uint64_t>(in.gcount()) != size) throw std::runtime_error(path.string() + ": error: short read");
+    return bytes;
+}
+
+void write_file_atomic(const fs::path& path, std::string_view bytes) {
+    const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
+    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error(path.string() + ": error: cannot write: " + std::strerror(errno));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = errno;
+            ::close(fd);
+            ::unlink(temp.c_str());
+            throw std::runtime_error(path.string() + ": error: cannot write: " + std::strerror(err));
+        }
+        done += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        throw std::runtime_error(path.string() + ": error: cannot flush: " + std::strerror(err));
+    }
+    if (std::rename(temp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        throw std::runtime_error(path.string() + ": error: cannot rename into place: " + std::strerror(err));
+    }
+}
+
+namespace {
+struct digest {
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+    digest() {
+        if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256 unavailable");
+    }
+    void update(const void* data, size_t n) { EVP_DigestUpdate(ctx.get(), data, n); }
+    std::string hex() {
+        unsigned char out[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_DigestFinal_ex(ctx.get(), out, &n);
+        static const char* digits = "0123456789abcdef";
+        std::string s;
+        for (unsigned int i = 0; i < n; ++i) {
+            s += digits[out[i] >> 4];
+            s += digits[out[i] & 15];
+        }
+        return s;
+    }
+};
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
+    digest d;
+    d.update(bytes.data(), bytes.size());
+    return d.hex();
+}
+
+std::string sha256_file(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path.string() + ": error: cannot open for hashing");
+    digest d;
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        d.update(buffer.data(), static_cast<size_t>(in.gcount()));
+    }
+    return d.hex();
+}
+
+}  // namespace shrink

@@ -1,0 +1,44 @@
+// evaluator.accuracy: top-1 accuracy on the evaluation split, the model's size in bytes
+// as written, and the mean wall time of a batch's forward pass.
+#include <shrink/plugin.hpp>
+
+#include <algorithm>
+
+namespace {
+
+void run(shrink::stage_context& ctx) {
+    uint64_t correct = 0, total = 0, batches = 0;
+    double seconds = 0;
+    ctx.model().forward(SHRINK_SPLIT_EVALUATION, uint64_t(ctx.params().integer("samples")), false,
+                        [&](const shrink_forward_event& e) {
+                            if (e.kind != SHRINK_FORWARD_OUTPUT) return;
+                            for (uint64_t r = 0; r < e.rows; ++r) {
+                                const float* row = e.data + r * e.cols;
+                                correct += uint64_t(std::max_element(row, row + e.cols) - row) == uint64_t(e.labels[r]);
+                            }
+                            total += e.rows;
+                            seconds += e.seconds;
+                            ++batches;
+                        });
+    if (total == 0) throw shrink::plugin_error("the evaluation split has no samples");
+    ctx.result("accuracy", double(correct) / double(total));
+    ctx.result("samples", double(total));
+    ctx.result("size_bytes", double(ctx.model().size_bytes()));
+    ctx.result("batch_latency_ms", 1000.0 * seconds / double(batches));
+}
+
+shrink::plugin make_plugin() {
+    shrink::plugin p("shrink-evaluator-accuracy", "0.1.0");
+    p.add({.name = "evaluator.accuracy",
+           .doc = "top-1 accuracy, model size in bytes and mean batch latency on the evaluation split",
+           .params = {shrink::param::integer("samples", 0, 0, 10000000, "at most this many samples; 0 = the whole split")},
+           .facts = {shrink::fact::requires_("evaluation_data"), shrink::fact::provides("metric")},
+           .devices = SHRINK_DEVICE_CPU,
+           .expected_drop = {},
+           .run = run});
+    return p;
+}
+
+}  // namespace
+
+SHRINK_PLUGIN(make_plugin)

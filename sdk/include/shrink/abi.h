@@ -1,0 +1,238 @@
+/* shrink plugin ABI: the C boundary between the host and a stage plugin.
+ *
+ * This header is the hourglass waist. Everything that crosses between a plugin built by
+ * a third party (with its own compiler and standard library) and the host is declared
+ * here, in C: fixed-width integers, plain structs, function pointers, no exceptions, no
+ * C++ types. Plugin authors normally write against <shrink/plugin.hpp>, the header-only
+ * C++ layer on top of this one.
+ *
+ * Rules that keep the ABI stable:
+ *  - every top-level struct starts with a version or size field; members are only ever
+ *    appended, never reordered or removed; SHRINK_ABI_VERSION changes exactly when a
+ *    released layout changes, and the host refuses a plugin built for another version;
+ *  - functions return shrink_status (0 = ok); on failure they write a NUL-terminated
+ *    message into the caller's shrink_error and leave out-parameters untouched;
+ *  - strings are UTF-8, NUL-terminated, owned by whoever passed them; a pointer received
+ *    from the other side stays valid only for the duration of the call unless stated.
+ */
+#ifndef SHRINK_ABI_H
+#define SHRINK_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The ABI this header describes. \since 1 */
+#define SHRINK_ABI_VERSION 1u
+
+/** Name of the single exported entry point (a Boost.DLL alias). */
+#define SHRINK_PLUGIN_ENTRY_NAME "shrink_plugin_entry"
+
+typedef int32_t shrink_status; /* 0 = ok, anything else = failed, see shrink_error */
+#define SHRINK_OK 0
+#define SHRINK_FAILED 1
+
+#define SHRINK_ERROR_CAPACITY 1024
+/** Caller-owned buffer a callee fills with a message when it fails. */
+typedef struct shrink_error {
+    char message[SHRINK_ERROR_CAPACITY];
+} shrink_error;
+
+/* ---- parameters ------------------------------------------------------------------ */
+
+typedef enum shrink_param_type {
+    SHRINK_PARAM_INT = 1,    /* int64; range [min_value, max_value] */
+    SHRINK_PARAM_FLOAT = 2,  /* double; range [min_value, max_value] */
+    SHRINK_PARAM_BOOL = 3,
+    SHRINK_PARAM_CHOICE = 4  /* one of `choices`, '|' separated */
+} shrink_param_type;
+
+/** Declaration of one stage parameter, readable without running the stage. */
+typedef struct shrink_param_decl {
+    const char* name;
+    int32_t type;              /* shrink_param_type */
+    const char* default_value; /* text, parsed like a recipe value; NULL = required */
+    double min_value;          /* INT/FLOAT: inclusive bounds */
+    double max_value;
+    const char* choices;       /* CHOICE: "a|b|c" */
+    const char* doc;           /* one line */
+} shrink_param_decl;
+
+/** A resolved parameter value: the host has checked type and range. */
+typedef struct shrink_param_value {
+    const char* name;
+    int32_t type;
+    int64_t int_value;     /* INT, BOOL (0/1) */
+    double float_value;    /* FLOAT */
+    const char* text;      /* CHOICE; also the value as written for every type */
+} shrink_param_value;
+
+typedef struct shrink_params {
+    uint32_t count;
+    const shrink_param_value* values;
+} shrink_params;
+
+/* ---- contracts ------------------------------------------------------------------- */
+
+typedef enum shrink_fact_relation {
+    SHRINK_FACT_REQUIRES = 1,
+    SHRINK_FACT_PROVIDES = 2,
+    SHRINK_FACT_INVALIDATES = 3
+} shrink_fact_relation;
+
+/** One contract entry. `when_param` NULL: always; otherwise the entry holds only when
+ *  that parameter is set (non-zero number, true, or a choice other than "none"). */
+typedef struct shrink_fact_decl {
+    int32_t relation; /* shrink_fact_relation */
+    const char* fact; /* vocabulary in docs/plugins.md, e.g. "activation_ranges" */
+    const char* when_param;
+} shrink_fact_decl;
+
+#define SHRINK_DEVICE_CPU 1u
+#define SHRINK_DEVICE_CUDA 2u
+
+/* ---- the model, as the host shows it to a running stage ---------------------------- */
+
+/** A layer of the model graph. Pointers stay valid until the model is next changed. */
+typedef struct shrink_layer_info {
+    const char* name;
+    const char* op;       /* "linear", "relu", "softmax" */
+    const char* weight;   /* tensor name, NULL when the op has none */
+    const char* bias;
+    uint64_t in_features; /* linear only */
+    uint64_t out_features;
+} shrink_layer_info;
+
+#define SHRINK_ENCODING_QUANTIZED 1u
+#define SHRINK_ENCODING_SPARSE 2u
+
+typedef struct shrink_tensor_info {
+    uint32_t ndim;
+    int64_t shape[8];       /* logical shape */
+    uint32_t encoding;      /* SHRINK_ENCODING_* bits */
+    int32_t bits;           /* 32 when not quantized */
+    uint64_t stored_bytes;  /* bytes this tensor takes in a written model */
+} shrink_tensor_info;
+
+/** Quantized values for one weight tensor, submitted by a quantizer. The host packs and
+ *  stores them; a weight W decodes as scale * (q - zero_point) per group. */
+typedef struct shrink_quant_tensor {
+    int32_t bits;            /* 4 or 8 */
+    int32_t symmetric;       /* 1: zero points are all 0 and may be NULL */
+    uint64_t group_size;     /* elements of a row sharing one scale; 0 = one scale for all */
+    const int8_t* values;    /* one per element, row-major, in [-2^(bits-1), 2^(bits-1)-1] */
+    uint64_t value_count;
+    const float* scales;     /* rows * ceil(cols / group_size), or 1 when group_size = 0 */
+    const int8_t* zero_points; /* as many as scales, or NULL when symmetric */
+    uint64_t scale_count;
+} shrink_quant_tensor;
+
+typedef enum shrink_split { SHRINK_SPLIT_CALIBRATION = 1, SHRINK_SPLIT_EVALUATION = 2 } shrink_split;
+
+typedef enum shrink_forward_event_kind {
+    SHRINK_FORWARD_LAYER_INPUT = 1, /* before a linear layer: its input activations */
+    SHRINK_FORWARD_OUTPUT = 2       /* after a batch: model outputs and labels */
+} shrink_forward_event_kind;
+
+typedef struct shrink_forward_event {
+    int32_t kind;
+    const char* layer;      /* LAYER_INPUT */
+    const float* data;      /* rows x cols, row-major */
+    uint64_t rows;
+    uint64_t cols;
+    const int32_t* labels;  /* OUTPUT: rows labels */
+    double seconds;         /* OUTPUT: wall time of the batch's forward pass */
+} shrink_forward_event;
+
+typedef shrink_status (*shrink_forward_observer)(void* user, const shrink_forward_event* event,
+                                                 shrink_error* error);
+
+#define SHRINK_LOG_DEBUG 0
+#define SHRINK_LOG_INFO 1
+#define SHRINK_LOG_WARNING 2
+
+/** What the host offers a running stage. Valid only during that stage's run call. */
+typedef struct shrink_host {
+    uint32_t struct_size;
+    void* ctx; /* pass back as the first argument */
+    uint64_t seed; /* this stage's seed, derived from the recipe seed and the stage id */
+    uint32_t device; /* SHRINK_DEVICE_* the stage runs on */
+
+    void (*log)(void* ctx, int32_t level, const char* message);
+    void (*progress)(void* ctx, const char* what, uint64_t done, uint64_t total);
+
+    uint32_t (*layer_count)(void* ctx);
+    shrink_status (*layer_get)(void* ctx, uint32_t index, shrink_layer_info* out, shrink_error* error);
+    shrink_status (*tensor_info)(void* ctx, const char* name, shrink_tensor_info* out, shrink_error* error);
+    /** Dense float values (decoded if quantized; zeros where pruned). */
+    shrink_status (*tensor_read_f32)(void* ctx, const char* name, float* dst, uint64_t count, shrink_error* error);
+    /** 1 = kept, 0 = pruned; a dense tensor reads as all ones. */
+    shrink_status (*tensor_read_mask)(void* ctx, const char* name, uint8_t* dst, uint64_t count, shrink_error* error);
+    /** Replace values with dense floats; `mask` non-NULL marks the tensor sparse (values
+     *  must be 0 where mask is 0). Clears any quantization. */
+    shrink_status (*tensor_write_f32)(void* ctx, const char* name, const float* src, uint64_t count,
+                                      const uint8_t* mask, shrink_error* error);
+    /** Replace values with a quantized form. A sparse tensor stays sparse; its pruned
+     *  positions must decode to exactly 0. */
+    shrink_status (*tensor_write_quant)(void* ctx, const char* name, const shrink_quant_tensor* q, shrink_error* error);
+    /** Replace linear layer `layer` (W: out x in) by two: first (rank x in, no bias) then
+     *  second (out x rank, the old bias). */
+    shrink_status (*layer_factorize)(void* ctx, const char* layer, uint64_t rank, const float* first,
+                                     const float* second, shrink_error* error);
+    /** Static 8-bit quantization of a layer's input activations: x -> scale*(round(x/scale)+zp - zp). */
+    shrink_status (*layer_set_input_quant)(void* ctx, const char* layer, float scale, int32_t zero_point,
+                                           shrink_error* error);
+    /** Per-layer statistics that travel with the model state (e.g. activation ranges). */
+    shrink_status (*stat_put)(void* ctx, const char* layer, const char* key, const float* values, uint64_t count,
+                              shrink_error* error);
+    /** Copies up to `capacity` values; `*count` gets the stored count (0 when absent). */
+    shrink_status (*stat_get)(void* ctx, const char* layer, const char* key, float* dst, uint64_t capacity,
+                              uint64_t* count, shrink_error* error);
+    /** Runs up to max_samples (0 = all) of a split through the model in batches. */
+    shrink_status (*forward)(void* ctx, int32_t split, uint64_t max_samples, int32_t capture_layer_inputs,
+                             shrink_forward_observer observer, void* user, shrink_error* error);
+    /** Bytes the model takes when written. */
+    uint64_t (*model_size_bytes)(void* ctx);
+    /** A named result of this stage (an evaluator's metric, a count); appears in the report. */
+    shrink_status (*result_put)(void* ctx, const char* key, double value, shrink_error* error);
+} shrink_host;
+
+/* ---- stage types and the plugin descriptor ----------------------------------------- */
+
+typedef struct shrink_stage_type {
+    uint32_t struct_size;
+    const char* name; /* "<kind>.<name>", kind one of calibrator quantizer pruner factorizer distiller evaluator */
+    const char* doc;
+    const shrink_param_decl* params;
+    uint32_t param_count;
+    const shrink_fact_decl* facts;
+    uint32_t fact_count;
+    uint32_t devices; /* SHRINK_DEVICE_* bits */
+    const void* state; /* passed back to the functions below */
+    /** Expected relative drop of the metric (0.01 = 1%) for these params. */
+    shrink_status (*expected_drop)(const void* state, const shrink_params* params, double* drop, shrink_error* error);
+    shrink_status (*run)(const void* state, const shrink_params* params, const shrink_host* host, shrink_error* error);
+} shrink_stage_type;
+
+typedef struct shrink_plugin_descriptor {
+    uint32_t abi_version; /* first member in every version: SHRINK_ABI_VERSION of the plugin's build */
+    uint32_t struct_size;
+    const char* name;
+    const char* version;
+    const shrink_stage_type* stage_types;
+    uint32_t stage_type_count;
+} shrink_plugin_descriptor;
+
+/** The entry point's signature, fixed for all ABI versions. The plugin fills *out with a
+ *  descriptor that lives as long as the library. */
+typedef shrink_status (*shrink_plugin_entry_fn)(uint32_t host_abi_version, const shrink_plugin_descriptor** out,
+                                                shrink_error* error);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SHRINK_ABI_H */

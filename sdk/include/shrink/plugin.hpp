@@ -1,0 +1,382 @@
+// shrink plugin SDK: the C++ layer plugin authors write against.
+//
+// Header-only and compiled into the plugin, so nothing C++ crosses the boundary: every
+// call below goes through the C ABI in <shrink/abi.h>. Exceptions thrown by a stage
+// (or by an observer it passes to the host) are caught here and returned to the host as
+// a status carrying the message; a failure reported by the host is rethrown here as
+// shrink::plugin_error in the plugin's own binary.
+//
+// A plugin is one shared library with one SHRINK_PLUGIN(...) line:
+//
+//   shrink::plugin make_plugin() {
+//       shrink::plugin p("my-quantizers", "1.0.0");
+//       p.add(shrink::stage_type{ .name = "quantizer.mine", ... , .run = run_mine });
+//       return p;
+//   }
+//   SHRINK_PLUGIN(make_plugin)
+//
+// Build it with shrink_add_plugin(NAME SOURCES...) from find_package(shrink).
+#pragma once
+
+#include <shrink/abi.h>
+
+#include <boost/dll/alias.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shrink {
+
+/// Thrown inside a plugin when a host call fails; its message is the host's.
+class plugin_error : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+inline void set_error(shrink_error* error, const char* message) noexcept {
+    if (error != nullptr) std::snprintf(error->message, sizeof error->message, "%s", message);
+}
+
+/// Runs f, turning any exception into a failed status: nothing may unwind into the host.
+template <class F>
+shrink_status guard(shrink_error* error, F&& f) noexcept {
+    try {
+        f();
+        return SHRINK_OK;
+    } catch (const std::exception& e) {
+        set_error(error, e.what());
+    } catch (...) {
+        set_error(error, "unknown exception");
+    }
+    return SHRINK_FAILED;
+}
+
+inline void check(shrink_status status, const shrink_error& error) {
+    if (status != SHRINK_OK) throw plugin_error(error.message);
+}
+
+}  // namespace detail
+
+/// The stage's parameters, already checked by the host against their declarations.
+class params {
+  public:
+    explicit params(const shrink_params* raw) : raw_(raw) {}
+
+    int64_t integer(std::string_view name) const { return find(name, SHRINK_PARAM_INT).int_value; }
+    double real(std::string_view name) const { return find(name, SHRINK_PARAM_FLOAT).float_value; }
+    bool flag(std::string_view name) const { return find(name, SHRINK_PARAM_BOOL).int_value != 0; }
+    std::string choice(std::string_view name) const { return find(name, SHRINK_PARAM_CHOICE).text; }
+
+  private:
+    const shrink_param_value& find(std::string_view name, int32_t type) const {
+        for (uint32_t i = 0; i < raw_->count; ++i) {
+            const shrink_param_value& v = raw_->values[i];
+            if (name == v.name) {
+                if (v.type != type) throw plugin_error("parameter '" + std::string(name) + "' read with the wrong type");
+                return v;
+            }
+        }
+        throw plugin_error("parameter '" + std::string(name) + "' is not declared");
+    }
+    const shrink_params* raw_;
+};
+
+struct layer {
+    std::string name;
+    std::string op;
+    std::string weight;
+    std::string bias;
+    uint64_t in_features = 0;
+    uint64_t out_features = 0;
+};
+
+/// A quantized tensor as a quantizer produces it: unpacked integers, the host packs.
+struct quantized {
+    int32_t bits = 8;
+    bool symmetric = true;
+    uint64_t group_size = 0;  // 0: one scale for the whole tensor
+    std::vector<int8_t> values;
+    std::vector<float> scales;
+    std::vector<int8_t> zero_points;  // empty when symmetric
+};
+
+/// The model state a stage works on, through the host.
+class model {
+  public:
+    explicit model(const shrink_host* host) : host_(host) {}
+
+    std::vector<layer> layers() const {
+        std::vector<layer> out;
+        const uint32_t n = host_->layer_count(host_->ctx);
+        for (uint32_t i = 0; i < n; ++i) {
+            shrink_layer_info info{};
+            call([&](shrink_error* e) { return host_->layer_get(host_->ctx, i, &info, e); });
+            out.push_back({info.name, info.op, info.weight ? info.weight : "", info.bias ? info.bias : "",
+                           info.in_features, info.out_features});
+        }
+        return out;
+    }
+
+    shrink_tensor_info info(const std::string& tensor) const {
+        shrink_tensor_info out{};
+        call([&](shrink_error* e) { return host_->tensor_info(host_->ctx, tensor.c_str(), &out, e); });
+        return out;
+    }
+
+    static uint64_t element_count(const shrink_tensor_info& info) {
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < info.ndim; ++d) n *= static_cast<uint64_t>(info.shape[d]);
+        return n;
+    }
+
+    std::vector<float> read(const std::string& tensor) const {
+        std::vector<float> out(element_count(info(tensor)));
+        call([&](shrink_error* e) { return host_->tensor_read_f32(host_->ctx, tensor.c_str(), out.data(), out.size(), e); });
+        return out;
+    }
+
+    std::vector<uint8_t> read_mask(const std::string& tensor) const {
+        std::vector<uint8_t> out(element_count(info(tensor)));
+        call([&](shrink_error* e) { return host_->tensor_read_mask(host_->ctx, tensor.c_str(), out.data(), out.size(), e); });
+        return out;
+    }
+
+    void write(const std::string& tensor, const std::vector<float>& values, const std::vector<uint8_t>* mask = nullptr) {
+        call([&](shrink_error* e) {
+            return host_->tensor_write_f32(host_->ctx, tensor.c_str(), values.data(), values.size(),
+                                           mask ? mask->data() : nullptr, e);
+        });
+    }
+
+    void write(const std::string& tensor, const quantized& q) {
+        shrink_quant_tensor raw{q.bits, q.symmetric ? 1 : 0, q.group_size, q.values.data(), q.values.size(),
+                                q.scales.data(), q.zero_points.empty() ? nullptr : q.zero_points.data(), q.scales.size()};
+        call([&](shrink_error* e) { return host_->tensor_write_quant(host_->ctx, tensor.c_str(), &raw, e); });
+    }
+
+    void factorize(const std::string& layer_name, uint64_t rank, const std::vector<float>& first,
+                   const std::vector<float>& second) {
+        call([&](shrink_error* e) {
+            return host_->layer_factorize(host_->ctx, layer_name.c_str(), rank, first.data(), second.data(), e);
+        });
+    }
+
+    void set_input_quant(const std::string& layer_name, float scale, int32_t zero_point) {
+        call([&](shrink_error* e) { return host_->layer_set_input_quant(host_->ctx, layer_name.c_str(), scale, zero_point, e); });
+    }
+
+    void put_stat(const std::string& layer_name, const std::string& key, const std::vector<float>& values) {
+        call([&](shrink_error* e) {
+            return host_->stat_put(host_->ctx, layer_name.c_str(), key.c_str(), values.data(), values.size(), e);
+        });
+    }
+
+    /// Empty when the statistic is absent.
+    std::vector<float> get_stat(const std::string& layer_name, const std::string& key) const {
+        uint64_t count = 0;
+        call([&](shrink_error* e) { return host_->stat_get(host_->ctx, layer_name.c_str(), key.c_str(), nullptr, 0, &count, e); });
+        std::vector<float> out(count);
+        call([&](shrink_error* e) {
+            return host_->stat_get(host_->ctx, layer_name.c_str(), key.c_str(), out.data(), out.size(), &count, e);
+        });
+        return out;
+    }
+
+    /// Runs a split through the model; `observer(const shrink_forward_event&)` sees each event.
+    template <class Observer>
+    void forward(shrink_split split, uint64_t max_samples, bool capture_layer_inputs, Observer&& observer) {
+        auto trampoline = [](void* user, const shrink_forward_event* event, shrink_error* error) -> shrink_status {
+            return detail::guard(error, [&] { (*static_cast<Observer*>(user))(*event); });
+        };
+        call([&](shrink_error* e) {
+            return host_->forward(host_->ctx, split, max_samples, capture_layer_inputs ? 1 : 0, trampoline,
+                                  static_cast<void*>(&observer), e);
+        });
+    }
+
+    uint64_t size_bytes() const { return host_->model_size_bytes(host_->ctx); }
+
+  private:
+    template <class F>
+    void call(F&& f) const {
+        shrink_error error{};
+        detail::check(f(&error), error);
+    }
+    const shrink_host* host_;
+};
+
+/// What a running stage sees: its params, the model, its seed, logging and results.
+class stage_context {
+  public:
+    stage_context(const shrink_params* raw_params, const shrink_host* host)
+        : params_(raw_params), model_(host), host_(host) {}
+
+    const shrink::params& params() const { return params_; }
+    shrink::model& model() { return model_; }
+    uint64_t seed() const { return host_->seed; }
+    void log(const std::string& message, int32_t level = SHRINK_LOG_INFO) const {
+        host_->log(host_->ctx, level, message.c_str());
+    }
+    void progress(const char* what, uint64_t done, uint64_t total) const { host_->progress(host_->ctx, what, done, total); }
+    void result(const std::string& key, double value) {
+        shrink_error error{};
+        detail::check(host_->result_put(host_->ctx, key.c_str(), value, &error), error);
+    }
+
+  private:
+    shrink::params params_;
+    shrink::model model_;
+    const shrink_host* host_;
+};
+
+/// Declaration of one parameter; see shrink_param_decl.
+struct param {
+    std::string name;
+    shrink_param_type type = SHRINK_PARAM_FLOAT;
+    std::string default_value;  // empty: the recipe must set it
+    double min_value = 0;
+    double max_value = 0;
+    std::string choices;
+    std::string doc;
+
+    static param integer(std::string name, int64_t def, int64_t lo, int64_t hi, std::string doc) {
+        return {std::move(name), SHRINK_PARAM_INT, std::to_string(def), double(lo), double(hi), "", std::move(doc)};
+    }
+    static param real(std::string name, std::string def, double lo, double hi, std::string doc) {
+        return {std::move(name), SHRINK_PARAM_FLOAT, std::move(def), lo, hi, "", std::move(doc)};
+    }
+    static param flag(std::string name, bool def, std::string doc) {
+        return {std::move(name), SHRINK_PARAM_BOOL, def ? "true" : "false", 0, 1, "", std::move(doc)};
+    }
+    static param choice(std::string name, std::string def, std::string choices, std::string doc) {
+        return {std::move(name), SHRINK_PARAM_CHOICE, std::move(def), 0, 0, std::move(choices), std::move(doc)};
+    }
+};
+
+struct fact {
+    shrink_fact_relation relation;
+    std::string name;
+    std::string when_param;  // empty: always
+
+    static fact requires_(std::string f, std::string when = {}) { return {SHRINK_FACT_REQUIRES, std::move(f), std::move(when)}; }
+    static fact provides(std::string f, std::string when = {}) { return {SHRINK_FACT_PROVIDES, std::move(f), std::move(when)}; }
+    static fact invalidates(std::string f, std::string when = {}) { return {SHRINK_FACT_INVALIDATES, std::move(f), std::move(when)}; }
+};
+
+struct stage_type {
+    std::string name;  // "<kind>.<name>"
+    std::string doc;
+    std::vector<param> params;
+    std::vector<fact> facts;
+    uint32_t devices = SHRINK_DEVICE_CPU;
+    std::function<double(const shrink::params&)> expected_drop;
+    std::function<void(stage_context&)> run;
+};
+
+/// A plugin: a name, a version and its stage types. Lives as long as the library.
+class plugin {
+  public:
+    plugin(std::string name, std::string version) : name_(std::move(name)), version_(std::move(version)) {}
+    plugin(plugin&&) = default;
+    plugin(const plugin&) = delete;
+
+    plugin& add(stage_type type) {
+        types_.push_back({std::move(type), {}, {}});
+        return *this;
+    }
+
+    /// Builds the C view. Pointers refer into this object, which must not move afterwards.
+    const shrink_plugin_descriptor* descriptor() {
+        c_types_.clear();
+        for (entry& e : types_) {
+            e.c_params.clear();
+            for (const param& p : e.type.params)
+                e.c_params.push_back({p.name.c_str(), p.type, p.default_value.empty() ? nullptr : p.default_value.c_str(),
+                                      p.min_value, p.max_value, p.choices.c_str(), p.doc.c_str()});
+            e.c_facts.clear();
+            for (const fact& f : e.type.facts)
+                e.c_facts.push_back({f.relation, f.name.c_str(), f.when_param.empty() ? nullptr : f.when_param.c_str()});
+            shrink_stage_type t{};
+            t.struct_size = sizeof(shrink_stage_type);
+            t.name = e.type.name.c_str();
+            t.doc = e.type.doc.c_str();
+            t.params = e.c_params.data();
+            t.param_count = static_cast<uint32_t>(e.c_params.size());
+            t.facts = e.c_facts.data();
+            t.fact_count = static_cast<uint32_t>(e.c_facts.size());
+            t.devices = e.type.devices;
+            t.state = &e.type;
+            t.expected_drop = &expected_drop_trampoline;
+            t.run = &run_trampoline;
+            c_types_.push_back(t);
+        }
+        c_descriptor_ = {SHRINK_ABI_VERSION, sizeof(shrink_plugin_descriptor), name_.c_str(), version_.c_str(),
+                         c_types_.data(), static_cast<uint32_t>(c_types_.size())};
+        return &c_descriptor_;
+    }
+
+  private:
+    struct entry {
+        stage_type type;
+        std::vector<shrink_param_decl> c_params;
+        std::vector<shrink_fact_decl> c_facts;
+    };
+
+    static shrink_status expected_drop_trampoline(const void* state, const shrink_params* raw, double* drop,
+                                                  shrink_error* error) {
+        return detail::guard(error, [&] {
+            const auto* type = static_cast<const stage_type*>(state);
+            *drop = type->expected_drop ? type->expected_drop(params(raw)) : 0.0;
+        });
+    }
+
+    static shrink_status run_trampoline(const void* state, const shrink_params* raw, const shrink_host* host,
+                                        shrink_error* error) {
+        return detail::guard(error, [&] {
+            const auto* type = static_cast<const stage_type*>(state);
+            stage_context ctx(raw, host);
+            type->run(ctx);
+        });
+    }
+
+    std::string name_;
+    std::string version_;
+    std::deque<entry> types_;  // deque: stable addresses for `state`
+    std::vector<shrink_stage_type> c_types_;
+    shrink_plugin_descriptor c_descriptor_{};
+};
+
+namespace detail {
+
+/// Body of the exported entry point: builds the plugin once, reports failures as status.
+template <class Make>
+shrink_status plugin_entry(uint32_t /*host_abi_version*/, const shrink_plugin_descriptor** out, shrink_error* error,
+                           Make make) noexcept {
+    return guard(error, [&] {
+        static plugin instance = make();
+        static const shrink_plugin_descriptor* descriptor = instance.descriptor();
+        *out = descriptor;
+    });
+}
+
+}  // namespace detail
+}  // namespace shrink
+
+/// Exports the plugin's single entry point. `make` returns a shrink::plugin.
+#define SHRINK_PLUGIN(make)                                                                                       \
+    namespace {                                                                                                  \
+    shrink_status shrink_plugin_entry_impl(uint32_t host_abi_version, const shrink_plugin_descriptor** out,      \
+                                           shrink_error* error) {                                                \
+        return ::shrink::detail::plugin_entry(host_abi_version, out, error, make);                              \
+    }                                                                                                            \
+    }                                                                                                            \
+    BOOST_DLL_ALIAS(shrink_plugin_entry_impl, shrink_plugin_entry)
