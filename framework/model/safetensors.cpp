@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -295,6 +296,8 @@ class model_reader {
             const uint64_t stored = sparse ? kept_count : n;
             if (bits == 32) {
                 auto v = copy<float>(take(name, "F32", stored * 4));
+                for (size_t i = 0; i < v.size(); ++i)
+                    if (!std::isfinite(v[i])) fail(where + "value " + std::to_string(i) + " is not finite (NaN or infinity)");
                 t.values = sparse ? scatter(v, t.mask) : v;
                 return t;
             }

@@ -29,6 +29,7 @@ struct result {
 };
 
 /// Quantizes; rows run in parallel (TBB) with results independent of the thread count.
+/// `w` must be finite (the host guarantees it for model weights).
 result quantize(const float* w, uint64_t rows, uint64_t cols, const options& o);
 
 /// Dequantizes a result back to floats (for error measurement).
