@@ -27,6 +27,12 @@ uint64_t tensor::scale_count(const std::vector<int64_t>& shape, const quant_spec
     return rows * ((cols + spec.group_size - 1) / spec.group_size);
 }
 
+uint64_t tensor::scale_index(uint64_t i) const {
+    if (!quant || quant->group_size == 0) return 0;
+    const uint64_t c = cols();
+    return (i / c) * ((c + quant->group_size - 1) / quant->group_size) + (i % c) / quant->group_size;
+}
+
 uint64_t tensor::stored_bytes() const {
     const uint64_t n = element_count();
     const uint64_t stored = sparse() ? kept_count() : n;
@@ -43,10 +49,8 @@ std::vector<float> tensor::decode() const {
     if (!quant) {
         out = values;
     } else {
-        const uint64_t cols = this->cols();
-        const uint64_t groups_per_row = quant->group_size ? (cols + quant->group_size - 1) / quant->group_size : 0;
         for (uint64_t i = 0; i < n; ++i) {
-            const uint64_t s = quant->group_size ? (i / cols) * groups_per_row + (i % cols) / quant->group_size : 0;
+            const uint64_t s = scale_index(i);
             const int32_t zp = zero_points.empty() ? 0 : zero_points[s];
             out[i] = scales[s] * static_cast<float>(int32_t(q[i]) - zp);
         }
@@ -169,20 +173,18 @@ tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int
     t.zero_points = std::move(zero_points);
     if (old.sparse()) {
         t.mask = old.mask;
-        const std::vector<float> decoded = [&] {
-            tensor dense = t;
-            dense.mask.clear();
-            return dense.decode();
-        }();
         uint64_t broken = 0;
-        for (uint64_t i = 0; i < n; ++i) broken += (!t.mask[i] && decoded[i] != 0.0f);
+        for (uint64_t i = 0; i < n; ++i) {
+            if (t.mask[i]) continue;
+            const int8_t zero = t.zero_points.empty() ? 0 : t.zero_points[t.scale_index(i)];
+            broken += t.q[i] != zero && t.scales[t.scale_index(i)] != 0.0f;
+            // Canonical form: a pruned position holds its zero point (it is not stored,
+            // and a reader restores it the same way).
+            t.q[i] = zero;
+        }
         if (broken)
             throw std::runtime_error("the quantized values are non-zero at " + std::to_string(broken) +
                                      " pruned positions; a quantizer must keep pruned weights at exactly zero");
-        // Pruned positions are not stored; keep the in-memory form canonical so that
-        // equal models compare and serialize equal.
-        for (uint64_t i = 0; i < n; ++i)
-            if (!t.mask[i]) t.q[i] = 0;
     }
     return t;
 }

@@ -34,6 +34,8 @@ struct tensor {
     uint64_t cols() const { return shape.empty() ? 1 : uint64_t(shape.back()); }
     /// Scales a quantized tensor with this spec needs.
     static uint64_t scale_count(const std::vector<int64_t>& shape, const quant_spec& spec);
+    /// Which scale (and zero point) element i of a quantized tensor uses.
+    uint64_t scale_index(uint64_t i) const;
     /// Bytes this tensor occupies in a written model (payload, scales, zero points, mask).
     uint64_t stored_bytes() const;
     /// Dense floats: dequantized, zero where pruned.

@@ -311,12 +311,20 @@ class model_reader {
                 q.resize(stored);
                 for (uint64_t i = 0; i < stored; ++i) q[i] = int8_t(int((packed[i / 2] >> (4 * (i % 2))) & 0x0f) - 8);
             }
-            if (sparse) q = scatter(q, t.mask);
             if (spec.group_size != 0 && t.shape.size() != 2) fail(where + "grouped scales need a 2-D tensor");
             const uint64_t ns = tensor::scale_count(t.shape, spec);
             auto scales = copy<float>(take(name + ".scales", "F32", ns * 4));
             std::vector<int8_t> zeros;
             if (!spec.symmetric) zeros = copy<int8_t>(take(name + ".zeros", "I8", ns));
+            if (sparse) {
+                // Pruned positions are not stored: they hold their group's zero point.
+                q = scatter(q, t.mask);
+                tensor layout;
+                layout.shape = t.shape;
+                layout.quant = spec;
+                for (uint64_t i = 0; i < n; ++i)
+                    if (!t.mask[i]) q[i] = zeros.empty() ? 0 : zeros[layout.scale_index(i)];
+            }
             tensor base;
             base.shape = t.shape;
             base.mask = t.mask;

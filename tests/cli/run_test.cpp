@@ -1,0 +1,159 @@
+// `shrink run` end to end: the quickstart on the reference model, determinism, failures.
+#include "model/safetensors.hpp"
+#include "support.hpp"
+#include "util/files.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace shrink;
+using Catch::Matchers::Contains;
+using json = nlohmann::json;
+
+namespace {
+
+/// Recipe text over a model, with data sections of `samples` evaluation images.
+std::string recipe_over(const std::string& model, const std::string& stages, double max_drop = 0.05, int samples = 500) {
+    return "version: 1\nname: t\nseed: 3\nmodel: " + model +
+           "\ndata:\n  calibration: { dataset: fashion-mnist, split: train, samples: 64 }\n"
+           "  evaluation: { dataset: fashion-mnist, split: test, samples: " + std::to_string(samples) +
+           " }\nbudget: { metric: accuracy, max_drop: " + std::to_string(max_drop) + " }\nstages:\n" + stages;
+}
+
+}  // namespace
+
+TEST_CASE("quickstart: int8 branch >= 3.5x smaller and >= 99% of baseline accuracy, measured", "[model][run]") {
+    test::temp_dir dir;
+    const auto r = test::shrink_cli(std::string("run ") + SHRINK_SOURCE_DIR + "/pipelines/quickstart.yaml --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK_THAT(r.output, Contains("within budget"));
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    const double base_size = report["baseline"]["size_bytes"].get<double>();
+    CHECK(report["baseline"]["value"].get<double>() >= 0.87);
+    bool saw_int8 = false;
+    for (const json& e : report["results"]) {
+        CHECK(e["within_budget"].get<bool>());
+        if (e["stage"] == "eval8") {
+            saw_int8 = true;
+            CHECK(base_size / e["size_bytes"].get<double>() >= 3.5);
+            CHECK(e["retention"].get<double>() >= 0.99);
+            // The size in the report is the size of the file written.
+            CHECK(std::filesystem::file_size(dir / "run" / "models" / "int8.safetensors") == e["size_bytes"].get<uint64_t>());
+        }
+    }
+    CHECK(saw_int8);
+    const json manifest = json::parse(test::read_text(dir / "run" / "manifest.json"));
+    CHECK(manifest["model"]["sha256"] == sha256_file(SHRINK_REFERENCE_MODEL));
+    CHECK(manifest["plugins"].size() == 4);
+    CHECK(manifest["libraries"]["onednn"].get<std::string>().rfind("2.", 0) == 0);
+    CHECK(std::filesystem::exists(dir / "run" / "recipe.yaml"));
+    const auto inspect = test::shrink_cli("inspect " + (dir / "run" / "models" / "int4.safetensors").string());
+    CHECK_THAT(inspect.output, Contains("int4 sym group 64 sparse"));
+}
+
+TEST_CASE("the same recipe, seed and threads give byte-identical models", "[model][run]") {
+    test::temp_dir dir;
+    const std::string recipe = std::string(SHRINK_SOURCE_DIR) + "/pipelines/quickstart.yaml";
+    REQUIRE(test::shrink_cli("run " + recipe + " -q --threads 2 --out " + (dir / "a").string()).code == 0);
+    REQUIRE(test::shrink_cli("run " + recipe + " -q --threads 2 --out " + (dir / "b").string()).code == 0);
+    for (const char* m : {"int8", "int4"}) {
+        const std::string file = std::string("models/") + m + ".safetensors";
+        CHECK(sha256_file(dir / "a" / file) == sha256_file(dir / "b" / file));
+    }
+    // A different seed draws different calibration samples, hence other activation scales.
+    REQUIRE(test::shrink_cli("run " + recipe + " -q --threads 2 --set seed=99 --out " + (dir / "c").string()).code == 0);
+    CHECK(sha256_file(dir / "a/models/int8.safetensors") != sha256_file(dir / "c/models/int8.safetensors"));
+}
+
+TEST_CASE("shrink train is deterministic for a seed and thread count", "[run]") {
+    test::temp_dir dir;
+    const std::string args = " -q --epochs 1 --train-samples 2000 --hidden 32 --threads 2 --out ";
+    REQUIRE(test::shrink_cli("train" + args + (dir / "a.safetensors").string()).code == 0);
+    REQUIRE(test::shrink_cli("train" + args + (dir / "b.safetensors").string()).code == 0);
+    REQUIRE(test::shrink_cli("train --seed 2" + args + (dir / "c.safetensors").string()).code == 0);
+    CHECK(sha256_file(dir / "a.safetensors") == sha256_file(dir / "b.safetensors"));
+    CHECK(sha256_file(dir / "a.safetensors") != sha256_file(dir / "c.safetensors"));
+}
+
+TEST_CASE("a stage that throws fails its branch with the plugin's message (exit 3) while other branches go on", "[run]") {
+    test::temp_dir dir;
+    save_model(test::tiny_model(), dir / "m.safetensors");
+    test::write_text(dir / "r.yaml", recipe_over("m.safetensors",
+                                                 "  - { id: bad, use: pruner.throws, expected_drop: 0 }\n"
+                                                 "  - { id: after_bad, use: evaluator.accuracy }\n"
+                                                 "  - { id: good, use: pruner.magnitude, after: [], expected_drop: 0 }\n"
+                                                 "  - { id: eval_good, use: evaluator.accuracy }\n", 1.0));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string(),
+                                    std::string("SHRINK_PLUGIN_PATH=") + SHRINK_FIXTURE_DIR + "/throws");
+    INFO(r.output);
+    CHECK(r.code == 3);
+    CHECK_THAT(r.output, Contains("stage 'bad' (pruner.throws) failed: fixture: deliberate failure in run"));
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    std::map<std::string, std::string> status;
+    for (const json& s : report["stages"]) status[s["id"]] = s["status"];
+    CHECK(status["bad"] == "failed");
+    CHECK(status["after_bad"] == "skipped");
+    CHECK(status["eval_good"] == "ok");
+}
+
+TEST_CASE("an evaluator may not change weights", "[run]") {
+    test::temp_dir dir;
+    save_model(test::tiny_model(), dir / "m.safetensors");
+    test::write_text(dir / "r.yaml", recipe_over("m.safetensors", "  - { id: w, use: evaluator.writes }\n", 1.0));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string(),
+                                    std::string("SHRINK_PLUGIN_PATH=") + SHRINK_FIXTURE_DIR + "/throws");
+    CHECK(r.code == 3);
+    CHECK_THAT(r.output, Contains("an evaluator may not change the model"));
+}
+
+TEST_CASE("a branch that breaks the measured budget stops, and none within budget exits 4", "[model][run]") {
+    test::temp_dir dir;
+    test::write_text(dir / "r.yaml", recipe_over(SHRINK_REFERENCE_MODEL,
+                                                 "  - { id: p, use: pruner.magnitude, params: { sparsity: 0.95 }, expected_drop: 0 }\n"
+                                                 "  - { id: e, use: evaluator.accuracy }\n"
+                                                 "  - { id: q, use: quantizer.rtn }\n"
+                                                 "  - { id: e2, use: evaluator.accuracy }\n", 0.01));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    INFO(r.output);
+    CHECK(r.code == 4);
+    CHECK_THAT(r.output, Contains("stopping this branch"));
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    CHECK_FALSE(report["results"][0]["within_budget"].get<bool>());
+    CHECK(report["stages"][2]["status"] == "skipped");
+}
+
+TEST_CASE("factorizer.svd writes a smaller model that still runs", "[model][run]") {
+    test::temp_dir dir;
+    test::write_text(dir / "r.yaml", recipe_over(SHRINK_REFERENCE_MODEL,
+                                                 "  - { id: svd, use: factorizer.svd, params: { energy: 0.9 } }\n"
+                                                 "  - { id: e, use: evaluator.accuracy }\n", 0.1, 1000));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const model m = load_model(dir / "run" / "models" / "svd.safetensors");
+    CHECK(m.find_layer("fc1.a"));
+    CHECK(m.find_layer("fc1.b")->factor_of == "fc1");
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    CHECK(report["results"][0]["size_bytes"].get<double>() < report["baseline"]["size_bytes"].get<double>());
+    CHECK(report["results"][0]["retention"].get<double>() > 0.95);
+}
+
+TEST_CASE("bad run inputs exit 1 and write nothing", "[run]") {
+    test::temp_dir dir;
+    test::write_text(dir / "bad.safetensors", std::string(16, '\0'));
+    test::write_text(dir / "r.yaml", recipe_over("bad.safetensors", "  - { id: p, use: pruner.magnitude }\n"));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    CHECK(r.code == 1);
+    CHECK_THAT(r.output, Contains("bad.safetensors: error:"));
+    CHECK_FALSE(std::filesystem::exists(dir / "run"));
+    // An existing, non-empty run directory is not overwritten.
+    std::filesystem::create_directories(dir / "used");
+    test::write_text(dir / "used" / "report.json", "{}");
+    save_model(test::tiny_model(), dir / "m.safetensors");
+    test::write_text(dir / "r2.yaml", recipe_over("m.safetensors", "  - { id: p, use: pruner.magnitude }\n"));
+    const auto again = test::shrink_cli("run " + (dir / "r2.yaml").string() + " --out " + (dir / "used").string());
+    CHECK(again.code == 1);
+    CHECK_THAT(again.output, Contains("already exists and is not empty"));
+    CHECK(test::read_text(dir / "used" / "report.json") == "{}");
+}

@@ -1,0 +1,82 @@
+#include "support.hpp"
+
+#include "util/random.hpp"
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace shrink::test {
+
+namespace fs = std::filesystem;
+
+temp_dir::temp_dir() {
+    std::string pattern = (fs::temp_directory_path() / "shrink-test-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+}
+
+temp_dir::~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+    std::ofstream out(file, std::ios::binary);
+    out << text;
+}
+
+std::string read_text(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+cli_result shrink_cli(const std::string& args, const std::string& env) {
+    const std::string command = env + (env.empty() ? "" : " ") + SHRINK_CLI + " " + args + " 2>&1";
+    cli_result r;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) throw std::runtime_error("popen failed");
+    std::array<char, 4096> buffer{};
+    size_t n;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+    const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+model tiny_model(uint64_t seed, int64_t inputs) {
+    model m;
+    m.input_features = inputs;
+    m.input_scale = 1.0f / 255.0f;
+    rng gen(seed);
+    const int64_t widths[] = {inputs, 16, 8, 4};
+    std::string prev = m.input;
+    for (int l = 0; l < 3; ++l) {
+        const std::string name = "fc" + std::to_string(l + 1);
+        tensor w, b;
+        w.shape = {widths[l + 1], widths[l]};
+        for (int64_t i = 0; i < widths[l + 1] * widths[l]; ++i) w.values.push_back(float(gen.normal() * 0.1));
+        b.shape = {widths[l + 1]};
+        for (int64_t i = 0; i < widths[l + 1]; ++i) b.values.push_back(float(gen.normal() * 0.01));
+        m.tensors[name + ".weight"] = w;
+        m.tensors[name + ".bias"] = b;
+        m.layers.push_back({name, "linear", prev, name + ".out", name + ".weight", name + ".bias", {}, {}, 0});
+        prev = name + ".out";
+        if (l < 2) {
+            m.layers.push_back({"relu" + std::to_string(l + 1), "relu", prev, "relu" + std::to_string(l + 1) + ".out", "", "", {}, {}, 0});
+            prev = "relu" + std::to_string(l + 1) + ".out";
+        }
+    }
+    m.layers.push_back({"softmax", "softmax", prev, "probs", "", "", {}, {}, 0});
+    m.output = "probs";
+    m.validate();
+    return m;
+}
+
+}  // namespace shrink::test

@@ -1,0 +1,40 @@
+// Helpers shared by the test programs: temporary directories, files, running the CLI,
+// and a tiny synthetic model.
+#pragma once
+
+#include "model/model.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace shrink::test {
+
+/// A fresh directory under the system temp dir, removed when it goes out of scope.
+class temp_dir {
+  public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+  private:
+    std::filesystem::path path_;
+};
+
+void write_text(const std::filesystem::path& file, const std::string& text);
+std::string read_text(const std::filesystem::path& file);
+
+struct cli_result {
+    int code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+/// Runs `build/bin/shrink ARGS` through the shell (ARGS is shell text), capturing output.
+cli_result shrink_cli(const std::string& args, const std::string& env = "");
+
+/// A 3-layer MLP (inputs -> 16 -> 8 -> 4) with seeded random weights.
+model tiny_model(uint64_t seed = 7, int64_t inputs = 784);
+
+}  // namespace shrink::test
