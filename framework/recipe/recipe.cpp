@@ -1,5 +1,6 @@
 #include "recipe/recipe.hpp"
 
+#include "data/fashion_mnist.hpp"
 #include "util/text.hpp"
 
 #include <filesystem>
@@ -111,6 +112,15 @@ void parse_data_source(reader& r, const yaml_node& n, const std::string& what, c
         if (auto v = r.integer(*s, what + ".samples", 1, 10'000'000)) out.samples = static_cast<uint64_t>(*v);
     if (const yaml_node* p = n.find("path"))
         if (auto v = r.text(*p, what + ".path")) out.path = resolve_path(recipe_file, *v);
+    // Only that the files are there: reading them is the run's work.
+    if (out.dataset == "fashion-mnist" && (out.split == "train" || out.split == "test")) {
+        const fs::path dir = out.path.empty() ? fs::path(fashion_mnist_default_dir) : fs::path(out.path);
+        const std::string stem = (out.split == "train" ? "train" : "t10k") + std::string("-images-idx3-ubyte");
+        std::error_code ec;
+        if (!fs::is_regular_file(dir / stem, ec) && !fs::is_regular_file(dir / (stem + ".gz"), ec))
+            r.diag().error(n.mark, "Fashion-MNIST " + out.split + " files not found in " + dir.string() +
+                                       (out.path.empty() ? " (install the Debian package dataset-fashion-mnist)" : ""));
+    }
 }
 
 void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {

@@ -2,6 +2,9 @@
 
 #include "cpu/matmul.hpp"
 
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -56,16 +59,20 @@ std::vector<float> engine::run(const float* input, int64_t rows, const layer_inp
             cpu::matmul(src.data(), false, s.weight.data(), true, dst.data(), rows, s.out, s.in,
                         s.bias.empty() ? nullptr : s.bias.data());
         } else if (s.op == 1) {
-            std::transform(src.begin(), src.end(), dst.begin(), [](float x) { return x > 0 ? x : 0.0f; });
+            tbb::parallel_for(tbb::blocked_range<size_t>(0, src.size(), 16384), [&](const tbb::blocked_range<size_t>& r) {
+                for (size_t i = r.begin(); i < r.end(); ++i) dst[i] = src[i] > 0 ? src[i] : 0.0f;
+            });
         } else {
-            for (int64_t r = 0; r < rows; ++r) {
-                const float* x = src.data() + r * s.in;
-                float* y = dst.data() + r * s.in;
-                const float top = *std::max_element(x, x + s.in);
-                double sum = 0;
-                for (int64_t j = 0; j < s.in; ++j) sum += (y[j] = std::exp(x[j] - top));
-                for (int64_t j = 0; j < s.in; ++j) y[j] = float(y[j] / sum);
-            }
+            tbb::parallel_for(tbb::blocked_range<int64_t>(0, rows, 64), [&](const tbb::blocked_range<int64_t>& rr) {
+                for (int64_t r = rr.begin(); r < rr.end(); ++r) {
+                    const float* x = src.data() + r * s.in;
+                    float* y = dst.data() + r * s.in;
+                    const float top = *std::max_element(x, x + s.in);
+                    double sum = 0;
+                    for (int64_t j = 0; j < s.in; ++j) sum += (y[j] = std::exp(x[j] - top));
+                    for (int64_t j = 0; j < s.in; ++j) y[j] = float(y[j] / sum);
+                }
+            });
         }
     }
     return std::move(slots[size_t(output_slot_)]);

@@ -78,6 +78,13 @@ TEST_CASE("structure: wrong types, missing fields, duplicate ids", "[recipe]") {
     CHECK_THAT(recipe_error(head + "version: 2\n"), Contains("duplicate key 'version'"));
 }
 
+TEST_CASE("a data section must point at existing files", "[recipe]") {
+    CHECK_THAT(recipe_error(head + "data:\n  evaluation: { dataset: fashion-mnist, split: test, path: nowhere }\nstages: []\n"),
+               Contains("r.yaml:4:15: error: Fashion-MNIST test files not found in"));
+    CHECK_THAT(recipe_error(head + "data:\n  evaluation: { dataset: mnist, split: test }\nstages: []\n"),
+               Contains("unknown dataset 'mnist'; available: fashion-mnist"));
+}
+
 TEST_CASE("every problem is reported in one pass", "[recipe]") {
     const std::string e = recipe_error(head + "seed: -1\ndevice: tpu\nstages: []\n");
     CHECK_THAT(e, Contains("seed must be in"));
