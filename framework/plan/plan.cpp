@@ -147,7 +147,7 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
     if (s.expected_drop) {
         out.expected_drop = *s.expected_drop;
         out.drop_source = "recipe";
-    } else if (out.lossy()) {
+    } else if (out.changes_weights()) {
         std::vector<shrink_param_value> storage;
         const shrink_params cp = c_params(out.params, storage);
         shrink_error error{};
@@ -339,7 +339,7 @@ std::string format_plan(const plan& p, bool detailed) {
         std::snprintf(buf, sizeof buf, "%.2f%%", 100 * s.expected_drop);
         out << "  " << step++ << ". " << s.spec->id << "  " << s.spec->use << "  after "
             << (s.parent < 0 ? std::string("model") : p.stages[size_t(s.parent)].spec->id) << "  on " << s.device;
-        if (s.lossy()) out << "  expected drop " << buf << " (" << s.drop_source << ")";
+        if (s.changes_weights()) out << "  expected drop " << buf << " (" << s.drop_source << ")";
         if (s.children.size() > 1) out << "  [branches: " << s.children.size() << "]";
         out << "\n";
         if (detailed) {

@@ -38,8 +38,8 @@ struct planned_stage {
     std::string device = "cpu";
     uint64_t seed = 0;  // derived from the recipe seed and the stage id
 
+    /// Stages that change weights are the lossy ones: they carry an expected drop.
     bool changes_weights() const { return kind != "evaluator" && kind != "calibrator"; }
-    bool lossy() const { return kind != "evaluator" && kind != "calibrator"; }
 };
 
 struct plan_path {

@@ -206,7 +206,13 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         diag.error(root.mark, "the recipe needs 'version: 1'");
     }
     if (const yaml_node* n = root.find("name")) {
-        if (auto v = r.text(*n, "name")) out.name = *v;
+        if (auto v = r.text(*n, "name")) {
+            out.name = *v;
+            // The name becomes part of the run directory's path: keep it one plain component.
+            if (out.name.empty() || out.name[0] == '.' ||
+                out.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
+                diag.error(n->mark, "name '" + out.name + "' may use only letters, digits, '_', '-' and '.', and not start with '.'");
+        }
     }
     if (out.name.empty()) out.name = fs::path(path).stem().string();
     if (const yaml_node* s = root.find("seed"))

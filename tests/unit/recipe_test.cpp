@@ -76,6 +76,7 @@ TEST_CASE("structure: wrong types, missing fields, duplicate ids", "[recipe]") {
     CHECK_THAT(recipe_error("version: 1\nmodel: nope.safetensors\nstages: []\n"), Contains("r.yaml:2:8: error: model file"));
     CHECK_THAT(recipe_error(head + "stages: [\n"), Contains("YAML syntax"));
     CHECK_THAT(recipe_error(head + "version: 2\n"), Contains("duplicate key 'version'"));
+    CHECK_THAT(recipe_error(head + "name: ../../etc\nstages: []\n"), Contains("r.yaml:3:7: error: name '../../etc' may use only"));
 }
 
 TEST_CASE("a data section must point at existing files", "[recipe]") {
