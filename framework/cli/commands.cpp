@@ -82,27 +82,42 @@ int cmd_run(const std::vector<std::string>& args) {
     const auto overrides = p.vm.count("set") ? p.vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
     const recipe r = parse_recipe(require(p.vm, "recipe", "RECIPE"), overrides);
     const registry plugins = discover_plugins(plugin_paths(p.vm));
-    const plan pl = make_plan(r, plugins);
+    ledger measured = ledger::open_default();
+    const plan pl = make_plan(r, plugins, measured);
+    for (const std::string& w : pl.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     console::get().info(format_plan(pl, false));
     run_options options;
     options.out_dir = p.vm.count("out") ? p.vm["out"].as<std::string>() : "";
     options.threads = threads;
-    return execute_plan(pl, plugins, options);
+    return execute_plan(pl, plugins, measured, options);
 }
 
 int cmd_check(const std::vector<std::string>& args, bool detailed) {
     po::options_description opts("options");
     opts.add_options()("recipe", po::value<std::string>(), "recipe file")(
         "set", po::value<std::vector<std::string>>()->composing(), "override a recipe value: KEY=VALUE (repeatable)");
+    if (detailed) opts.add_options()("format", po::value<std::string>()->default_value("text"), "text, json or dot (Graphviz)");
     add_plugin_path(opts);
     const char* name = detailed ? "plan" : "validate";
-    parsed p = parse(name, "RECIPE [--set KEY=VALUE ...]", opts, args, "recipe");
+    parsed p = parse(name, detailed ? "RECIPE [--format text|json|dot] [--set KEY=VALUE ...]" : "RECIPE [--set KEY=VALUE ...]",
+                     opts, args, "recipe");
     if (p.help) return 0;
+    const std::string format = detailed ? p.vm["format"].as<std::string>() : "text";
+    if (format != "text" && format != "json" && format != "dot") throw usage_error("--format must be text, json or dot, got '" + format + "'");
     const auto overrides = p.vm.count("set") ? p.vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
     const recipe r = parse_recipe(require(p.vm, "recipe", "RECIPE"), overrides);
     const registry plugins = discover_plugins(plugin_paths(p.vm));
-    const plan pl = make_plan(r, plugins);
-    if (!detailed) std::cout << r.file << ": ok\n";
+    const plan pl = make_plan(r, plugins, ledger::open_default());
+    if (format == "json") {
+        std::cout << format_plan_json(pl);
+        return 0;
+    }
+    if (format == "dot") {
+        std::cout << format_plan_dot(pl);
+        return 0;
+    }
+    for (const std::string& w : pl.warnings) std::fprintf(stderr, "%s\n", w.c_str());
+    if (!detailed) std::cout << r.file << ": ok" << (pl.warnings.empty() ? "" : " (with warnings)") << "\n";
     std::cout << format_plan(pl, detailed);
     return 0;
 }
@@ -145,16 +160,21 @@ int cmd_describe(const std::vector<std::string>& args) {
             case SHRINK_PARAM_INT: type_text = "int in [" + format_double(d.min_value) + ", " + format_double(d.max_value) + "]"; break;
             case SHRINK_PARAM_FLOAT: type_text = "float in [" + format_double(d.min_value) + ", " + format_double(d.max_value) + "]"; break;
             case SHRINK_PARAM_BOOL: type_text = "bool"; break;
+            case SHRINK_PARAM_LAYERS: type_text = "list of layer names"; break;
             default: type_text = "one of " + std::string(d.choices);
         }
-        std::cout << "  " << d.name << ": " << type_text << ", default " << (d.default_value ? d.default_value : "(required)") << "\n";
+        const std::string def = d.default_value ? (d.type == SHRINK_PARAM_LAYERS ? "all" : d.default_value) : "(required)";
+        std::cout << "  " << d.name << ": " << type_text << ", default " << def << "\n";
         if (d.doc && *d.doc) std::cout << "      " << d.doc << "\n";
     }
     std::cout << "\ncontract:\n";
     if (t.fact_count == 0) std::cout << "  (none)\n";
     for (uint32_t i = 0; i < t.fact_count; ++i) {
         const shrink_fact_decl& f = t.facts[i];
-        const char* rel = f.relation == SHRINK_FACT_REQUIRES ? "requires" : f.relation == SHRINK_FACT_PROVIDES ? "provides" : "invalidates";
+        const char* rel = f.relation == SHRINK_FACT_REQUIRES   ? "requires"
+                          : f.relation == SHRINK_FACT_PROVIDES ? "provides"
+                          : f.relation == SHRINK_FACT_FORBIDS  ? "forbids"
+                                                               : "invalidates";
         std::cout << "  " << rel << " " << f.fact << (f.when_param ? std::string(" (when ") + f.when_param + " is set)" : "") << "\n";
     }
     return 0;

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <optional>
 #include <set>
 
 namespace shrink {
@@ -174,7 +176,7 @@ class model_reader {
         const json header = json::parse(bytes_.begin() + 8, bytes_.begin() + 8 + static_cast<std::ptrdiff_t>(n), nullptr, false);
         if (header.is_discarded() || !header.is_object()) fail("header is not a JSON object");
         data_begin_ = 8 + n;
-        const uint64_t data_size = bytes_.size() - data_begin_;
+        const uint64_t data_size = data_size_override_ ? *data_size_override_ : bytes_.size() - data_begin_;
 
         std::vector<std::pair<uint64_t, uint64_t>> spans;
         for (auto it = header.begin(); it != header.end(); ++it) {
@@ -338,6 +340,85 @@ class model_reader {
         }
     }
 
+  public:
+    /// The header and graph only: what planning needs, without the weights. `data_size`
+    /// is the size of the data section in the file, which the caller did not read.
+    model_outline outline_with_data_size(uint64_t data_size) {
+        data_size_override_ = data_size;
+        return outline();
+    }
+
+    model_outline outline() {
+        read_header();
+        const json graph = metadata_json("shrink.graph");
+        const json tensors = metadata_json("shrink.tensors");
+        model m;
+        model_outline o;
+        try {
+            read_graph(graph, m);
+            for (auto it = tensors.begin(); it != tensors.end(); ++it) {
+                uint64_t n = 1;
+                for (int64_t d : it->at("shape").get<std::vector<int64_t>>()) n *= uint64_t(std::max<int64_t>(d, 0));
+                const int bits = it->at("bits").get<int>();
+                const bool sparse = it->at("sparse").get<bool>();
+                o.parameters += n;
+                o.memory_bytes += n * (bits == 32 ? 4 : 1) + (sparse ? n : 0);
+                tensor t;
+                t.shape = it->at("shape").get<std::vector<int64_t>>();
+                m.tensors[it.key()] = std::move(t);
+            }
+        } catch (const json::exception& e) {
+            fail(std::string("malformed shrink metadata: ") + e.what());
+        }
+        o.input_features = m.input_features;
+        std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
+        for (const layer& l : m.layers) {
+            model_outline::layer_info info{l.name, l.op, 0, 0, {}};
+            if (l.op == "linear") {
+                auto w = m.tensors.find(l.weight);
+                if (w == m.tensors.end() || w->second.shape.size() != 2) fail("layer '" + l.name + "': weight '" + l.weight + "' is not a 2-D tensor");
+                info.out = w->second.shape[0];
+                info.in = w->second.shape[1];
+            }
+            auto in = upstream.find(l.input);
+            if (in == upstream.end()) fail("layer '" + l.name + "': input '" + l.input + "' is not produced before it");
+            std::set<int> deps = in->second;
+            const int index = int(o.layers.size());
+            for (int d : deps) o.layers[size_t(d)].downstream.push_back(index);
+            deps.insert(index);
+            upstream[l.output] = deps;
+            o.layers.push_back(std::move(info));
+        }
+        return o;
+    }
+
+  private:
+    void read_graph(const json& graph, model& m) const {
+        m.input = graph.at("input").get<std::string>();
+        m.input_features = graph.at("input_features").get<int64_t>();
+        m.input_scale = graph.at("input_scale").get<float>();
+        m.output = graph.at("output").get<std::string>();
+        if (graph.contains("info")) m.info = graph.at("info").get<std::map<std::string, std::string>>();
+        for (const json& j : graph.at("layers")) {
+            layer l;
+            l.name = j.at("name").get<std::string>();
+            l.op = j.at("op").get<std::string>();
+            l.input = j.at("input").get<std::string>();
+            l.output = j.at("output").get<std::string>();
+            if (j.contains("weight")) l.weight = j.at("weight").get<std::string>();
+            if (j.contains("bias")) l.bias = j.at("bias").get<std::string>();
+            if (j.contains("input_quant"))
+                l.input_quantization = input_quant{j["input_quant"].at("scale").get<float>(),
+                                                   j["input_quant"].at("zero_point").get<int32_t>()};
+            if (j.contains("factor_of")) {
+                l.factor_of = j.at("factor_of").get<std::string>();
+                l.rank = j.at("rank").get<uint64_t>();
+            }
+            m.layers.push_back(std::move(l));
+        }
+    }
+
+  public:
     model build_model() {
         auto format = metadata_.find("shrink.format");
         if (format != metadata_.end() && format->second != "1")
@@ -346,28 +427,7 @@ class model_reader {
         const json tensors = metadata_json("shrink.tensors");
         model m;
         try {
-            m.input = graph.at("input").get<std::string>();
-            m.input_features = graph.at("input_features").get<int64_t>();
-            m.input_scale = graph.at("input_scale").get<float>();
-            m.output = graph.at("output").get<std::string>();
-            if (graph.contains("info")) m.info = graph.at("info").get<std::map<std::string, std::string>>();
-            for (const json& j : graph.at("layers")) {
-                layer l;
-                l.name = j.at("name").get<std::string>();
-                l.op = j.at("op").get<std::string>();
-                l.input = j.at("input").get<std::string>();
-                l.output = j.at("output").get<std::string>();
-                if (j.contains("weight")) l.weight = j.at("weight").get<std::string>();
-                if (j.contains("bias")) l.bias = j.at("bias").get<std::string>();
-                if (j.contains("input_quant"))
-                    l.input_quantization = input_quant{j["input_quant"].at("scale").get<float>(),
-                                                       j["input_quant"].at("zero_point").get<int32_t>()};
-                if (j.contains("factor_of")) {
-                    l.factor_of = j.at("factor_of").get<std::string>();
-                    l.rank = j.at("rank").get<uint64_t>();
-                }
-                m.layers.push_back(std::move(l));
-            }
+            read_graph(graph, m);
         } catch (const json::exception& e) {
             fail(std::string("malformed shrink.graph: ") + e.what());
         }
@@ -388,9 +448,43 @@ class model_reader {
     std::map<std::string, entry_view> entries_;
     std::set<std::string> claimed_;
     std::map<std::string, std::string> metadata_;
+    std::optional<uint64_t> data_size_override_;
 };
 
 }  // namespace
+
+int model_outline::find(const std::string& layer) const {
+    for (size_t i = 0; i < layers.size(); ++i)
+        if (layers[i].name == layer) return int(i);
+    return -1;
+}
+
+std::vector<std::string> model_outline::names() const {
+    std::vector<std::string> out;
+    for (const auto& l : layers) out.push_back(l.name);
+    return out;
+}
+
+model_outline read_model_outline(const std::filesystem::path& path) {
+    // Read the 8-byte length and the header only; the data section is never touched.
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw input_error(source_mark{path.string(), 0, 0}, "cannot open the model file");
+    std::string bytes(8, '\0');
+    in.read(bytes.data(), 8);
+    uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(bytes[size_t(i)])) << (8 * i);
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(path, ec);
+    if (in.gcount() == 8 && n <= header_max_bytes && !ec && n <= size - 8) {
+        bytes.resize(8 + n);
+        in.read(bytes.data() + 8, static_cast<std::streamsize>(n));
+    }
+    // The reader checks every data offset against the data section's true size.
+    model_reader reader(bytes, path.string());
+    model_outline o = reader.outline_with_data_size(ec ? 0 : size - std::min<uint64_t>(size, 8 + n));
+    o.file_bytes = ec ? 0 : size;
+    return o;
+}
 
 model parse_model(const std::string& bytes, const std::string& file) {
     return model_reader(bytes, file).read();

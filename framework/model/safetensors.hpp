@@ -27,6 +27,27 @@ model parse_model(const std::string& bytes, const std::string& file);
 model load_model(const std::filesystem::path& path);
 void save_model(const model& m, const std::filesystem::path& path);
 
+/// What planning needs of a model, read from the header alone (no weights are loaded).
+struct model_outline {
+    struct layer_info {
+        std::string name;
+        std::string op;
+        int64_t in = 0, out = 0;          // linear layers
+        std::vector<int> downstream;      // layers whose input depends on this one's output
+    };
+    std::vector<layer_info> layers;
+    int64_t input_features = 0;
+    uint64_t parameters = 0;
+    uint64_t file_bytes = 0;
+    uint64_t memory_bytes = 0;  // the model state in memory (payloads, scales, masks)
+
+    int find(const std::string& layer) const;  // -1 when absent
+    std::vector<std::string> names() const;
+};
+
+/// Throws input_error naming the file when the header or graph is malformed.
+model_outline read_model_outline(const std::filesystem::path& path);
+
 /// Bytes serialize_model(m) would produce, without building it.
 uint64_t serialized_size(const model& m);
 

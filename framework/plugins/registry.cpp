@@ -63,14 +63,20 @@ void check_stage_type(const shrink_stage_type& t, const std::string& file) {
              "factorizer, distiller, evaluator");
     for (uint32_t i = 0; i < t.param_count; ++i) {
         const shrink_param_decl& p = t.params[i];
-        if (!p.name || p.type < SHRINK_PARAM_INT || p.type > SHRINK_PARAM_CHOICE)
+        if (!p.name || p.type < SHRINK_PARAM_INT || p.type > SHRINK_PARAM_LAYERS)
             fail("stage type '" + name + "' declares a parameter with no name or an unknown type");
         if (p.type == SHRINK_PARAM_CHOICE && (!p.choices || !*p.choices))
             fail("stage type '" + name + "' parameter '" + p.name + "' is a choice with no choices");
     }
     for (uint32_t i = 0; i < t.fact_count; ++i)
-        if (!t.facts[i].fact || t.facts[i].relation < SHRINK_FACT_REQUIRES || t.facts[i].relation > SHRINK_FACT_INVALIDATES)
+        if (!t.facts[i].fact || t.facts[i].relation < SHRINK_FACT_REQUIRES || t.facts[i].relation > SHRINK_FACT_FORBIDS)
             fail("stage type '" + name + "' declares a malformed contract entry");
+    if (kind == "evaluator")
+        for (uint32_t i = 0; i < t.fact_count; ++i)
+            if (t.facts[i].relation == SHRINK_FACT_INVALIDATES ||
+                (t.facts[i].relation == SHRINK_FACT_PROVIDES && std::string(t.facts[i].fact).rfind("weights_", 0) == 0))
+                fail("stage type '" + name + "' is an evaluator but declares it changes the model ('" + t.facts[i].fact +
+                     "'); evaluators never change weights");
 }
 
 }  // namespace

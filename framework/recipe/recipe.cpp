@@ -3,6 +3,8 @@
 #include "data/fashion_mnist.hpp"
 #include "util/text.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -159,8 +161,10 @@ void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {
         if (params->is_null()) {
         } else if (r.expect_map(*params, "params")) {
             for (size_t i = 0; i < params->keys.size(); ++i) {
-                if (!params->items[i].is_scalar() && !params->items[i].is_null()) {
-                    r.diag().error(params->items[i].mark, "param '" + params->keys[i].text + "' must be a single value");
+                const yaml_node& v = params->items[i];
+                const bool flat_list = v.is_sequence() && std::all_of(v.items.begin(), v.items.end(), [](const yaml_node& x) { return x.is_scalar(); });
+                if (!v.is_scalar() && !v.is_null() && !flat_list) {
+                    r.diag().error(v.mark, "param '" + params->keys[i].text + "' must be a single value or a list of values");
                     continue;
                 }
                 stage_param p{params->keys[i].text, params->items[i]};
@@ -196,7 +200,7 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
                                   std::string(root.kind_name()));
         diag.throw_if_any();
     }
-    r.reject_unknown(root, {"version", "name", "seed", "model", "data", "device", "budget", "stages", "output"},
+    r.reject_unknown(root, {"version", "name", "seed", "model", "teacher", "data", "device", "budget", "limits", "stages", "output"},
                      "the recipe");
 
     if (const yaml_node* v = root.find("version")) {
@@ -250,17 +254,58 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         }
     }
 
+    if (const yaml_node* t = root.find("teacher")) {
+        out.teacher_mark = t->mark;
+        if (auto v = r.text(*t, "teacher")) {
+            out.teacher = resolve_path(path, *v);
+            std::error_code ec;
+            if (!fs::is_regular_file(out.teacher, ec)) diag.error(t->mark, "teacher model file '" + out.teacher + "' does not exist");
+        }
+    }
+
     if (const yaml_node* b = root.find("budget")) {
         out.budget.present = true;
         out.budget.mark = b->mark;
         if (r.expect_map(*b, "budget")) {
-            r.reject_unknown(*b, {"metric", "max_drop"}, "budget");
+            r.reject_unknown(*b, {"metric", "max_drop", "max_abs_drop", "direction", "interaction_penalty"}, "budget");
             if (const yaml_node* m = b->find("metric"))
                 if (auto v = r.text(*m, "budget.metric")) out.budget.metric = *v;
-            if (const yaml_node* m = b->find("max_drop")) {
-                if (auto v = r.number(*m, "budget.max_drop", 0.0, 1.0)) out.budget.max_drop = *v;
-            } else {
-                diag.error(b->mark, "budget needs 'max_drop' (a fraction of the baseline, e.g. 0.02)");
+            if (const yaml_node* m = b->find("max_drop")) out.budget.max_drop = r.number(*m, "budget.max_drop", 0.0, 1.0);
+            if (const yaml_node* m = b->find("max_abs_drop"))
+                out.budget.max_abs_drop = r.number(*m, "budget.max_abs_drop", 0.0, 1e300);
+            if (!b->find("max_drop") && !b->find("max_abs_drop"))
+                diag.error(b->mark, "budget needs 'max_drop' (a fraction of the baseline, e.g. 0.02) or 'max_abs_drop' (metric units)");
+            if (const yaml_node* p = b->find("interaction_penalty"))
+                if (auto v = r.number(*p, "budget.interaction_penalty", 0.0, 10.0)) out.budget.interaction_penalty = *v;
+            static const std::vector<std::string> higher{"accuracy", "top1", "top5", "f1", "precision", "recall", "auc", "bleu"};
+            static const std::vector<std::string> lower{"perplexity", "loss", "error", "wer", "cer", "mse", "mae"};
+            const std::string& metric = out.budget.metric;
+            if (const yaml_node* d = b->find("direction")) {
+                if (auto v = r.text(*d, "budget.direction")) {
+                    if (*v != "higher_is_better" && *v != "lower_is_better")
+                        diag.error(d->mark, "budget.direction must be higher_is_better or lower_is_better, got '" + *v + "'");
+                    out.budget.higher_is_better = *v == "higher_is_better";
+                }
+            } else if (std::find(lower.begin(), lower.end(), metric) != lower.end()) {
+                out.budget.higher_is_better = false;
+            } else if (std::find(higher.begin(), higher.end(), metric) == higher.end()) {
+                diag.error(b->mark, "budget metric '" + metric +
+                                        "' is not one shrink knows the direction of; add direction: higher_is_better or lower_is_better");
+            }
+        }
+    }
+
+    if (const yaml_node* l = root.find("limits")) {
+        out.limits_mark = l->mark;
+        if (r.expect_map(*l, "limits")) {
+            r.reject_unknown(*l, {"memory"}, "limits");
+            if (const yaml_node* m = l->find("memory")) {
+                out.limits_mark = m->mark;
+                const auto bytes = m->is_scalar() ? parse_byte_size(m->text) : std::nullopt;
+                if (!bytes || *bytes == 0)
+                    diag.error(m->mark, "limits.memory must be a size like 8GiB, 512MiB or 2GB, got '" + m->text + "'");
+                else
+                    out.memory_limit = bytes;
             }
         }
     }
@@ -298,6 +343,25 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
 
     diag.throw_if_any();
     return out;
+}
+
+std::optional<uint64_t> parse_byte_size(const std::string& text) {
+    size_t end = 0;
+    while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) ++end;
+    const auto number = parse_finite_double(text.substr(0, end));
+    std::string unit = text.substr(end);
+    while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+    static const std::vector<std::pair<std::string, double>> units{
+        {"", 1}, {"B", 1}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+        {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+    if (!number || *number < 0) return std::nullopt;
+    for (const auto& [name, factor] : units)
+        if (unit == name) {
+            const double bytes = *number * factor;
+            if (bytes > 1.8e19) return std::nullopt;
+            return static_cast<uint64_t>(bytes);
+        }
+    return std::nullopt;
 }
 
 namespace {

@@ -42,7 +42,10 @@ struct stage_spec {
 struct budget_spec {
     bool present = false;
     std::string metric = "accuracy";
-    double max_drop = 0;
+    bool higher_is_better = true;
+    std::optional<double> max_drop;      // relative to the baseline
+    std::optional<double> max_abs_drop;  // in metric units
+    double interaction_penalty = 0;      // see docs/recipes.md, "Budgets"
     source_mark mark;
 };
 
@@ -59,6 +62,10 @@ struct recipe {
     std::string device = "cpu";
     source_mark device_mark;
     budget_spec budget;
+    std::string teacher;  // absolute; empty when none
+    source_mark teacher_mark;
+    std::optional<uint64_t> memory_limit;  // limits.memory, bytes
+    source_mark limits_mark;
     std::vector<stage_spec> stages;
     std::string output_format = "safetensors";
 };
@@ -66,6 +73,9 @@ struct recipe {
 /// Reads, applies overrides, and checks the schema. Throws input_error with every problem
 /// found (usage_error for a malformed --set).
 recipe parse_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// "8GiB", "512 MiB", "1.5GB", "1000000" (bytes) -> bytes; nullopt when malformed.
+std::optional<uint64_t> parse_byte_size(const std::string& text);
 
 /// Serializes a yaml_node tree back to YAML text (the resolved recipe in a run directory).
 std::string to_yaml(const yaml_node& node);

@@ -3,6 +3,7 @@
 #include "cpu/matmul.hpp"
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
+#include "plan/budget.hpp"
 #include "run/console.hpp"
 #include "run/stage_host.hpp"
 #include "util/files.hpp"
@@ -127,7 +128,7 @@ std::string fmt(const char* format, double v) {
 
 }  // namespace
 
-int execute_plan(const plan& p, const registry& plugins, const run_options& options) {
+int execute_plan(const plan& p, const registry& plugins, ledger& measured, const run_options& options) {
     const recipe& r = *p.source;
     console& out = console::get();
     cpu::set_thread_count(options.threads);
@@ -184,6 +185,9 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
             if (metric == results.end())
                 throw stage_error("evaluator " + st.spec->use + " reported no '" + r.budget.metric + "' metric");
             baseline_value[evaluator_key(st)] = metric->second;
+            const auto se = results.find(r.budget.metric + "_stderr");
+            measured.record(baseline_key(p, st), metric->second, se == results.end() ? 0.0 : se->second,
+                            {{"baseline", st.spec->use}, {"model_sha256", p.model_sha256}, {"metric", r.budget.metric}});
             if (baseline.is_null()) baseline = {{"metric", r.budget.metric}, {"value", metric->second}, {"size_bytes", original_size}, {"evaluator", st.spec->use}};
         } catch (const std::exception& e) {
             out.warning(std::string("baseline evaluation failed: ") + e.what());
@@ -246,8 +250,10 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
             json path = json::array();
             for (int at = i; at >= 0; at = p.stages[size_t(at)].parent) path.insert(path.begin(), p.stages[size_t(at)].spec->id);
             entry["path"] = path;
-            for (const plan_path& pp : p.paths)
-                if (pp.stages.back() == i) entry["predicted_retention"] = pp.predicted_retention;
+            std::vector<stage_drop> drops;  // predicted retention of the path up to this evaluator
+            for (int at = i; at >= 0; at = p.stages[size_t(at)].parent)
+                if (p.stages[size_t(at)].changes_weights()) drops.push_back({p.stages[size_t(at)].expected_drop, p.stages[size_t(at)].kind});
+            entry["predicted_retention"] = predict_retention(drops, r.budget.higher_is_better, r.budget.interaction_penalty);
             auto metric = o.results.find(r.budget.metric);
             if (metric == o.results.end()) {
                 o.status = "failed";
@@ -257,18 +263,30 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
                 continue;
             }
             const double base = baseline_value.at(evaluator_key(st));
-            const double retention = base != 0 ? metric->second / base : 0;
-            const bool within = !r.budget.present || retention >= p.min_retention;
+            const bool hib = r.budget.higher_is_better;
+            const double retention = retention_of(base, metric->second, hib);
+            const double required = required_retention(r.budget, base);
+            const bool within = within_budget(r.budget, base, metric->second);
             entry["value"] = metric->second;
             entry["retention"] = retention;
+            entry["required_retention"] = required;
             entry["within_budget"] = within;
+            // Sampling noise: a 95% interval of the measured retention, and whether the
+            // budget's threshold falls inside it (the verdict could flip on other samples).
+            if (auto se = o.results.find(r.budget.metric + "_stderr"); se != o.results.end()) {
+                const double a = retention_of(base, metric->second - 1.96 * se->second, hib);
+                const double z = retention_of(base, metric->second + 1.96 * se->second, hib);
+                entry["stderr"] = se->second;
+                entry["retention_interval"] = {std::min(a, z), std::max(a, z)};
+                entry["verdict_within_noise"] = r.budget.present && required >= std::min(a, z) && required <= std::max(a, z);
+            }
             entry["extra"] = o.results;
             results.push_back(entry);
             any_within = any_within || within;
             if (!within) {
                 o.status = "over_budget";
                 out.info("  " + st.spec->id + ": retention " + fmt("%.4f", retention) + " is below the budget's " +
-                         fmt("%.4f", p.min_retention) + "; stopping this branch");
+                         fmt("%.4f", required) + "; stopping this branch");
             }
         }
         states[i] = state;
@@ -289,6 +307,38 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
         states.erase(i);
     }
 
+    // Teach the ledger: a path segment between two measurements with exactly one lossy
+    // stage in it measures that stage's drop.
+    std::map<std::string, const json*> by_stage;
+    for (const json& e : results) by_stage[e["stage"].get<std::string>()] = &e;
+    for (const plan_path& path : p.paths) {
+        double before = 1;
+        std::vector<int> lossy;
+        for (int s : path.stages) {
+            const planned_stage& st = p.stages[size_t(s)];
+            if (st.changes_weights()) lossy.push_back(s);
+            auto e = by_stage.find(st.spec->id);
+            if (st.kind != "evaluator" || e == by_stage.end()) continue;
+            const double now = (*e->second)["retention"].get<double>();
+            if (lossy.size() == 1) {
+                const planned_stage& one = p.stages[size_t(lossy[0])];
+                json params = json::object();
+                for (const resolved_param& rp : one.params) params[rp.name] = rp.text;
+                const double se = e->second->contains("stderr") ? (*e->second)["stderr"].get<double>() : 0.0;
+                measured.record(one.chain_key, drop_between(before, now, r.budget.higher_is_better), se,
+                                {{"type", one.spec->use}, {"params", params}, {"model_sha256", p.model_sha256},
+                                 {"metric", r.budget.metric}, {"recipe", fs::absolute(r.file).string()}});
+            }
+            before = now;
+            lossy.clear();
+        }
+    }
+    try {
+        measured.save();
+    } catch (const std::exception& e) {
+        out.warning(std::string("the ledger was not saved: ") + e.what());
+    }
+
     json stages = json::array();
     for (size_t i = 0; i < p.stages.size(); ++i) {
         const planned_stage& st = p.stages[i];
@@ -298,10 +348,15 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
         stages.push_back({{"id", st.spec->id}, {"type", st.spec->use}, {"status", o.status}, {"message", o.message},
                           {"seconds", o.seconds}, {"results", o.results}, {"size_bytes", o.size_bytes}, {"params", params},
                           {"expected_drop", st.expected_drop}, {"expected_drop_source", st.drop_source},
+                          {"predicted_peak_memory_bytes", st.peak_memory},
                           {"started", o.started}, {"ended", o.ended}});
     }
     json report{{"recipe", r.name}, {"baseline", baseline}, {"results", results}, {"stages", stages},
-                {"budget", r.budget.present ? json{{"metric", r.budget.metric}, {"max_drop", r.budget.max_drop}} : json(nullptr)}};
+                {"budget", r.budget.present ? json{{"metric", r.budget.metric}, {"higher_is_better", r.budget.higher_is_better},
+                                                   {"max_drop", r.budget.max_drop ? json(*r.budget.max_drop) : json(nullptr)},
+                                                   {"max_abs_drop", r.budget.max_abs_drop ? json(*r.budget.max_abs_drop) : json(nullptr)},
+                                                   {"interaction_penalty", r.budget.interaction_penalty}}
+                                            : json(nullptr)}};
     write_file_atomic(dir / "report.json", report.dump(2) + "\n");
     manifest["stage_seeds"] = stage_seeds;
     manifest["ended"] = utc_now();
@@ -311,17 +366,23 @@ int execute_plan(const plan& p, const registry& plugins, const run_options& opti
     if (!baseline.is_null()) {
         out.info("");
         char line[256];
-        std::snprintf(line, sizeof line, "%-12s %12s %7s %10s %10s  %s", "stage", "size", "ratio", r.budget.metric.c_str(),
-                      "retention", "within budget");
+        std::snprintf(line, sizeof line, "%-12s %12s %7s %10s %10s %10s %17s  %s", "stage", "size", "ratio", r.budget.metric.c_str(),
+                      "predicted", "retention", "95% interval", "within budget");
         out.info(line);
-        std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10s  %s", "(baseline)", (unsigned long long)original_size,
-                      1.0, baseline["value"].get<double>(), "1.0000", "-");
+        std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10s %10s %17s  %s", "(baseline)", (unsigned long long)original_size,
+                      1.0, baseline["value"].get<double>(), "", "1.0000", "", "-");
         out.info(line);
         for (const json& e : results) {
             const double size = e["size_bytes"].get<double>();
-            std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10.4f  %s", e["stage"].get<std::string>().c_str(),
-                          (unsigned long long)e["size_bytes"].get<uint64_t>(), double(original_size) / size,
-                          e["value"].get<double>(), e["retention"].get<double>(), e["within_budget"].get<bool>() ? "yes" : "NO");
+            std::string interval;
+            if (e.contains("retention_interval"))
+                interval = fmt("%.4f", e["retention_interval"][0].get<double>()) + "-" + fmt("%.4f", e["retention_interval"][1].get<double>());
+            std::string verdict = e["within_budget"].get<bool>() ? "yes" : "NO";
+            if (e.value("verdict_within_noise", false)) verdict += " (within noise)";
+            std::snprintf(line, sizeof line, "%-12s %12llu %6.2fx %10.4f %10s %10.4f %17s  %s", e["stage"].get<std::string>().c_str(),
+                          (unsigned long long)e["size_bytes"].get<uint64_t>(), double(original_size) / size, e["value"].get<double>(),
+                          e.contains("predicted_retention") ? fmt("%.4f", e["predicted_retention"].get<double>()).c_str() : "",
+                          e["retention"].get<double>(), interval.c_str(), verdict.c_str());
             out.info(line);
         }
     }

@@ -16,6 +16,7 @@ struct run_options {
 
 /// Returns the process exit code (0 ok, 3 a stage failed, 4 no result met the budget).
 /// Throws input_error for problems found before anything ran or was written.
-int execute_plan(const plan& p, const registry& plugins, const run_options& options);
+/// Measured drops and baselines are recorded in `measured` (and saved) for later plans.
+int execute_plan(const plan& p, const registry& plugins, ledger& measured, const run_options& options);
 
 }  // namespace shrink

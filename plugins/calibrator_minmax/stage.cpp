@@ -42,7 +42,9 @@ shrink::plugin make_plugin() {
            .facts = {shrink::fact::requires_("calibration_data"), shrink::fact::provides("activation_ranges")},
            .devices = SHRINK_DEVICE_CPU,
            .expected_drop = {},
-           .run = run});
+           .run = run,
+           .resources = SHRINK_RESOURCE_FORWARD,
+           .time_class = SHRINK_TIME_DATA});
     return p;
 }
 

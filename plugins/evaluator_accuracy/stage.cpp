@@ -3,6 +3,7 @@
 #include <shrink/plugin.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace {
 
@@ -21,7 +22,10 @@ void run(shrink::stage_context& ctx) {
                             ++batches;
                         });
     if (total == 0) throw shrink::plugin_error("the evaluation split has no samples");
-    ctx.result("accuracy", double(correct) / double(total));
+    const double accuracy = double(correct) / double(total);
+    ctx.result("accuracy", accuracy);
+    // Binomial standard error: the sampling noise of an accuracy measured on `total` samples.
+    ctx.result("accuracy_stderr", std::sqrt(accuracy * (1 - accuracy) / double(total)));
     ctx.result("samples", double(total));
     ctx.result("size_bytes", double(ctx.model().size_bytes()));
     ctx.result("batch_latency_ms", 1000.0 * seconds / double(batches));
@@ -30,12 +34,14 @@ void run(shrink::stage_context& ctx) {
 shrink::plugin make_plugin() {
     shrink::plugin p("shrink-evaluator-accuracy", "0.1.0");
     p.add({.name = "evaluator.accuracy",
-           .doc = "top-1 accuracy, model size in bytes and mean batch latency on the evaluation split",
+           .doc = "top-1 accuracy with its standard error, model size in bytes and mean batch latency on the evaluation split",
            .params = {shrink::param::integer("samples", 0, 0, 10000000, "at most this many samples; 0 = the whole split")},
            .facts = {shrink::fact::requires_("evaluation_data"), shrink::fact::provides("metric")},
            .devices = SHRINK_DEVICE_CPU,
            .expected_drop = {},
-           .run = run});
+           .run = run,
+           .resources = SHRINK_RESOURCE_FORWARD,
+           .time_class = SHRINK_TIME_DATA});
     return p;
 }
 

@@ -5,6 +5,7 @@
 
 #include <shrink/plugin.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace {
@@ -20,9 +21,10 @@ void run(shrink::stage_context& ctx) {
     const double energy = ctx.params().real("energy");
     const uint64_t min_features = uint64_t(ctx.params().integer("min_features"));
     shrink::model& m = ctx.model();
+    const std::vector<std::string> only = ctx.params().layers("layers");
     uint64_t factored = 0;
     for (const shrink::layer& l : m.layers()) {
-        if (l.op != "linear") continue;
+        if (l.op != "linear" || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
         const uint64_t out = l.out_features, in = l.in_features;
         if (std::min(out, in) < min_features) continue;
         if (m.info(l.weight).encoding & SHRINK_ENCODING_QUANTIZED)
@@ -56,12 +58,15 @@ shrink::plugin make_plugin() {
            .params = {shrink::param::integer("rank", 0, 0, 65536, "fixed rank; 0 chooses it by energy"),
                       shrink::param::real("energy", "0.95", 0.5, 1.0, "kept fraction of sum(sigma^2) when rank is 0"),
                       shrink::param::integer("min_features", 64, 1, 65536,
-                                             "factor only layers whose smaller side has at least this many features")},
-           .facts = {shrink::fact::provides("weights_factorized"), shrink::fact::invalidates("activation_ranges"),
-                     shrink::fact::invalidates("weights_sparse")},
+                                             "factor only layers whose smaller side has at least this many features"),
+                      shrink::param::layers("layers", "factor only these layers (default: every linear layer)")},
+           .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_factorized"),
+                     shrink::fact::invalidates("activation_ranges"), shrink::fact::invalidates("weights_sparse")},
            .devices = SHRINK_DEVICE_CPU,
            .expected_drop = expected_drop,
-           .run = run});
+           .run = run,
+           .resources = SHRINK_RESOURCE_WEIGHT_COPY,
+           .time_class = SHRINK_TIME_SOLVE});
     return p;
 }
 

@@ -4,6 +4,7 @@
 
 #include <shrink/plugin.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -23,9 +24,10 @@ void run(shrink::stage_context& ctx) {
     const bool global = ctx.params().choice("scope") == "global";
     const bool keep_last = ctx.params().flag("skip_last_layer");
     shrink::model& m = ctx.model();
+    const std::vector<std::string> only = ctx.params().layers("layers");
     std::vector<shrink::layer> targets;
     for (const shrink::layer& l : m.layers())
-        if (l.op == "linear") targets.push_back(l);
+        if (l.op == "linear" && (only.empty() || std::find(only.begin(), only.end(), l.name) != only.end())) targets.push_back(l);
     if (keep_last && !targets.empty()) targets.pop_back();
 
     std::vector<std::vector<float>> weights;
@@ -71,11 +73,15 @@ shrink::plugin make_plugin() {
            .params = {shrink::param::real("sparsity", "0.5", 0.0, 0.99, "fraction of weights set to zero"),
                       shrink::param::choice("scope", "per_layer", "per_layer|global",
                                             "the same sparsity in every layer, or one threshold across all layers"),
-                      shrink::param::flag("skip_last_layer", false, "leave the output layer dense")},
-           .facts = {shrink::fact::provides("weights_sparse"), shrink::fact::invalidates("activation_ranges")},
+                      shrink::param::flag("skip_last_layer", false, "leave the output layer dense"),
+                      shrink::param::layers("layers", "prune only these layers (default: every linear layer)")},
+           .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_sparse"),
+                     shrink::fact::invalidates("activation_ranges")},
            .devices = SHRINK_DEVICE_CPU,
            .expected_drop = expected_drop,
-           .run = run});
+           .run = run,
+           .resources = SHRINK_RESOURCE_WEIGHT_COPY,
+           .time_class = SHRINK_TIME_WEIGHTS});
     return p;
 }
 

@@ -5,6 +5,7 @@
 
 #include <shrink/plugin.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace {
@@ -42,9 +43,10 @@ void run(shrink::stage_context& ctx) {
     const rtn::options o = options_of(ctx.params());
     const bool quantize_inputs = ctx.params().choice("activation_bits") == "8";
     shrink::model& m = ctx.model();
+    const std::vector<std::string> only = ctx.params().layers("layers");
     uint64_t quantized = 0;
     for (const shrink::layer& l : m.layers()) {
-        if (l.op != "linear") continue;
+        if (l.op != "linear" || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
         const shrink_tensor_info info = m.info(l.weight);
         if (info.encoding & SHRINK_ENCODING_QUANTIZED)
             throw shrink::plugin_error("layer '" + l.name + "' is already quantized to " + std::to_string(info.bits) +
@@ -85,13 +87,17 @@ shrink::plugin make_plugin() {
                                             "one scale per tensor, per output channel, or per group of a row"),
                       shrink::param::integer("group_size", 64, 8, 4096, "elements per scale with per_group"),
                       shrink::param::choice("activation_bits", "none", "none|8",
-                                            "8: also quantize each layer's input statically (needs a calibrator)")},
+                                            "8: also quantize each layer's input statically (needs a calibrator)"),
+                      shrink::param::layers("layers", "quantize only these layers (default: every linear layer)")},
            .facts = {shrink::fact::requires_("activation_ranges", "activation_bits"),
+                     shrink::fact::forbids("weights_quantized"),
                      shrink::fact::provides("weights_quantized"),
                      shrink::fact::invalidates("activation_ranges")},
            .devices = SHRINK_DEVICE_CPU,
            .expected_drop = expected_drop,
-           .run = run});
+           .run = run,
+           .resources = SHRINK_RESOURCE_WEIGHT_COPY,
+           .time_class = SHRINK_TIME_WEIGHTS});
     return p;
 }
 

@@ -33,7 +33,7 @@ TEST_CASE("validate accepts a good recipe and prints a short plan", "[cli]") {
     const auto r = test::shrink_cli("validate " + (dir / "r.yaml").string());
     CHECK(r.code == 0);
     CHECK_THAT(r.output, Contains("r.yaml: ok"));
-    CHECK_THAT(r.output, Contains("retention 0.9900  ok  model -> p -> e"));
+    CHECK_THAT(r.output, Contains("model -> p (-1.00% plugin) -> e\n    retention 0.9900  budget 0.9500  OK"));
     const auto plan = test::shrink_cli("plan " + (dir / "r.yaml").string());
     CHECK(plan.code == 0);
     CHECK_THAT(plan.output, Contains("params: sparsity=0.5*, scope=per_layer*, skip_last_layer=false*"));

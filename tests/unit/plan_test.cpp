@@ -1,3 +1,4 @@
+#include "model/safetensors.hpp"
 #include "plan/plan.hpp"
 #include "support.hpp"
 
@@ -28,12 +29,14 @@ struct planned {
 };
 
 /// Plans a recipe body (appended to `head`); throws what make_plan throws.
+const ledger no_ledger{std::filesystem::path()};
+
 planned plan_of(const std::string& body) {
     test::temp_dir dir;
-    test::write_text(dir / "m.safetensors", "x");
+    save_model(test::tiny_model(), dir / "m.safetensors");
     test::write_text(dir / "r.yaml", head + body);
     planned out{parse_recipe((dir / "r.yaml").string()), {}};
-    out.p = make_plan(out.r, first_party());
+    out.p = make_plan(out.r, first_party(), no_ledger);
     out.p.source = &out.r;
     return out;
 }
@@ -130,10 +133,10 @@ TEST_CASE("a requirement must be provided upstream on the same path", "[plan]") 
 
 TEST_CASE("data a stage needs must be in the recipe", "[plan]") {
     test::temp_dir dir;
-    test::write_text(dir / "m.safetensors", "x");
+    save_model(test::tiny_model(), dir / "m.safetensors");
     test::write_text(dir / "r.yaml", "version: 1\nmodel: m.safetensors\nstages:\n  - { id: e, use: evaluator.accuracy }\n");
     const recipe r = parse_recipe((dir / "r.yaml").string());
-    CHECK_THROWS_WITH(make_plan(r, first_party()), Contains("requires 'evaluation_data'; add data.evaluation to the recipe"));
+    CHECK_THROWS_WITH(make_plan(r, first_party(), no_ledger), Contains("requires 'evaluation_data'; add data.evaluation to the recipe"));
 }
 
 TEST_CASE("expected drops compound along each path against the budget", "[plan]") {

@@ -27,7 +27,7 @@ TEST_CASE("first-party plugins load and declare their stage types", "[registry]"
     REQUIRE(q);
     CHECK(q->kind() == "quantizer");
     CHECK(q->plugin->name == "shrink-quantizer-rtn");
-    CHECK(q->type->param_count == 5);
+    CHECK(q->type->param_count == 6);
 }
 
 TEST_CASE("a plugin built for another ABI is refused naming the file and both versions", "[registry]") {

@@ -47,7 +47,10 @@ typedef enum shrink_param_type {
     SHRINK_PARAM_INT = 1,    /* int64; range [min_value, max_value] */
     SHRINK_PARAM_FLOAT = 2,  /* double; range [min_value, max_value] */
     SHRINK_PARAM_BOOL = 3,
-    SHRINK_PARAM_CHOICE = 4  /* one of `choices`, '|' separated */
+    SHRINK_PARAM_CHOICE = 4, /* one of `choices`, '|' separated */
+    SHRINK_PARAM_LAYERS = 5  /* layer names of the model; `text` holds them comma separated,
+                                "" = every layer the stage works on. The first LAYERS param of
+                                a stage is its scope: its contract applies to those layers. */
 } shrink_param_type;
 
 /** Declaration of one stage parameter, readable without running the stage. */
@@ -80,7 +83,9 @@ typedef struct shrink_params {
 typedef enum shrink_fact_relation {
     SHRINK_FACT_REQUIRES = 1,
     SHRINK_FACT_PROVIDES = 2,
-    SHRINK_FACT_INVALIDATES = 3
+    SHRINK_FACT_INVALIDATES = 3,
+    SHRINK_FACT_FORBIDS = 4 /* the stage refuses to run where the fact holds (e.g. a pruner on
+                               quantized weights); leave it out to declare the stage works there */
 } shrink_fact_relation;
 
 /** One contract entry. `when_param` NULL: always; otherwise the entry holds only when
@@ -215,7 +220,22 @@ typedef struct shrink_stage_type {
     /** Expected relative drop of the metric (0.01 = 1%) for these params. */
     shrink_status (*expected_drop)(const void* state, const shrink_params* params, double* drop, shrink_error* error);
     shrink_status (*run)(const void* state, const shrink_params* params, const shrink_host* host, shrink_error* error);
+    /* What the stage holds in memory beyond the model state, for the planner's peak-memory
+       estimate (SHRINK_RESOURCE_* bits), and how its time grows (SHRINK_TIME_*). */
+    uint32_t resources;
+    int32_t time_class;
 } shrink_stage_type;
+
+#define SHRINK_RESOURCE_WEIGHT_COPY 1u      /* a float copy of the largest weight it works on */
+#define SHRINK_RESOURCE_FORWARD 2u          /* runs the model: decoded weights and a batch of activations */
+#define SHRINK_RESOURCE_ACTIVATION_CACHE 4u /* keeps every calibration sample's layer inputs */
+#define SHRINK_RESOURCE_HESSIANS 8u         /* a d x d float64 matrix per layer input (X^T X) */
+#define SHRINK_RESOURCE_TRAINING_STATE 16u  /* gradients and optimizer moments: 3 floats per weight */
+
+#define SHRINK_TIME_WEIGHTS 1   /* linear in the number of weights */
+#define SHRINK_TIME_DATA 2      /* forward passes over data */
+#define SHRINK_TIME_SOLVE 3     /* per-layer factorizations or solves, superlinear in width */
+#define SHRINK_TIME_TRAINING 4  /* many forward and backward passes */
 
 typedef struct shrink_plugin_descriptor {
     uint32_t abi_version; /* first member in every version: SHRINK_ABI_VERSION of the plugin's build */

@@ -22,6 +22,7 @@
 
 #include <boost/dll/alias.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -75,6 +76,17 @@ class params {
     double real(std::string_view name) const { return find(name, SHRINK_PARAM_FLOAT).float_value; }
     bool flag(std::string_view name) const { return find(name, SHRINK_PARAM_BOOL).int_value != 0; }
     std::string choice(std::string_view name) const { return find(name, SHRINK_PARAM_CHOICE).text; }
+    /// Layer names; empty = every layer the stage works on.
+    std::vector<std::string> layers(std::string_view name) const {
+        std::vector<std::string> out;
+        const std::string text = find(name, SHRINK_PARAM_LAYERS).text;
+        for (size_t start = 0; start < text.size();) {
+            const size_t end = std::min(text.find(',', start), text.size());
+            out.push_back(text.substr(start, end - start));
+            start = end + 1;
+        }
+        return out;
+    }
 
   private:
     const shrink_param_value& find(std::string_view name, int32_t type) const {
@@ -260,6 +272,11 @@ struct param {
     static param choice(std::string name, std::string def, std::string choices, std::string doc) {
         return {std::move(name), SHRINK_PARAM_CHOICE, std::move(def), 0, 0, std::move(choices), std::move(doc)};
     }
+    /// A list of the model's layer names (checked against the model before anything runs);
+    /// default: all. The first such param is the stage's scope.
+    static param layers(std::string name, std::string doc) {
+        return {std::move(name), SHRINK_PARAM_LAYERS, "[]", 0, 0, "", std::move(doc)};
+    }
 };
 
 struct fact {
@@ -270,6 +287,7 @@ struct fact {
     static fact requires_(std::string f, std::string when = {}) { return {SHRINK_FACT_REQUIRES, std::move(f), std::move(when)}; }
     static fact provides(std::string f, std::string when = {}) { return {SHRINK_FACT_PROVIDES, std::move(f), std::move(when)}; }
     static fact invalidates(std::string f, std::string when = {}) { return {SHRINK_FACT_INVALIDATES, std::move(f), std::move(when)}; }
+    static fact forbids(std::string f, std::string when = {}) { return {SHRINK_FACT_FORBIDS, std::move(f), std::move(when)}; }
 };
 
 struct stage_type {
@@ -280,6 +298,8 @@ struct stage_type {
     uint32_t devices = SHRINK_DEVICE_CPU;
     std::function<double(const shrink::params&)> expected_drop;
     std::function<void(stage_context&)> run;
+    uint32_t resources = 0;  // SHRINK_RESOURCE_* bits
+    int32_t time_class = SHRINK_TIME_WEIGHTS;
 };
 
 /// A plugin: a name, a version and its stage types. Lives as long as the library.
@@ -317,6 +337,8 @@ class plugin {
             t.state = &e.type;
             t.expected_drop = &expected_drop_trampoline;
             t.run = &run_trampoline;
+            t.resources = e.type.resources;
+            t.time_class = e.type.time_class;
             c_types_.push_back(t);
         }
         c_descriptor_ = {SHRINK_ABI_VERSION, sizeof(shrink_plugin_descriptor), name_.c_str(), version_.c_str(),
