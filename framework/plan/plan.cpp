@@ -442,7 +442,13 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
                     diag.error(st.spec->use_mark, forbid_message(p, st, banned, l, h->made_by));
                     break;
                 }
-        for (const std::string& gone : st.invalidates_facts) {
+        // Whatever was measured on activations goes stale when weights change, whether or
+        // not the plugin thought to declare it; declared invalidations add to that.
+        std::set<std::string> stale_now = st.invalidates_facts;
+        if (st.changes_weights())
+            for (const fact_info& info : fact_vocabulary())
+                if (info.scope == fact_scope::layer_and_downstream) stale_now.insert(info.name);
+        for (const std::string& gone : stale_now) {
             std::set<int> layers;
             for (int l : targets(gone, st)) {
                 layers.insert(l);
