@@ -211,6 +211,9 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
         out.device = "cuda";
     } else if (device == "auto") {
         out.device = has_cuda_path && cuda.devices > 0 ? "cuda" : "cpu";
+        if (out.device == "cpu" && !(t.devices & SHRINK_DEVICE_CPU))
+            diag.error(device_mark.line ? device_mark : s.mark,
+                       where + "this stage type runs only on cuda, and no CUDA device is visible (" + cuda.reason + ")");
         notes.push_back("stage '" + s.id + "': device auto chose " + out.device +
                         (out.device == "cuda" ? "" : has_cuda_path ? " (" + cuda.reason + ")" : " (" + s.use + " has no cuda path)"));
     } else if (!(t.devices & SHRINK_DEVICE_CPU)) {

@@ -105,7 +105,7 @@ struct stage_outcome {
 std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data) {
     stage_host host(
         state, [&](shrink_split s) -> const split_view& { return data.get(s); }, st.spec->id, st.seed,
-        st.kind == "evaluator");
+        st.kind == "evaluator", st.device == "cuda" ? SHRINK_DEVICE_CUDA : SHRINK_DEVICE_CPU);
     std::vector<shrink_param_value> storage;
     const shrink_params params = c_params(st.params, storage);
     shrink_error error{};

@@ -40,12 +40,13 @@ void check_count(const tensor& t, const std::string& name, uint64_t count) {
 
 }  // namespace
 
-stage_host::stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only)
+stage_host::stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
+                       uint32_t device)
     : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only) {
     table_.struct_size = sizeof(shrink_host);
     table_.ctx = this;
     table_.seed = seed;
-    table_.device = SHRINK_DEVICE_CPU;
+    table_.device = device;
     table_.log = &log;
     table_.progress = &progress;
     table_.layer_count = &layer_count;

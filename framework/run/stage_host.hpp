@@ -33,7 +33,8 @@ using split_source = std::function<const split_view&(shrink_split)>;
 
 class stage_host {
   public:
-    stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only);
+    stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
+               uint32_t device = SHRINK_DEVICE_CPU);
 
     const shrink_host* table() const { return &table_; }
     const std::map<std::string, double>& results() const { return results_; }

@@ -51,6 +51,11 @@ TEST_CASE("two plugins registering one stage type is an error naming both files"
     CHECK_THAT(e, Contains("libfixture_duplicate_a.so"));
 }
 
+TEST_CASE("an evaluator that declares it changes weights is refused at load", "[registry]") {
+    CHECK_THAT(load_error("bad_evaluator"), Contains("stage type 'evaluator.prunes' is an evaluator but declares it changes the "
+                                                     "model ('weights_sparse'); evaluators never change weights"));
+}
+
 TEST_CASE("a file that is not a plugin is refused", "[registry]") {
     registry r;
     CHECK_THROWS_WITH(r.load_file(std::string(SHRINK_PLUGIN_DIR) + "/../../../CMakeCache.txt"), Contains("cannot load plugin"));
