@@ -38,9 +38,11 @@ std::string read_text(const fs::path& file) {
 }
 
 cli_result shrink_cli(const std::string& args, const std::string& env) {
-    // Tests never read or write the user's ledger unless they name one.
-    const std::string ledger = env.find("SHRINK_LEDGER=") == std::string::npos ? "SHRINK_LEDGER=off " : "";
-    const std::string command = ledger + env + (env.empty() ? "" : " ") + SHRINK_CLI + " " + args + " 2>&1";
+    // Tests never read or write the user's ledger or stage cache unless they name one.
+    std::string isolated;
+    if (env.find("SHRINK_LEDGER=") == std::string::npos) isolated += "SHRINK_LEDGER=off ";
+    if (env.find("SHRINK_CACHE=") == std::string::npos) isolated += "SHRINK_CACHE=off ";
+    const std::string command = isolated + env + (env.empty() ? "" : " ") + SHRINK_CLI + " " + args + " 2>&1";
     cli_result r;
     FILE* pipe = popen(command.c_str(), "r");
     if (!pipe) throw std::runtime_error("popen failed");

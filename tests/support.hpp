@@ -32,7 +32,7 @@ struct cli_result {
 };
 
 /// Runs `build/bin/shrink ARGS` through the shell (ARGS is shell text), capturing output.
-/// The ledger is off (SHRINK_LEDGER=off) unless `env` sets SHRINK_LEDGER.
+/// The ledger and the stage cache are off (SHRINK_LEDGER=off, SHRINK_CACHE=off) unless `env` sets them.
 cli_result shrink_cli(const std::string& args, const std::string& env = "");
 
 /// A 3-layer MLP (inputs -> 16 -> 8 -> 4) with seeded random weights.

@@ -466,6 +466,10 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
         }
         for (const std::string& made : st.provides_facts)
             for (int l : targets(made, st)) f.facts[made][l] = {true, i, -1};
+        for (const auto& [fact, layers] : f.facts)
+            if (fact.rfind("weights_", 0) == 0)
+                for (const auto& [l, h] : layers)
+                    if (h.held && l >= 0) st.promised_encodings[fact].insert(p.model.layers[size_t(l)].name);
         after[size_t(i)] = std::move(f);
     }
 

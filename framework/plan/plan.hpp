@@ -15,6 +15,7 @@
 #include "plugins/registry.hpp"
 #include "recipe/recipe.hpp"
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ struct planned_stage {
     std::string chain_key;   // ledger key of the work up to and including this stage
     uint64_t peak_memory = 0;
     std::string memory_detail;
+    /// Per-layer weight encodings promised after this stage (fact -> input-model layer names).
+    std::map<std::string, std::set<std::string>> promised_encodings;
     int32_t time_class = SHRINK_TIME_WEIGHTS;
 
     /// Stages that change weights are the lossy ones: they carry an expected drop.

@@ -337,6 +337,21 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         }
     }
 
+    // The resolved recipe (written into run directories) names files absolutely, so it
+    // means the same wherever it is read from.
+    auto absolute = [](yaml_node* n, const std::string& value) {
+        if (n && n->is_scalar() && !value.empty()) {
+            n->text = value;
+            n->quoted = true;
+        }
+    };
+    absolute(out.resolved.find("model"), out.model);
+    absolute(out.resolved.find("teacher"), out.teacher);
+    if (yaml_node* d = out.resolved.find("data"); d && d->is_map()) {
+        if (yaml_node* c = d->find("calibration"); c && c->is_map()) absolute(c->find("path"), out.calibration.path);
+        if (yaml_node* e = d->find("evaluation"); e && e->is_map()) absolute(e->find("path"), out.evaluation.path);
+    }
+
     std::set<std::string> seen;
     for (const stage_spec& s : out.stages)
         if (!s.id.empty() && !seen.insert(s.id).second) diag.error(s.id_mark, "duplicate stage id '" + s.id + "'");

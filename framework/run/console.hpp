@@ -15,6 +15,7 @@ class console {
     static console& get();
     void set_level(level l) { level_ = l; }
     bool verbose() const { return level_ == level::verbose; }
+    level current() const { return level_; }
 
     void info(const std::string& message);
     void debug(const std::string& message);

@@ -3,9 +3,11 @@
 #include "cpu/matmul.hpp"
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
+#include "model/verify.hpp"
 #include "plan/budget.hpp"
 #include "run/console.hpp"
 #include "run/stage_host.hpp"
+#include "run/stage_store.hpp"
 #include "util/files.hpp"
 #include "util/random.hpp"
 #include "version.hpp"
@@ -14,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <oneapi/tbb/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -99,6 +102,7 @@ struct stage_outcome {
     std::map<std::string, double> results;
     uint64_t size_bytes = 0;
     std::string started, ended;
+    std::string source;  // run, checkpoint or cache
 };
 
 /// Runs one stage's plugin over `state`. Throws stage_error with the plugin's message.
@@ -120,6 +124,11 @@ std::map<std::string, double> run_stage(const planned_stage& st, model_state& st
     return host.results();
 }
 
+/// Prints an error; messages that already name their file and say "error:" stay as they are.
+void print_error(const std::string& message) {
+    std::fprintf(stderr, "%s%s\n", message.find(": error: ") == std::string::npos ? "error: " : "", message.c_str());
+}
+
 std::string fmt(const char* format, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, format, v);
@@ -135,21 +144,47 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
 
     fs::path dir = options.out_dir.empty() ? fs::path("runs") / (r.name + "-" + utc_now("%Y%m%d-%H%M%S")) : fs::path(options.out_dir);
     std::error_code ec;
-    if (fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec)))
-        throw input_error(source_mark{dir.string(), 0, 0}, "the run directory already exists and is not empty; choose another --out");
+    const bool occupied = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
+    if (options.resume) {
+        if (!fs::is_regular_file(dir / "manifest.json", ec))
+            throw input_error(source_mark{dir.string(), 0, 0}, "not a run directory (no manifest.json): nothing to resume");
+        if (fs::is_regular_file(dir / "report.json", ec)) {
+            out.info("run " + dir.string() + " already finished; nothing to resume (see its report.json)");
+            return int(exit_code::ok);
+        }
+    } else if (occupied && !options.force) {
+        throw input_error(source_mark{dir.string(), 0, 0},
+                          std::string(fs::is_regular_file(dir / "report.json", ec) ? "the run directory holds a finished run"
+                                                                                    : "the run directory already exists and is not empty") +
+                              "; choose another --out, --force to replace it, or --resume to continue it");
+    }
     const model original = load_model(r.model);  // before creating anything: a bad model writes nothing
     data_access data(r);
+    if (occupied && options.force && !options.resume)
+        for (const char* old : {"models", "checkpoints", "report.json", "manifest.json", "recipe.yaml"}) fs::remove_all(dir / old, ec);
 
     fs::create_directories(dir / "models", ec);
     if (ec) throw input_error(source_mark{dir.string(), 0, 0}, "cannot create the run directory: " + ec.message());
     write_file_atomic(dir / "recipe.yaml", to_yaml(r.resolved));
 
     json manifest;
+    manifest["status"] = "running";
     manifest["shrink_version"] = shrink_version;
     manifest["started"] = utc_now();
     manifest["recipe"] = {{"file", fs::absolute(r.file).string()}, {"sha256", sha256_file(r.file)},
                           {"resolved_sha256", sha256_hex(to_yaml(r.resolved))}};
-    manifest["model"] = {{"file", r.model}, {"sha256", sha256_file(r.model)}};
+    manifest["model"] = {{"file", r.model}, {"sha256", p.model_sha256}};
+    if (!r.teacher.empty()) manifest["teacher"] = {{"file", r.teacher}, {"sha256", sha256_file(r.teacher)}};
+    json data_files = json::array();
+    std::string data_hash_text;
+    for (const std::string& f : data.files()) {
+        const std::string sha = sha256_file(f);
+        data_files.push_back({{"file", f}, {"sha256", sha}});
+        data_hash_text += f + "=" + sha + "\n";
+    }
+    for (const data_source* d : {&r.calibration, &r.evaluation})
+        if (d->present) data_hash_text += d->split + "/" + std::to_string(d->samples) + "\n";
+    manifest["data"] = data_files;
     manifest["seed"] = r.seed;
     manifest["threads"] = cpu::thread_count();
     manifest["device"] = "cpu";
@@ -158,12 +193,31 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
                              {"boost", BOOST_LIB_VERSION}, {"yaml-cpp", shrink_yaml_cpp_version},
                              {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};
     json plugin_list = json::array();
+    std::map<const loaded_plugin*, std::string> plugin_sha;
     for (const auto& pl : plugins.plugins()) {
-        bool used = false;
-        for (const planned_stage& st : p.stages) used = used || st.type->plugin == pl;
-        if (used) plugin_list.push_back({{"name", pl->name}, {"version", pl->version}, {"file", pl->file}, {"sha256", sha256_file(pl->file)}});
+        json types = json::array();
+        for (const planned_stage& st : p.stages)
+            if (st.type->plugin == pl && std::find(types.begin(), types.end(), st.spec->use) == types.end()) types.push_back(st.spec->use);
+        if (types.empty()) continue;
+        plugin_sha[pl.get()] = sha256_file(pl->file);
+        plugin_list.push_back({{"name", pl->name}, {"version", pl->version}, {"file", pl->file}, {"sha256", plugin_sha[pl.get()]},
+                               {"types", types}});
     }
     manifest["plugins"] = plugin_list;
+    write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+
+    // Each stage's key: everything that determines its output (see stage_store.hpp).
+    std::vector<std::string> keys(p.stages.size());
+    for (int i : p.order) {
+        const planned_stage& st = p.stages[size_t(i)];
+        std::string text = std::string("shrink ") + shrink_version + "\nthreads=" + std::to_string(cpu::thread_count()) +
+                           "\nparent=" + (st.parent < 0 ? "model:" + p.model_sha256 : keys[size_t(st.parent)]) +
+                           "\ntype=" + st.spec->use + "\nplugin=" + plugin_sha[st.type->plugin.get()] + "\nseed=" +
+                           std::to_string(st.seed) + "\ndevice=" + st.device + "\ndata=" + data_hash_text;
+        for (const resolved_param& rp : st.params) text += "\nparam " + rp.name + "=" + rp.text;
+        keys[size_t(i)] = sha256_hex(text);
+    }
+    const stage_store store(dir / "checkpoints", options.use_cache ? stage_store::default_cache() : fs::path());
 
     // Baseline: each distinct evaluator measures the unmodified model once.
     json baseline = nullptr;
@@ -192,7 +246,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         } catch (const std::exception& e) {
             out.warning(std::string("baseline evaluation failed: ") + e.what());
             write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
-            std::fprintf(stderr, "error: %s\n", e.what());
+            print_error(e.what());
             return int(exit_code::stage_failed);
         }
     }
@@ -227,17 +281,30 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         } else {
             state = std::make_shared<model_state>(*input);
         }
-        out.info("stage " + st.spec->id + " (" + st.spec->use + ")");
         o.started = utc_now();
         const auto t0 = std::chrono::steady_clock::now();
-        try {
-            o.results = run_stage(st, *state, data);
+        std::string source;
+        if (auto stored = store.find(keys[size_t(i)], options.use_cache, source)) {
+            // The same key means the same bytes: take the stored result instead of recomputing.
+            if (stored->state) *state = std::move(*stored->state);
+            o.results = stored->results;
             o.status = "ok";
-        } catch (const std::exception& e) {
-            o.status = "failed";
-            o.message = e.what();
-            any_failed = true;
-            std::fprintf(stderr, "error: %s\n", e.what());
+            o.source = source;
+            out.info("stage " + st.spec->id + " (" + st.spec->use + "): reused from the " +
+                     (source == "cache" ? "stage cache" : "run's checkpoint"));
+        } else {
+            out.info("stage " + st.spec->id + " (" + st.spec->use + ")");
+            o.source = "run";
+            try {
+                o.results = run_stage(st, *state, data);
+                o.status = "ok";
+                store.put(keys[size_t(i)], st.kind == "evaluator" ? nullptr : state.get(), o.results, st.spec->id);
+            } catch (const std::exception& e) {
+                o.status = "failed";
+                o.message = e.what();
+                any_failed = true;
+                print_error(e.what());
+            }
         }
         o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         o.ended = utc_now();
@@ -299,8 +366,19 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         if (!fs::exists(file)) {
             try {
                 save_model(state->net, file);
+                // Read it back: the file must hold exactly what the stages made, in the
+                // encodings the plan promised.
+                const model back = load_model(file);
+                std::vector<std::string> problems = compare_models(state->net, back);
+                for (const std::string& broken : check_promises(back, p.stages[size_t(producer < 0 ? i : producer)].promised_encodings))
+                    problems.push_back(broken);
+                if (!problems.empty()) {
+                    std::string all;
+                    for (const std::string& m : problems) all += "\n  " + m;
+                    throw stage_error(file.string() + ": error: the written model does not verify:" + all);
+                }
             } catch (const std::exception& e) {
-                std::fprintf(stderr, "error: %s\n", e.what());
+                print_error(e.what());
                 any_failed = true;
             }
         }
@@ -359,6 +437,14 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
                                             : json(nullptr)}};
     write_file_atomic(dir / "report.json", report.dump(2) + "\n");
     manifest["stage_seeds"] = stage_seeds;
+    json stage_records = json::array();
+    for (int i : p.order) {
+        const stage_outcome& o = outcome[size_t(i)];
+        stage_records.push_back({{"id", p.stages[size_t(i)].spec->id}, {"key", keys[size_t(i)]}, {"status", o.status},
+                                 {"source", o.source}, {"started", o.started}, {"ended", o.ended}, {"seconds", o.seconds}});
+    }
+    manifest["stages"] = stage_records;
+    manifest["status"] = any_failed ? "failed" : "finished";
     manifest["ended"] = utc_now();
     write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
 

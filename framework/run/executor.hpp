@@ -12,6 +12,9 @@ namespace shrink {
 struct run_options {
     std::string out_dir;  // empty: runs/<name>-<UTC time> beside the current directory
     int threads = 0;
+    bool force = false;     // replace a run directory that is not empty
+    bool resume = false;    // continue the run in out_dir after its last finished stage
+    bool use_cache = true;  // reuse finished stages from the shared stage cache
 };
 
 /// Returns the process exit code (0 ok, 3 a stage failed, 4 no result met the budget).

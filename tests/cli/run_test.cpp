@@ -154,6 +154,6 @@ TEST_CASE("bad run inputs exit 1 and write nothing", "[run]") {
     test::write_text(dir / "r2.yaml", recipe_over("m.safetensors", "  - { id: p, use: pruner.magnitude }\n"));
     const auto again = test::shrink_cli("run " + (dir / "r2.yaml").string() + " --out " + (dir / "used").string());
     CHECK(again.code == 1);
-    CHECK_THAT(again.output, Contains("already exists and is not empty"));
+    CHECK_THAT(again.output, Contains("holds a finished run; choose another --out, --force to replace it"));
     CHECK(test::read_text(dir / "used" / "report.json") == "{}");
 }

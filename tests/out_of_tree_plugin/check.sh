@@ -24,6 +24,6 @@ stages:
   - { id: eval, use: evaluator.accuracy }
 YAML
 SHRINK_PLUGIN_PATH="$work/plugin-build" "$build/bin/shrink" describe pruner.threshold | grep -q "example-threshold-pruner 1.0.0"
-SHRINK_LEDGER=off SHRINK_PLUGIN_PATH="$work/plugin-build" "$build/bin/shrink" run "$work/recipe.yaml" --out "$work/run" --quiet
+SHRINK_LEDGER=off SHRINK_CACHE=off SHRINK_PLUGIN_PATH="$work/plugin-build" "$build/bin/shrink" run "$work/recipe.yaml" --out "$work/run" --quiet
 grep -q '"weights_pruned"' "$work/run/report.json"
 echo "out-of-tree plugin: built against the installed SDK, loaded, and ran"

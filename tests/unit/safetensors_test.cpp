@@ -148,3 +148,21 @@ TEST_CASE("save_model writes through a temporary name", "[safetensors]") {
     CHECK(serialize_model(load_model(dir / "m.safetensors")) == serialize_model(m));
     CHECK_THROWS_WITH(save_model(m, dir / "missing" / "m.safetensors"), Contains("cannot write"));
 }
+
+#include "model/verify.hpp"
+
+TEST_CASE("read-back verification finds what differs from the model a stage made", "[verify]") {
+    const model m = encoded_model();
+    CHECK(compare_models(m, parse_model(serialize_model(m), "mem")).empty());
+    model other = m;
+    other.at("fc3.bias").values[1] += 1;
+    other.at("fc3.weight").mask[5] = 0;
+    other.at("fc3.weight").values[5] = 0;
+    const auto problems = compare_models(m, other);
+    CHECK(problems.size() == 3);  // fc3.bias values; fc3.weight mask and values
+    // A layer the plan says is quantized must be.
+    CHECK(check_promises(m, {{"weights_quantized", {"fc1", "fc2"}}}).empty());
+    const auto broken = check_promises(m, {{"weights_quantized", {"fc3"}}});
+    REQUIRE(broken.size() == 1);
+    CHECK_THAT(broken[0], Contains("layer 'fc3' should be quantized but is not"));
+}

@@ -1,0 +1,98 @@
+#include "run/stage_store.hpp"
+
+#include "model/safetensors.hpp"
+#include "run/console.hpp"
+#include "util/files.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+
+namespace shrink {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+stage_store::stage_store(fs::path checkpoints, fs::path cache) : checkpoints_(std::move(checkpoints)), cache_(std::move(cache)) {}
+
+fs::path stage_store::default_cache() {
+    if (const char* env = std::getenv("SHRINK_CACHE")) return std::string(env) == "off" ? fs::path() : fs::path(env);
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "shrink" / "stages";
+    if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "shrink" / "stages";
+    return {};
+}
+
+namespace {
+
+std::optional<stored_stage> load_entry(const fs::path& dir) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / "state.json", ec)) return std::nullopt;
+    try {
+        const json j = json::parse(read_file_bounded(dir / "state.json", 1u << 30));
+        stored_stage s;
+        s.results = j.at("results").get<std::map<std::string, double>>();
+        if (fs::is_regular_file(dir / "model.safetensors", ec)) {
+            model_state st{load_model(dir / "model.safetensors"), j.at("stats").get<std::map<std::string, std::vector<float>>>()};
+            s.state = std::move(st);
+        }
+        return s;
+    } catch (const std::exception& e) {
+        console::get().warning(dir.string() + ": ignoring an unreadable stage entry (" + e.what() + ")");
+        return std::nullopt;
+    }
+}
+
+/// Hard links when the cache shares the file system, else a copy; the state file last.
+void link_entry(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    if (fs::is_regular_file(to / "state.json", ec)) return;
+    fs::create_directories(to, ec);
+    if (ec) throw std::runtime_error(to.string() + ": " + ec.message());
+    for (const char* name : {"model.safetensors", "state.json"}) {
+        if (!fs::exists(from / name, ec)) continue;
+        const fs::path temp = to / (std::string(name) + ".tmp");
+        fs::remove(temp, ec);
+        fs::create_hard_link(from / name, temp, ec);
+        if (ec) fs::copy_file(from / name, temp, fs::copy_options::overwrite_existing, ec);
+        if (ec) throw std::runtime_error((to / name).string() + ": " + ec.message());
+        fs::rename(temp, to / name, ec);
+        if (ec) throw std::runtime_error((to / name).string() + ": " + ec.message());
+    }
+}
+
+}  // namespace
+
+std::optional<stored_stage> stage_store::find(const std::string& key, bool use_cache, std::string& source) const {
+    if (auto s = load_entry(checkpoints_ / key)) {
+        source = "checkpoint";
+        return s;
+    }
+    if (use_cache && !cache_.empty())
+        if (auto s = load_entry(cache_ / key)) {
+            source = "cache";
+            return s;
+        }
+    return std::nullopt;
+}
+
+void stage_store::put(const std::string& key, const model_state* state, const std::map<std::string, double>& results,
+                      const std::string& stage_id) const {
+    const fs::path dir = checkpoints_ / key;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw std::runtime_error(dir.string() + ": error: cannot create the checkpoint directory: " + ec.message());
+    json stats = json::object();
+    if (state) {
+        save_model(state->net, dir / "model.safetensors");
+        for (const auto& [k, v] : state->stats) stats[k] = v;
+    }
+    write_file_atomic(dir / "state.json", json{{"stage", stage_id}, {"key", key}, {"results", results}, {"stats", stats}}.dump() + "\n");
+    if (cache_.empty()) return;
+    try {
+        link_entry(dir, cache_ / key);
+    } catch (const std::exception& e) {
+        console::get().warning(std::string("the stage cache was not updated: ") + e.what());
+    }
+}
+
+}  // namespace shrink
