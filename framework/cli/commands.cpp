@@ -104,6 +104,8 @@ int cmd_run(const std::vector<std::string>& args) {
         }
         if (!fs::is_regular_file(recipe_path))
             throw input_error(source_mark{options.out_dir, 0, 0}, "not a run directory (no recipe.yaml): nothing to resume");
+        if (const std::string changed = changed_inputs(options.out_dir, plugin_paths(p.vm)); !changed.empty())
+            throw input_error(source_mark{options.out_dir, 0, 0}, "cannot resume: the run's inputs changed:\n" + changed);
     } else {
         recipe_path = require(p.vm, "recipe", "RECIPE");
         overrides = p.vm.count("set") ? p.vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};

@@ -72,7 +72,14 @@ std::string line_diff(const std::vector<std::string>& a, const std::vector<std::
 }  // namespace
 
 std::string replay_blockers(const std::string& run_dir, const std::vector<std::string>& plugin_dirs) {
-    const json m = finished_manifest(run_dir);
+    finished_manifest(run_dir);
+    return changed_inputs(run_dir, plugin_dirs);
+}
+
+std::string changed_inputs(const std::string& run_dir, const std::vector<std::string>& plugin_dirs) {
+    if (!fs::is_regular_file(fs::path(run_dir) / "manifest.json"))
+        throw input_error(source_mark{run_dir, 0, 0}, "not a run directory (no manifest.json)");
+    const json m = read_json(fs::path(run_dir) / "manifest.json");
     std::string problems;
     problems += file_check("model", m.at("model"));
     if (m.contains("teacher")) problems += file_check("teacher", m["teacher"]);

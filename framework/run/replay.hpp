@@ -12,6 +12,10 @@ namespace shrink {
 /// Throws input_error when RUN_DIR is not a finished run.
 std::string replay_blockers(const std::string& run_dir, const std::vector<std::string>& plugin_dirs);
 
+/// The same check for any run directory, finished or not (`run --resume` uses it: a run
+/// continued on other inputs would mix two experiments in one directory).
+std::string changed_inputs(const std::string& run_dir, const std::vector<std::string>& plugin_dirs);
+
 /// Compares the models and metrics of two finished runs; returns the differences, one per
 /// line ("" = byte-identical models and identical metrics).
 std::string compare_outputs(const std::string& original_dir, const std::string& replay_dir);

@@ -49,6 +49,18 @@ cmp "$work/whole/models/int8.safetensors" "$work/killed/models/int8.safetensors"
 "$shrink" run --resume "$work/killed" | grep -q "already finished" || fail "resuming a finished run did something"
 echo "kill -9 mid-stage, then --resume: same bytes as an uninterrupted run"
 
+# A run whose inputs changed is not resumed on the new ones.
+cp "$source/models/fmnist-mlp.safetensors" "$work/model.safetensors"
+sed "s#model: .*#model: $work/model.safetensors#" "$work/r.yaml" > "$work/r2.yaml"
+"$shrink" run "$work/r2.yaml" --out "$work/changed" --threads 2 > "$work/changed.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "\[slow\] sleeping" "$work/changed.log" 2>/dev/null && break; sleep 0.1; done
+kill -9 $pid; wait $pid 2>/dev/null || true
+"$shrink" train -q --epochs 1 --train-samples 500 --out "$work/model.safetensors"
+if "$shrink" run --resume "$work/changed" 2> "$work/changed-resume.log"; then fail "resumed on a changed model"; fi
+grep -q "cannot resume: the run's inputs changed" "$work/changed-resume.log" || fail "no reason given: $(cat "$work/changed-resume.log")"
+echo "a run is not resumed on changed inputs"
+
 # 2. A finished run is not overwritten without --force.
 if "$shrink" run "$work/r.yaml" --out "$work/whole" -q 2> "$work/force.log"; then fail "overwrote a finished run"; fi
 grep -q "holds a finished run" "$work/force.log" || fail "no reason given: $(cat "$work/force.log")"

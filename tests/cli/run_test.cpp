@@ -61,6 +61,9 @@ TEST_CASE("the same recipe, seed and threads give byte-identical models", "[mode
         const std::string file = std::string("models/") + m + ".safetensors";
         CHECK(sha256_file(dir / "a" / file) == sha256_file(dir / "b" / file));
     }
+    // ...and identical metrics.
+    const json ra = json::parse(test::read_text(dir / "a" / "report.json")), rb = json::parse(test::read_text(dir / "b" / "report.json"));
+    for (size_t i = 0; i < ra["results"].size(); ++i) CHECK(ra["results"][i]["value"] == rb["results"][i]["value"]);
     // A different seed draws different calibration samples, hence other activation scales.
     REQUIRE(test::shrink_cli("run " + recipe + " -q --threads 2 --set seed=99 --out " + (dir / "c").string()).code == 0);
     CHECK(sha256_file(dir / "a/models/int8.safetensors") != sha256_file(dir / "c/models/int8.safetensors"));
