@@ -1,0 +1,69 @@
+#include "onnx/tensor.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace shrink::onnx_import {
+
+const char* element_name(element e) {
+    switch (e) {
+        case element::f32: return "float32";
+        case element::f64: return "float64";
+        case element::f16: return "float16";
+        case element::bf16: return "bfloat16";
+        case element::i8: return "int8";
+        case element::u8: return "uint8";
+        case element::i16: return "int16";
+        case element::u16: return "uint16";
+        case element::i32: return "int32";
+        case element::u32: return "uint32";
+        case element::i64: return "int64";
+        case element::u64: return "uint64";
+        case element::boolean: return "bool";
+    }
+    return "?";
+}
+
+bool is_integer(element e) {
+    return e != element::f32 && e != element::f64 && e != element::f16 && e != element::bf16 && e != element::boolean;
+}
+
+int64_t nd_tensor::size() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+}
+
+void nd_tensor::round_to_type() {
+    for (double& v : data) {
+        switch (type) {
+            case element::f32: v = double(float(v)); break;
+            case element::f64: break;
+            case element::f16:
+            case element::bf16: v = double(float(v)); break;  // compared with a loose tolerance
+            case element::boolean: v = v != 0 ? 1 : 0; break;
+            default: v = std::trunc(v);
+        }
+    }
+}
+
+std::vector<int64_t> strides_of(const std::vector<int64_t>& shape) {
+    std::vector<int64_t> s(shape.size(), 1);
+    for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];
+    return s;
+}
+
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    const size_t n = std::max(a.size(), b.size());
+    std::vector<int64_t> out(n);
+    for (size_t i = 0; i < n; ++i) {
+        const int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+        const int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+        if (x != y && x != 1 && y != 1)
+            throw std::runtime_error("shapes do not broadcast (" + std::to_string(x) + " vs " + std::to_string(y) + ")");
+        out[i] = x == 1 ? y : x;
+    }
+    return out;
+}
+
+}  // namespace shrink::onnx_import

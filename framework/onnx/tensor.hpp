@@ -1,0 +1,35 @@
+// N-dimensional tensors for the reference interpreter of imported (ONNX) graphs.
+//
+// Values are held as double whatever the element type: exact for every integer type the
+// interpreter accepts (|v| < 2^53) and more precise than float32 arithmetic, which is what
+// a reference path is for. The element type is kept so results round as the graph says.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shrink::onnx_import {
+
+enum class element { f32, f64, f16, bf16, i8, u8, i16, u16, i32, u32, i64, u64, boolean };
+
+const char* element_name(element e);
+bool is_integer(element e);
+
+struct nd_tensor {
+    element type = element::f32;
+    std::vector<int64_t> shape;
+    std::vector<double> data;
+
+    int64_t size() const;
+    /// Rounds each value as the element type stores it (float32, integer truncation, bool).
+    void round_to_type();
+};
+
+/// Row-major strides of a shape.
+std::vector<int64_t> strides_of(const std::vector<int64_t>& shape);
+
+/// numpy broadcasting of two shapes; throws std::runtime_error when they do not broadcast.
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+
+}  // namespace shrink::onnx_import
