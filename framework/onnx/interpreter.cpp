@@ -1,4 +1,5 @@
 #include "onnx/interpreter.hpp"
+#include "onnx/interpreter_detail.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +10,7 @@
 
 namespace shrink::onnx_import {
 
-namespace {
-
-using inputs_t = std::vector<const nd_tensor*>;  // nullptr = an omitted optional input
+namespace detail {
 
 int64_t norm_axis(int64_t axis, size_t rank) {
     const int64_t r = int64_t(rank);
@@ -224,7 +223,11 @@ std::vector<int64_t> axes_of(const node& n, const inputs_t& in, size_t input_ind
     return a ? a->ints : std::vector<int64_t>{};
 }
 
-using op_fn = std::function<std::vector<nd_tensor>(const node&, const inputs_t&, int64_t opset)>;
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
 
 op_fn unary_op(std::function<double(double)> f) {
     return [f](const node&, const inputs_t& in, int64_t) { return std::vector<nd_tensor>{unary(*in[0], f)}; };
@@ -477,6 +480,7 @@ const std::map<std::string, op_fn>& ops() {
                 }
             return std::vector<nd_tensor>{out};
         };
+        register_nn_ops(t);
         t["Expand"] = [](const node&, const inputs_t& in, int64_t) {
             nd_tensor shape;
             shape.shape = ints_of(*in[1]);
@@ -520,6 +524,8 @@ std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_
         std::vector<nd_tensor> out;
         try {
             out = op->second(n, in, g.opset);
+        } catch (const random_op_error&) {
+            throw;
         } catch (const std::exception& e) {
             throw std::runtime_error(where + ": " + e.what());
         }

@@ -7,10 +7,17 @@
 
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace shrink::onnx_import {
+
+/// Thrown for an op whose result is random by definition (training-mode Dropout with a
+/// nonzero ratio): no fixed expected output exists to reproduce.
+struct random_op_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
 
 /// The ops this interpreter implements completely.
 const std::set<std::string>& supported_ops();
