@@ -2,6 +2,7 @@
 
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
+#include "onnx/export.hpp"
 #include "plan/plan.hpp"
 #include "run/console.hpp"
 #include "run/executor.hpp"
@@ -136,6 +137,21 @@ int cmd_verify(const std::vector<std::string>& args) {
     std::printf("%s: ok: %zu layers, %zu tensors (%zu quantized, %zu sparse), %zu factor layers; %s\n", path.c_str(),
                 m.layers.size(), m.tensors.size(), quantized, sparse, factorized,
                 serialize_model(m) == bytes ? "canonical bytes (as shrink writes them)" : "valid, but not in shrink's canonical byte layout");
+    return 0;
+}
+
+int cmd_export(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)")(
+        "format", po::value<std::string>()->default_value("onnx"), "onnx")(
+        "out", po::value<std::string>(), "file to write (default: MODEL with the format's extension)");
+    parsed p = parse("export", "MODEL [--format onnx] [--out FILE]", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    if (p.vm["format"].as<std::string>() != "onnx") throw usage_error("--format must be onnx");
+    const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".onnx");
+    onnx_import::save_onnx(load_model(path), out);
+    std::printf("wrote %s\n", out.c_str());
     return 0;
 }
 
@@ -379,6 +395,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"describe", cmd_describe},
         {"inspect", cmd_inspect},
         {"verify", cmd_verify},
+        {"export", cmd_export},
         {"replay", cmd_replay},
         {"diff", cmd_diff},
         {"train", cmd_train}};

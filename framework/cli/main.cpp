@@ -23,6 +23,7 @@ const char* usage_text =
     "  describe TYPE     a stage type's params, contract and devices\n"
     "  inspect MODEL     tensors of a model file: dtype, shape, encoding, bytes\n"
     "  verify MODEL      check a model file's layout, encodings and graph\n"
+    "  export MODEL      write a model as ONNX (int8 weights as QuantizeLinear/DequantizeLinear)\n"
     "  replay RUN_DIR    re-run what a run's manifest describes; say whether the outputs match\n"
     "  diff RUN_A RUN_B  what differs between two runs\n"
     "  train             make the reference Fashion-MNIST MLP (models/fmnist-mlp.safetensors)\n"

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <functional>
 #include <stdexcept>
 
 namespace shrink::onnx_import::detail {
@@ -295,6 +296,46 @@ void register_nn_ops(std::map<std::string, op_fn>& t) {
     t["GlobalMaxPool"] = [](const node&, const inputs_t& in, int64_t) { return global_pool(*in[0], true); };
     t["BatchNormalization"] = batch_norm;
     t["Pad"] = pad;
+    // Quantize/DequantizeLinear, per tensor or along `axis` (opset 13), as QDQ graphs use.
+    auto per_axis = [](const node& n, const nd_tensor& x, const nd_tensor& scale, int64_t opset) {
+        // For element i: which scale it uses.
+        if (scale.shape.empty() || scale.size() == 1) return std::function<size_t(int64_t)>([](int64_t) { return size_t(0); });
+        const int64_t axis = norm_axis(opset >= 13 ? n.int_attr("axis", 1) : 1, x.shape.size());
+        int64_t inner = 1;
+        for (size_t d = size_t(axis) + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
+        const int64_t len = x.shape[size_t(axis)];
+        return std::function<size_t(int64_t)>([inner, len](int64_t i) { return size_t((i / inner) % len); });
+    };
+    t["QuantizeLinear"] = [per_axis](const node& n, const inputs_t& in, int64_t opset) {
+        const nd_tensor& x = *in[0];
+        const nd_tensor& scale = *in[1];
+        const nd_tensor* zp = in.size() > 2 ? in[2] : nullptr;
+        const element type = zp ? zp->type : element::u8;
+        const double lo = type == element::u8 ? 0 : -128, hi = type == element::u8 ? 255 : 127;
+        const auto which = per_axis(n, x, scale, opset);
+        nd_tensor y = x;
+        y.type = type;
+        for (int64_t i = 0; i < x.size(); ++i) {
+            const size_t s = which(i);
+            const double q = std::nearbyint(x.data[size_t(i)] / scale.data[s]) + (zp ? zp->data[s] : 0.0);
+            y.data[size_t(i)] = std::clamp(q, lo, hi);
+        }
+        return std::vector<nd_tensor>{y};
+    };
+    t["DequantizeLinear"] = [per_axis](const node& n, const inputs_t& in, int64_t opset) {
+        const nd_tensor& x = *in[0];
+        const nd_tensor& scale = *in[1];
+        const nd_tensor* zp = in.size() > 2 ? in[2] : nullptr;
+        const auto which = per_axis(n, x, scale, opset);
+        nd_tensor y = x;
+        y.type = scale.type;
+        for (int64_t i = 0; i < x.size(); ++i) {
+            const size_t s = which(i);
+            y.data[size_t(i)] = (x.data[size_t(i)] - (zp ? zp->data[s] : 0.0)) * scale.data[s];
+        }
+        y.round_to_type();
+        return std::vector<nd_tensor>{y};
+    };
     t["Dropout"] = [](const node& n, const inputs_t& in, int64_t opset) {
         // Inference: the identity, with an all-true mask. Training with a nonzero ratio is
         // random by definition.

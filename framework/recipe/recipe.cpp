@@ -331,8 +331,8 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
             if (const yaml_node* f = o->find("format"))
                 if (auto v = r.text(*f, "output.format")) {
                     out.output_format = *v;
-                    if (*v != "safetensors")
-                        diag.error(f->mark, "output.format '" + *v + "' is not supported yet; use safetensors");
+                    if (*v != "safetensors" && *v != "onnx")
+                        diag.error(f->mark, "output.format must be safetensors or onnx, got '" + *v + "'" + did_you_mean(*v, {"safetensors", "onnx"}));
                 }
         }
     }

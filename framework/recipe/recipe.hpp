@@ -67,7 +67,7 @@ struct recipe {
     std::optional<uint64_t> memory_limit;  // limits.memory, bytes
     source_mark limits_mark;
     std::vector<stage_spec> stages;
-    std::string output_format = "safetensors";
+    std::string output_format = "safetensors";  // "onnx": also write models/<stage>.onnx
 };
 
 /// Reads, applies overrides, and checks the schema. Throws input_error with every problem

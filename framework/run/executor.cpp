@@ -4,6 +4,7 @@
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
 #include "model/verify.hpp"
+#include "onnx/export.hpp"
 #include "plan/budget.hpp"
 #include "run/console.hpp"
 #include "run/stage_host.hpp"
@@ -377,6 +378,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
                     for (const std::string& m : problems) all += "\n  " + m;
                     throw stage_error(file.string() + ": error: the written model does not verify:" + all);
                 }
+                if (r.output_format == "onnx") onnx_import::save_onnx(back, dir / "models" / (name + ".onnx"));
             } catch (const std::exception& e) {
                 print_error(e.what());
                 any_failed = true;
