@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace shrink::cpu {
 
@@ -9,6 +10,21 @@ namespace shrink::cpu {
 /// trans_a: `a` is stored [k, m]; trans_b: `b` is stored [n, k] (a Linear's [out, in] weight).
 void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
             const float* bias = nullptr);
+
+/// One linear layer's matmul for a fixed batch size, created once and run many times:
+/// dst[m, n] = relu?(src[m, k] * weight[n, k]^T + bias[n]). Holds its oneDNN primitive
+/// and memory descriptors so that a run only sets data pointers.
+class linear_kernel {
+  public:
+    linear_kernel(int64_t m, int64_t n, int64_t k, bool bias, bool relu);
+    ~linear_kernel();
+    linear_kernel(linear_kernel&&) noexcept;
+    void run(const float* src, const float* weight, const float* bias, float* dst) const;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
 
 /// oneDNN's version as "major.minor.patch".
 const char* onednn_version();

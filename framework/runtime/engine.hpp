@@ -5,6 +5,8 @@
 #include "model/model.hpp"
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,8 +18,10 @@ class engine {
     using layer_input_fn = std::function<void(const std::string& layer, const float* data, int64_t rows, int64_t cols)>;
 
     explicit engine(const model& m);
+    ~engine();
 
     /// Runs `rows` samples of input_features floats; returns rows x output width.
+    /// Not thread-safe: an engine keeps its buffers and kernels per batch size.
     std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const;
 
     int64_t output_width() const { return output_width_; }
@@ -30,7 +34,11 @@ class engine {
         std::vector<float> weight;  // decoded [out, in]
         std::vector<float> bias;
         int64_t in = 0, out = 0;
+        bool fused_relu = false;  // a linear whose following relu runs inside its matmul
     };
+    struct batch_plan;  // kernels and buffers for one batch size
+    batch_plan& plan_for(int64_t rows) const;
+    mutable std::map<int64_t, std::unique_ptr<batch_plan>> plans_;
     const model& model_;
     std::vector<step> steps_;
     std::vector<int64_t> slot_width_;

@@ -42,8 +42,7 @@ std::vector<double> reference_forward(const model& m, const std::vector<float>& 
     return a;
 }
 
-void check_matches_reference(const model& m) {
-    const int64_t rows = 5;
+void check_matches_reference(const model& m, int64_t rows = 5) {
     rng g(11);
     std::vector<float> x(size_t(rows * m.input_features));
     for (float& v : x) v = float(g.uniform());
@@ -57,7 +56,9 @@ void check_matches_reference(const model& m) {
 }  // namespace
 
 TEST_CASE("the engine matches a plain forward pass on a dense model", "[engine]") {
-    check_matches_reference(test::tiny_model(5, 40));
+    // 1 and 3 rows take the matrix-vector path, 5 and 300 oneDNN's matmul (with fused ReLU).
+    for (int64_t rows : {1, 3, 5, 300}) check_matches_reference(test::tiny_model(5, 40), rows);
+    check_matches_reference(test::tiny_model(9, 3000), 2);  // wide enough for the parallel GEMV
 }
 
 TEST_CASE("the engine runs quantized, sparse and factorized weights", "[engine]") {
