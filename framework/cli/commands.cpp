@@ -3,6 +3,7 @@
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
+#include "onnx/import.hpp"
 #include "plan/plan.hpp"
 #include "run/console.hpp"
 #include "run/executor.hpp"
@@ -152,6 +153,21 @@ int cmd_export(const std::vector<std::string>& args) {
     const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".onnx");
     onnx_import::save_onnx(load_model(path), out);
     std::printf("wrote %s\n", out.c_str());
+    return 0;
+}
+
+int cmd_import(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "ONNX model file")(
+        "out", po::value<std::string>(), "shrink model to write (default: MODEL with .safetensors)");
+    parsed p = parse("import", "MODEL.onnx [--out FILE]", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".safetensors");
+    const model m = onnx_import::import_onnx(path);
+    save_model(m, out);
+    std::printf("wrote %s: %zu layers, %llu parameters (inputs are not scaled: give data.preprocess in recipes)\n", out.c_str(),
+                m.layers.size(), (unsigned long long)m.parameter_count());
     return 0;
 }
 
@@ -396,6 +412,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"inspect", cmd_inspect},
         {"verify", cmd_verify},
         {"export", cmd_export},
+        {"import", cmd_import},
         {"replay", cmd_replay},
         {"diff", cmd_diff},
         {"train", cmd_train}};

@@ -24,6 +24,7 @@ const char* usage_text =
     "  inspect MODEL     tensors of a model file: dtype, shape, encoding, bytes\n"
     "  verify MODEL      check a model file's layout, encodings and graph\n"
     "  export MODEL      write a model as ONNX (int8 weights as QuantizeLinear/DequantizeLinear)\n"
+    "  import MODEL.onnx make a shrink model of an ONNX MLP (recipes also take .onnx models directly)\n"
     "  replay RUN_DIR    re-run what a run's manifest describes; say whether the outputs match\n"
     "  diff RUN_A RUN_B  what differs between two runs\n"
     "  train             make the reference Fashion-MNIST MLP (models/fmnist-mlp.safetensors)\n"

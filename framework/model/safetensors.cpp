@@ -370,26 +370,15 @@ class model_reader {
         } catch (const json::exception& e) {
             fail(std::string("malformed shrink metadata: ") + e.what());
         }
-        o.input_features = m.input_features;
-        std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
-        for (const layer& l : m.layers) {
-            model_outline::layer_info info{l.name, l.op, 0, 0, {}};
-            if (l.op == "linear") {
-                auto w = m.tensors.find(l.weight);
-                if (w == m.tensors.end() || w->second.shape.size() != 2) fail("layer '" + l.name + "': weight '" + l.weight + "' is not a 2-D tensor");
-                info.out = w->second.shape[0];
-                info.in = w->second.shape[1];
-            }
-            auto in = upstream.find(l.input);
-            if (in == upstream.end()) fail("layer '" + l.name + "': input '" + l.input + "' is not produced before it");
-            std::set<int> deps = in->second;
-            const int index = int(o.layers.size());
-            for (int d : deps) o.layers[size_t(d)].downstream.push_back(index);
-            deps.insert(index);
-            upstream[l.output] = deps;
-            o.layers.push_back(std::move(info));
+        model_outline shape;
+        try {
+            shape = outline_of(m);
+        } catch (const std::runtime_error& e) {
+            fail(e.what());
         }
-        return o;
+        shape.parameters = o.parameters;
+        shape.memory_bytes = o.memory_bytes;
+        return shape;
     }
 
   private:
@@ -452,6 +441,35 @@ class model_reader {
 };
 
 }  // namespace
+
+model_outline outline_of(const model& m) {
+    model_outline o;
+    o.input_features = m.input_features;
+    for (const auto& [name, t] : m.tensors) {
+        o.parameters += t.element_count();
+        o.memory_bytes += t.element_count() * (t.quant ? 1 : 4) + (t.sparse() ? t.element_count() : 0);
+    }
+    std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
+    for (const layer& l : m.layers) {
+        model_outline::layer_info info{l.name, l.op, 0, 0, {}};
+        if (l.op == "linear") {
+            auto w = m.tensors.find(l.weight);
+            if (w == m.tensors.end() || w->second.shape.size() != 2)
+                throw std::runtime_error("layer '" + l.name + "': weight '" + l.weight + "' is not a 2-D tensor");
+            info.out = w->second.shape[0];
+            info.in = w->second.shape[1];
+        }
+        auto in = upstream.find(l.input);
+        if (in == upstream.end()) throw std::runtime_error("layer '" + l.name + "': input '" + l.input + "' is not produced before it");
+        std::set<int> deps = in->second;
+        const int index = int(o.layers.size());
+        for (int d : deps) o.layers[size_t(d)].downstream.push_back(index);
+        deps.insert(index);
+        upstream[l.output] = deps;
+        o.layers.push_back(std::move(info));
+    }
+    return o;
+}
 
 int model_outline::find(const std::string& layer) const {
     for (size_t i = 0; i < layers.size(); ++i)

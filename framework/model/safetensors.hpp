@@ -48,6 +48,9 @@ struct model_outline {
 /// Throws input_error naming the file when the header or graph is malformed.
 model_outline read_model_outline(const std::filesystem::path& path);
 
+/// The outline of a model in memory. Throws std::runtime_error for a malformed graph.
+model_outline outline_of(const model& m);
+
 /// Bytes serialize_model(m) would produce, without building it.
 uint64_t serialized_size(const model& m);
 

@@ -504,6 +504,17 @@ const std::set<std::string>& supported_ops() {
 }
 
 std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_tensor>& inputs) {
+    const std::map<std::string, nd_tensor> env = run_graph_values(g, inputs);
+    std::vector<nd_tensor> result;
+    for (const std::string& name : g.outputs) {
+        auto it = env.find(name);
+        if (it == env.end()) throw std::runtime_error("graph output '" + name + "' is never produced");
+        result.push_back(it->second);
+    }
+    return result;
+}
+
+std::map<std::string, nd_tensor> run_graph_values(const graph& g, const std::map<std::string, nd_tensor>& inputs) {
     std::map<std::string, nd_tensor> env = g.initializers;
     for (const auto& [name, t] : inputs) env[name] = t;
     for (const node& n : g.nodes) {
@@ -532,13 +543,7 @@ std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_
         for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k)
             if (!n.outputs[k].empty()) env[n.outputs[k]] = std::move(out[k]);
     }
-    std::vector<nd_tensor> result;
-    for (const std::string& name : g.outputs) {
-        auto it = env.find(name);
-        if (it == env.end()) throw std::runtime_error("graph output '" + name + "' is never produced");
-        result.push_back(it->second);
-    }
-    return result;
+    return env;
 }
 
 }  // namespace shrink::onnx_import

@@ -26,4 +26,7 @@ const std::set<std::string>& supported_ops();
 /// std::runtime_error naming the node for an unsupported op or a bad input.
 std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_tensor>& inputs);
 
+/// The same, returning every value the graph computed (by name), initializers included.
+std::map<std::string, nd_tensor> run_graph_values(const graph& g, const std::map<std::string, nd_tensor>& inputs);
+
 }  // namespace shrink::onnx_import

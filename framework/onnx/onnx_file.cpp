@@ -193,7 +193,14 @@ graph read_model(const fs::path& file) {
             init_names.insert(t.name());
         }
         for (const auto& in : model.graph().input()) {
-            if (!init_names.count(in.name())) g.inputs.push_back(in.name());
+            if (!init_names.count(in.name())) {
+                g.inputs.push_back(in.name());
+                if (in.type().has_tensor_type() && in.type().tensor_type().has_shape()) {
+                    std::vector<int64_t> dims;
+                    for (const auto& d : in.type().tensor_type().shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+                    g.input_shapes[in.name()] = dims;
+                }
+            }
             g.non_tensor_values = g.non_tensor_values || (in.has_type() && !in.type().has_tensor_type());
         }
         for (const auto& out : model.graph().output()) {

@@ -41,6 +41,7 @@ struct graph {
     std::vector<node> nodes;
     std::map<std::string, nd_tensor> initializers;
     std::vector<std::string> inputs;   // graph inputs that are not initializers
+    std::map<std::string, std::vector<int64_t>> input_shapes;  // declared dims; -1 = symbolic (batch)
     std::vector<std::string> outputs;
     int64_t opset = 0;                 // of the default ("" / "ai.onnx") domain
     bool non_tensor_values = false;    // a graph input or output is a sequence, map or optional

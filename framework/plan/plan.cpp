@@ -1,6 +1,7 @@
 #include "plan/plan.hpp"
 
 #include "devices/cuda_probe.hpp"
+#include "onnx/import.hpp"
 #include "plan/budget.hpp"
 #include "plan/facts.hpp"
 #include "util/files.hpp"
@@ -294,7 +295,12 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
     p.source = &r;
     diagnostics diag;
     try {
-        p.model = read_model_outline(r.model);
+        if (std::filesystem::path(r.model).extension() == ".onnx") {
+            p.model = outline_of(onnx_import::import_onnx(r.model));
+            p.model.file_bytes = std::filesystem::file_size(r.model);
+        } else {
+            p.model = read_model_outline(r.model);
+        }
         p.model_sha256 = sha256_file(r.model);
     } catch (const std::exception& e) {
         diag.error(r.model_mark, std::string("cannot read the model's graph: ") + e.what());

@@ -239,7 +239,14 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
 
     if (const yaml_node* d = root.find("data")) {
         if (r.expect_map(*d, "data")) {
-            r.reject_unknown(*d, {"calibration", "evaluation"}, "data");
+            r.reject_unknown(*d, {"calibration", "evaluation", "preprocess"}, "data");
+            if (const yaml_node* pp = d->find("preprocess"); pp && r.expect_map(*pp, "data.preprocess")) {
+                r.reject_unknown(*pp, {"scale", "mean", "std"}, "data.preprocess");
+                out.preprocess.present = true;
+                if (const yaml_node* v = pp->find("scale")) out.preprocess.scale = r.number(*v, "data.preprocess.scale", 1e-12, 1e12).value_or(1);
+                if (const yaml_node* v = pp->find("mean")) out.preprocess.mean = r.number(*v, "data.preprocess.mean", -1e12, 1e12).value_or(0);
+                if (const yaml_node* v = pp->find("std")) out.preprocess.std = r.number(*v, "data.preprocess.std", 1e-12, 1e12).value_or(1);
+            }
             if (const yaml_node* c = d->find("calibration")) parse_data_source(r, *c, "data.calibration", path, out.calibration);
             if (const yaml_node* e = d->find("evaluation")) parse_data_source(r, *e, "data.evaluation", path, out.evaluation);
         }

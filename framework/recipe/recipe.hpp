@@ -23,6 +23,13 @@ struct data_source {
     source_mark mark;
 };
 
+/// How pixels become model inputs: (pixel * scale - mean) / std. Absent: the model's own
+/// input_scale (models made by `shrink train` carry it; imported ones need this).
+struct preprocess_spec {
+    bool present = false;
+    double scale = 1, mean = 0, std = 1;
+};
+
 struct stage_param {
     std::string name;
     yaml_node value;  // a scalar; typed against the plugin's declaration by the planner
@@ -59,6 +66,7 @@ struct recipe {
     source_mark model_mark;
     data_source calibration;
     data_source evaluation;
+    preprocess_spec preprocess;
     std::string device = "cpu";
     source_mark device_mark;
     budget_spec budget;

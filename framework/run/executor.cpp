@@ -5,6 +5,7 @@
 #include "model/safetensors.hpp"
 #include "model/verify.hpp"
 #include "onnx/export.hpp"
+#include "onnx/import.hpp"
 #include "plan/budget.hpp"
 #include "run/console.hpp"
 #include "run/stage_host.hpp"
@@ -66,6 +67,10 @@ class data_access {
         auto& images = sets_[dir + "|" + src.split];
         if (!images) images = std::make_unique<image_set>(load_fashion_mnist(dir, src.split));
         view.images = images.get();
+        view.preprocess = recipe_.preprocess.present;
+        view.scale = float(recipe_.preprocess.scale);
+        view.mean = float(recipe_.preprocess.mean);
+        view.std = float(recipe_.preprocess.std);
         view.indices.resize(size_t(images->count));
         std::iota(view.indices.begin(), view.indices.end(), 0);
         // Calibration draws a seeded random subset; evaluation takes the split in order.
@@ -159,7 +164,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
                                                                                     : "the run directory already exists and is not empty") +
                               "; choose another --out, --force to replace it, or --resume to continue it");
     }
-    const model original = load_model(r.model);  // before creating anything: a bad model writes nothing
+    const model original = load_any_model(r.model);  // before creating anything: a bad model writes nothing
     data_access data(r);
     if (occupied && options.force && !options.resume)
         for (const char* old : {"models", "checkpoints", "report.json", "manifest.json", "recipe.yaml"}) fs::remove_all(dir / old, ec);

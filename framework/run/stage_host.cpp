@@ -285,7 +285,11 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t idx = view.indices[start + uint64_t(r)];
                 const uint8_t* px = view.images->pixels.data() + idx * m.input_features;
-                for (int64_t f = 0; f < m.input_features; ++f) input[size_t(r * m.input_features + f)] = float(px[f]) * m.input_scale;
+                float* row = input.data() + r * m.input_features;
+                if (view.preprocess)
+                    for (int64_t f = 0; f < m.input_features; ++f) row[f] = (float(px[f]) * view.scale - view.mean) / view.std;
+                else
+                    for (int64_t f = 0; f < m.input_features; ++f) row[f] = float(px[f]) * m.input_scale;
                 labels[size_t(r)] = view.images->labels[size_t(idx)];
             }
             engine::layer_input_fn on_input;

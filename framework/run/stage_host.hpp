@@ -26,6 +26,8 @@ struct model_state {
 struct split_view {
     const image_set* images = nullptr;
     std::vector<int64_t> indices;
+    bool preprocess = false;  // (pixel * scale - mean) / std; else pixel * the model's input_scale
+    float scale = 1, mean = 0, std = 1;
 };
 
 /// Resolves a split lazily (loading data costs time a plan check should not spend).

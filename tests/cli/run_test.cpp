@@ -160,3 +160,22 @@ TEST_CASE("bad run inputs exit 1 and write nothing", "[run]") {
     CHECK_THAT(again.output, Contains("holds a finished run; choose another --out, --force to replace it"));
     CHECK(test::read_text(dir / "used" / "report.json") == "{}");
 }
+
+TEST_CASE("a recipe takes an ONNX model with its preprocessing, and writes ONNX", "[model][run]") {
+    test::temp_dir dir;
+    REQUIRE(test::shrink_cli(std::string("export ") + SHRINK_REFERENCE_MODEL + " --out " + (dir / "ref.onnx").string()).code == 0);
+    const std::string data = "data:\n  evaluation: { dataset: fashion-mnist, split: test, samples: 2000 }\n";
+    test::write_text(dir / "native.yaml", std::string("version: 1\nmodel: ") + SHRINK_REFERENCE_MODEL + "\n" + data +
+                                              "stages:\n  - { id: q, use: quantizer.rtn }\n  - { id: e, use: evaluator.accuracy }\n");
+    test::write_text(dir / "onnx.yaml", "version: 1\nmodel: ref.onnx\n" + data + "  preprocess: { scale: 0.00392156862745098 }\n"
+                                        "stages:\n  - { id: q, use: quantizer.rtn }\n  - { id: e, use: evaluator.accuracy }\n"
+                                        "output: { format: onnx }\n");
+    REQUIRE(test::shrink_cli("run -q " + (dir / "native.yaml").string() + " --out " + (dir / "a").string()).code == 0);
+    const auto r = test::shrink_cli("run -q " + (dir / "onnx.yaml").string() + " --out " + (dir / "b").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const json a = json::parse(test::read_text(dir / "a" / "report.json")), b = json::parse(test::read_text(dir / "b" / "report.json"));
+    CHECK(a["baseline"]["value"] == b["baseline"]["value"]);
+    CHECK(a["results"][0]["value"] == b["results"][0]["value"]);
+    CHECK(std::filesystem::exists(dir / "b" / "models" / "q.onnx"));
+}
