@@ -4,7 +4,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 namespace shrink {
@@ -19,6 +21,21 @@ std::vector<uint8_t> read_idx(const fs::path& path, uint64_t max_bytes) {
     std::unique_ptr<gzFile_s, decltype(&gzclose)> f(gzopen(path.c_str(), "rb"), &gzclose);
     if (!f) throw input_error(source_mark{path.string(), 0, 0}, "cannot open");
     std::vector<uint8_t> out;
+    // Reserve the whole size up front (gzip's trailer holds it, mod 2^32): growing by
+    // doubling would hold two buffers of the split at once.
+    {
+        std::ifstream raw(path, std::ios::binary);
+        uint8_t magic[2] = {0, 0};
+        raw.read(reinterpret_cast<char*>(magic), 2);
+        uint64_t expected = fs::file_size(path);
+        if (magic[0] == 0x1f && magic[1] == 0x8b && expected >= 4) {
+            uint8_t trailer[4];
+            raw.seekg(-4, std::ios::end);
+            raw.read(reinterpret_cast<char*>(trailer), 4);
+            expected = uint64_t(trailer[0]) | uint64_t(trailer[1]) << 8 | uint64_t(trailer[2]) << 16 | uint64_t(trailer[3]) << 24;
+        }
+        out.reserve(size_t(std::min(expected, max_bytes)));
+    }
     std::vector<uint8_t> chunk(1 << 16);
     for (;;) {
         const int n = gzread(f.get(), chunk.data(), static_cast<unsigned>(chunk.size()));
@@ -48,7 +65,7 @@ image_set load_fashion_mnist(const std::string& dir, const std::string& split) {
     const std::string prefix = split == "train" ? "train" : "t10k";
     const fs::path images_path = find_file(dir, prefix + "-images-idx3-ubyte");
     const fs::path labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
-    const auto images = read_idx(images_path, 64u << 20);
+    auto images = read_idx(images_path, 64u << 20);
     const auto labels = read_idx(labels_path, 1u << 20);
     auto bad = [](const fs::path& p, const std::string& m) { return input_error(source_mark{p.string(), 0, 0}, m); };
 
@@ -64,7 +81,10 @@ image_set load_fashion_mnist(const std::string& dir, const std::string& split) {
                                    std::to_string(set.count * set.features));
     if (int64_t(be32(labels, 4)) != set.count || int64_t(labels.size()) != 8 + set.count)
         throw bad(labels_path, "label count does not match the " + std::to_string(set.count) + " images");
-    set.pixels.assign(images.begin() + 16, images.end());
+    // Drop the header in place: a copy would hold the split twice at its peak.
+    std::vector<uint8_t> pixels = std::move(images);
+    pixels.erase(pixels.begin(), pixels.begin() + 16);
+    set.pixels = std::move(pixels);
     set.labels.reserve(size_t(set.count));
     for (int64_t i = 0; i < set.count; ++i) {
         const uint8_t label = labels[size_t(8 + i)];

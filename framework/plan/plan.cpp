@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <map>
 #include <sstream>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace shrink {
@@ -533,6 +534,10 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
         p.memory_limit = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE));
         p.memory_limit_source = "this machine's memory";
     }
+    // The process itself (code and data of shrink, oneDNN, the plugins), measured now.
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const uint64_t process_bytes = uint64_t(usage.ru_maxrss) * 1024;
     std::vector<int> pending(n);
     for (size_t i = 0; i < n; ++i) pending[i] = int(p.stages[i].children.size());
     std::set<int> retained;
@@ -554,6 +559,7 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
         if (res & SHRINK_RESOURCE_HESSIANS) add(hessians, "Hessians");
         if (res & SHRINK_RESOURCE_TRAINING_STATE) add(p.model.parameters * 12, "training state");
         if (data_bytes) add(data_bytes, "data");
+        add(process_bytes, "the process");
         st.peak_memory = states * state_bytes + extra;
         st.memory_detail = detail;
         if (!st.children.empty()) retained.insert(i);

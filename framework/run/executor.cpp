@@ -28,6 +28,8 @@
 #include <memory>
 #include <numeric>
 
+#include <sys/resource.h>
+
 namespace shrink {
 
 namespace fs = std::filesystem;
@@ -109,7 +111,15 @@ struct stage_outcome {
     uint64_t size_bytes = 0;
     std::string started, ended;
     std::string source;  // run, checkpoint or cache
+    uint64_t peak_rss = 0;  // the process's peak resident memory after the stage
 };
+
+/// Peak resident memory of this process so far (Linux reports kilobytes).
+uint64_t peak_rss_bytes() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return uint64_t(usage.ru_maxrss) * 1024;
+}
 
 /// Runs one stage's plugin over `state`. Throws stage_error with the plugin's message.
 std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data) {
@@ -314,6 +324,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         }
         o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         o.ended = utc_now();
+        o.peak_rss = peak_rss_bytes();
         if (o.status != "ok") continue;
         o.size_bytes = serialized_size(state->net);
 
@@ -433,7 +444,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         stages.push_back({{"id", st.spec->id}, {"type", st.spec->use}, {"status", o.status}, {"message", o.message},
                           {"seconds", o.seconds}, {"results", o.results}, {"size_bytes", o.size_bytes}, {"params", params},
                           {"expected_drop", st.expected_drop}, {"expected_drop_source", st.drop_source},
-                          {"predicted_peak_memory_bytes", st.peak_memory},
+                          {"predicted_peak_memory_bytes", st.peak_memory}, {"measured_peak_rss_bytes", o.peak_rss},
                           {"started", o.started}, {"ended", o.ended}});
     }
     json report{{"recipe", r.name}, {"baseline", baseline}, {"results", results}, {"stages", stages},

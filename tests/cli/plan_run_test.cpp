@@ -56,6 +56,11 @@ TEST_CASE("the report sets predicted against measured retention, with a 95% inte
     REQUIRE(run.code == 0);
     CHECK_THAT(run.output, Contains("95% interval"));
     const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    // Each stage's predicted peak memory sits next to the process's measured peak.
+    for (const json& s : report["stages"]) {
+        CHECK(s["predicted_peak_memory_bytes"].get<uint64_t>() > 0);
+        CHECK(s["measured_peak_rss_bytes"].get<uint64_t>() > 0);
+    }
     for (const json& e : report["results"]) {
         CHECK(e.contains("predicted_retention"));
         const double lo = e["retention_interval"][0], hi = e["retention_interval"][1], r = e["retention"];
