@@ -3,6 +3,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <map>
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -55,13 +56,15 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
 struct linear_kernel::impl {
     dnnl::matmul primitive;
     mutable dnnl::memory src, weight, bias, dst;
-    bool has_bias;
+    bool has_bias = false;
 };
 
-linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, bool bias, bool relu) : impl_(std::make_unique<impl>()) {
+linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu)
+    : impl_(std::make_unique<impl>()) {
     context& c = ctx();
     const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
-    const dnnl::memory::desc w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
+    const dnnl::memory::desc user_w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
+    const dnnl::memory::desc any_w_md({k, n}, dt::f32, dnnl::memory::format_tag::any);
     const dnnl::memory::desc b_md({1, n}, dt::f32, dnnl::memory::dims{n, 1});
     const dnnl::memory::desc dst_md({m, n}, dt::f32, dnnl::memory::dims{n, 1});
     dnnl::primitive_attr attr;
@@ -70,29 +73,33 @@ linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, bool bias, bool re
         ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
         attr.set_post_ops(ops);
     }
-    const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, w_md, dst_md);
-    impl_->primitive = dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, c.engine));
+    const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, any_w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, any_w_md, dst_md);
+    const dnnl::matmul::primitive_desc pd(d, attr, c.engine);
+    impl_->primitive = dnnl::matmul(pd);
+    // Reorder the weights once into the layout the primitive chose.
+    dnnl::memory user_w(user_w_md, c.engine, const_cast<float*>(weight));
+    impl_->weight = dnnl::memory(pd.weights_desc(), c.engine);
+    dnnl::reorder(user_w, impl_->weight).execute(c.stream, user_w, impl_->weight);
+    c.stream.wait();
     impl_->src = dnnl::memory(src_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->weight = dnnl::memory(w_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->bias = dnnl::memory(b_md, c.engine, DNNL_MEMORY_NONE);
     impl_->dst = dnnl::memory(dst_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->has_bias = bias;
+    if (bias) {
+        impl_->bias = dnnl::memory(b_md, c.engine);
+        std::copy(bias, bias + n, static_cast<float*>(impl_->bias.get_data_handle()));
+        impl_->has_bias = true;
+    }
 }
 
 linear_kernel::~linear_kernel() = default;
 linear_kernel::linear_kernel(linear_kernel&&) noexcept = default;
 
-void linear_kernel::run(const float* src, const float* weight, const float* bias, float* dst) const {
+void linear_kernel::run(const float* src, float* dst) const {
     context& c = ctx();
     impl_->src.set_data_handle(const_cast<float*>(src));
-    impl_->weight.set_data_handle(const_cast<float*>(weight));
     impl_->dst.set_data_handle(dst);
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, impl_->src}, {DNNL_ARG_WEIGHTS, impl_->weight}, {DNNL_ARG_DST, impl_->dst}};
-    if (impl_->has_bias) {
-        impl_->bias.set_data_handle(const_cast<float*>(bias));
-        args.emplace(DNNL_ARG_BIAS, impl_->bias);
-    }
+    if (impl_->has_bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
     impl_->primitive.execute(c.stream, args);
     c.stream.wait();
 }

@@ -12,14 +12,15 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
             const float* bias = nullptr);
 
 /// One linear layer's matmul for a fixed batch size, created once and run many times:
-/// dst[m, n] = relu?(src[m, k] * weight[n, k]^T + bias[n]). Holds its oneDNN primitive
-/// and memory descriptors so that a run only sets data pointers.
+/// dst[m, n] = relu?(src[m, k] * weight[n, k]^T + bias[n]). The weights are reordered
+/// once, at creation, into the blocked layout oneDNN prefers for this problem; a run
+/// only sets the activation pointers.
 class linear_kernel {
   public:
-    linear_kernel(int64_t m, int64_t n, int64_t k, bool bias, bool relu);
+    linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu);
     ~linear_kernel();
     linear_kernel(linear_kernel&&) noexcept;
-    void run(const float* src, const float* weight, const float* bias, float* dst) const;
+    void run(const float* src, float* dst) const;
 
   private:
     struct impl;

@@ -72,7 +72,8 @@ engine::batch_plan& engine::plan_for(int64_t rows) const {
     p = std::make_unique<batch_plan>();
     if (rows > gemv_max_rows)
         for (const step& s : steps_)
-            if (s.op == 0) p->kernels.emplace_back(rows, s.out, s.in, !s.bias.empty(), s.fused_relu);
+            if (s.op == 0)
+                p->kernels.emplace_back(rows, s.out, s.in, s.weight.data(), s.bias.empty() ? nullptr : s.bias.data(), s.fused_relu);
     p->slots.resize(slot_width_.size());
     for (size_t i = 1; i < slot_width_.size(); ++i) p->slots[i].resize(size_t(rows * slot_width_[i]));
     return *p;
@@ -101,7 +102,7 @@ std::vector<float> engine::run(const float* input, int64_t rows, const layer_inp
             if (on_layer_input) on_layer_input(s.source->name, src, rows, s.in);
             const float* bias = s.bias.empty() ? nullptr : s.bias.data();
             if (rows <= gemv_max_rows) cpu::gemv_rows(src, rows, s.weight.data(), bias, dst, s.out, s.in, s.fused_relu);
-            else plan.kernels[kernel].run(src, s.weight.data(), bias, dst);
+            else plan.kernels[kernel].run(src, dst);
             ++kernel;
         } else if (s.op == 1) {
             for (int64_t i = 0; i < n; ++i) dst[i] = src[i] > 0 ? src[i] : 0.0f;
