@@ -28,6 +28,7 @@ model import_onnx(const std::filesystem::path& file) {
     int64_t features = 1;
     for (size_t d = 1; d < shape->second.size(); ++d) {
         if (shape->second[d] <= 0) return fail("input '" + x + "' must have fixed sizes after the batch dimension");
+        if (features > (int64_t(1) << 24) / shape->second[d]) return fail("input '" + x + "' has more than 2^24 features per sample");
         features *= shape->second[d];
     }
     // Learn every value's shape by running the graph once on a zero input.

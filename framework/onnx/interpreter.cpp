@@ -28,6 +28,7 @@ std::vector<int64_t> ints_of(const nd_tensor& t) {
 nd_tensor broadcast_map(const inputs_t& in, element out_type, const std::function<double(const double*)>& f) {
     std::vector<int64_t> shape;
     for (const nd_tensor* t : in) shape = broadcast_shapes(shape, t->shape);
+    check_shape(shape);
     nd_tensor out;
     out.type = out_type;
     out.shape = shape;
@@ -149,6 +150,7 @@ nd_tensor matmul(const nd_tensor& a_in, const nd_tensor& b_in) {
     out.shape = batch;
     out.shape.push_back(m);
     out.shape.push_back(n);
+    check_shape(out.shape);
     int64_t batches = 1;
     for (int64_t d : batch) batches *= d;
     out.data.assign(size_t(batches * m * n), 0.0);
@@ -203,6 +205,7 @@ nd_tensor transpose(const nd_tensor& x, std::vector<int64_t> perm) {
 }
 
 nd_tensor reshaped(const nd_tensor& x, std::vector<int64_t> shape) {
+    check_shape(shape);
     nd_tensor out = x;
     out.shape = std::move(shape);
     if (out.size() != x.size()) throw std::runtime_error("reshape changes the element count");
@@ -484,6 +487,7 @@ const std::map<std::string, op_fn>& ops() {
         t["Expand"] = [](const node&, const inputs_t& in, int64_t) {
             nd_tensor shape;
             shape.shape = ints_of(*in[1]);
+            check_shape(broadcast_shapes(in[0]->shape, shape.shape));  // before allocating the placeholder
             shape.data.assign(size_t(std::max<int64_t>(shape.size(), 0)), 0.0);
             return std::vector<nd_tensor>{broadcast_map({in[0], &shape}, in[0]->type, [](const double* v) { return v[0]; })};
         };

@@ -103,6 +103,9 @@ nd_tensor make_output(element type, int64_t n, int64_t c, const std::vector<int6
     out.type = type;
     out.shape = {n, c};
     out.shape.insert(out.shape.end(), spatial.begin(), spatial.end());
+    for (int64_t d : spatial)
+        if (d <= 0) throw std::runtime_error("the window does not fit the input");
+    check_shape(out.shape);
     out.data.assign(size_t(out.size()), 0.0);
     return out;
 }
@@ -256,6 +259,7 @@ std::vector<nd_tensor> pad(const node& n, const inputs_t& in, int64_t opset) {
     nd_tensor out;
     out.type = x.type;
     for (size_t d = 0; d < rank; ++d) out.shape.push_back(x.shape[d] + pads[d] + pads[d + rank]);
+    check_shape(out.shape);
     out.data.resize(size_t(out.size()));
     const auto xs = strides_of(x.shape);
     std::vector<int64_t> index(rank, 0);

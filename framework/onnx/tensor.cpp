@@ -47,6 +47,15 @@ void nd_tensor::round_to_type() {
     }
 }
 
+void check_shape(const std::vector<int64_t>& shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) {
+        if (d < 0) throw std::runtime_error("negative dimension in a shape");
+        if (d != 0 && n > max_elements / d) throw std::runtime_error("a tensor would hold more than 2^27 elements");
+        n *= d;
+    }
+}
+
 std::vector<int64_t> strides_of(const std::vector<int64_t>& shape) {
     std::vector<int64_t> s(shape.size(), 1);
     for (size_t i = shape.size(); i-- > 1;) s[i - 1] = s[i] * shape[i];

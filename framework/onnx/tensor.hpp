@@ -26,6 +26,13 @@ struct nd_tensor {
     void round_to_type();
 };
 
+/// The most elements one tensor of the reference interpreter may hold (1 GiB of doubles):
+/// shapes come from files, and a hostile one must fail with a message, not exhaust memory.
+constexpr int64_t max_elements = int64_t(1) << 27;
+
+/// Throws std::runtime_error when a shape is negative or holds more than max_elements.
+void check_shape(const std::vector<int64_t>& shape);
+
 /// Row-major strides of a shape.
 std::vector<int64_t> strides_of(const std::vector<int64_t>& shape);
 

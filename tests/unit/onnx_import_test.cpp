@@ -132,6 +132,18 @@ TEST_CASE("what shrink's graph cannot hold is refused, naming the node", "[onnx]
     b.save(dir / "cnn.onnx");
     CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "cnn.onnx"),
                       Contains("cnn.onnx: error: node 'Conv_y' (Conv) is not supported by shrink's model graph yet"));
+    // Shapes come from the file: a hostile one fails with a message, not by exhausting memory.
+    builder huge({1000000, 1000000});
+    huge.node("Relu", {"x"}, "y");
+    huge.output("y");
+    huge.save(dir / "huge.onnx");
+    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "huge.onnx"), Contains("more than 2^24 features"));
+    builder expand({4});
+    expand.init_i64("big", {100000, 100000, 4});
+    expand.node("Expand", {"x", "big"}, "y");
+    expand.output("y");
+    expand.save(dir / "expand.onnx");
+    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "expand.onnx"), Contains("more than 2^27 elements"));
     test::write_text(dir / "junk.onnx", "not protobuf at all");
     CHECK_THROWS_AS(onnx_import::import_onnx(dir / "junk.onnx"), input_error);
 }
