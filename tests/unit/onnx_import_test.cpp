@@ -139,7 +139,7 @@ TEST_CASE("what shrink's graph cannot hold is refused, naming the node", "[onnx]
     huge.save(dir / "huge.onnx");
     CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "huge.onnx"), Contains("more than 2^24 features"));
     builder expand({4});
-    expand.init_i64("big", {100000, 100000, 4});
+    expand.init_i64("big", {100000, 10000, 1, 4});  // broadcasts with [batch, 4] to 8e9 elements
     expand.node("Expand", {"x", "big"}, "y");
     expand.output("y");
     expand.save(dir / "expand.onnx");
