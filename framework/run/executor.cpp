@@ -223,15 +223,17 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
 
     // Each stage's key: everything that determines its output (see stage_store.hpp).
+    auto key_of = [&](const planned_stage& st, const std::string& parent) {
+        std::string text = std::string("shrink ") + shrink_version + "\nthreads=" + std::to_string(cpu::thread_count()) +
+                           "\nparent=" + parent + "\ntype=" + st.spec->use + "\nplugin=" + plugin_sha[st.type->plugin.get()] +
+                           "\nseed=" + std::to_string(st.seed) + "\ndevice=" + st.device + "\ndata=" + data_hash_text;
+        for (const resolved_param& rp : st.params) text += "\nparam " + rp.name + "=" + rp.text;
+        return sha256_hex(text);
+    };
     std::vector<std::string> keys(p.stages.size());
     for (int i : p.order) {
         const planned_stage& st = p.stages[size_t(i)];
-        std::string text = std::string("shrink ") + shrink_version + "\nthreads=" + std::to_string(cpu::thread_count()) +
-                           "\nparent=" + (st.parent < 0 ? "model:" + p.model_sha256 : keys[size_t(st.parent)]) +
-                           "\ntype=" + st.spec->use + "\nplugin=" + plugin_sha[st.type->plugin.get()] + "\nseed=" +
-                           std::to_string(st.seed) + "\ndevice=" + st.device + "\ndata=" + data_hash_text;
-        for (const resolved_param& rp : st.params) text += "\nparam " + rp.name + "=" + rp.text;
-        keys[size_t(i)] = sha256_hex(text);
+        keys[size_t(i)] = key_of(st, st.parent < 0 ? "model:" + p.model_sha256 : keys[size_t(st.parent)]);
     }
     const stage_store store(dir / "checkpoints", options.use_cache ? stage_store::default_cache() : fs::path());
 
@@ -247,10 +249,21 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     for (int i : p.order) {
         const planned_stage& st = p.stages[size_t(i)];
         if (st.kind != "evaluator" || baseline_value.count(evaluator_key(st))) continue;
-        out.info("baseline: measuring " + r.budget.metric + " of the input model with " + st.spec->use);
+        // The baseline is an evaluator applied to the input model: stored like a stage.
+        const std::string key = sha256_hex("baseline\n" + key_of(st, "model:" + p.model_sha256));
+        std::string source;
         model_state state{original, {}};
         try {
-            auto results = run_stage(st, state, data);
+            std::map<std::string, double> results;
+            if (auto stored = store.find(key, options.use_cache, source)) {
+                results = stored->results;
+                out.info("baseline: " + r.budget.metric + " of the input model with " + st.spec->use + ", reused from the " +
+                         (source == "cache" ? "stage cache" : "run's checkpoint"));
+            } else {
+                out.info("baseline: measuring " + r.budget.metric + " of the input model with " + st.spec->use);
+                results = run_stage(st, state, data);
+                store.put(key, nullptr, results, "baseline:" + st.spec->id);
+            }
             auto metric = results.find(r.budget.metric);
             if (metric == results.end())
                 throw stage_error("evaluator " + st.spec->use + " reported no '" + r.budget.metric + "' metric");

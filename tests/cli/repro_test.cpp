@@ -25,6 +25,7 @@ TEST_CASE("the stage cache reuses unchanged stages and recomputes from the first
     for (const char* reused : {"prune", "calib", "int8", "eval8"})
         CHECK_THAT(b.output, Contains(std::string("stage ") + reused + " (") && Contains("reused from the stage cache"));
     CHECK_THAT(b.output, Contains("stage int4 (quantizer.rtn)\n"));
+    CHECK_THAT(b.output, Contains("baseline: accuracy of the input model with evaluator.accuracy, reused from the stage cache"));
     CHECK_THAT(b.output, Contains("stage eval4 (evaluator.accuracy)\n"));
     // Reused stages give the same bytes as computed ones.
     CHECK(sha256_file(dir / "a/models/int8.safetensors") == sha256_file(dir / "b/models/int8.safetensors"));
