@@ -21,7 +21,7 @@ struct engine::batch_plan {
     std::vector<std::vector<float>> slots;    // activation buffers (slot 0 unused: the input is read in place)
 };
 
-engine::engine(const model& m) : model_(m) {
+engine::engine(const model& m) {
     m.validate();
     std::map<std::string, int> slot{{m.input, 0}};
     std::map<std::string, int> consumers;

@@ -17,6 +17,7 @@ class engine {
     /// Called before each linear layer with its input (rows x cols, row-major).
     using layer_input_fn = std::function<void(const std::string& layer, const float* data, int64_t rows, int64_t cols)>;
 
+    /// `m` must outlive the engine: its steps refer to m's layers.
     explicit engine(const model& m);
     ~engine();
 
@@ -39,7 +40,6 @@ class engine {
     struct batch_plan;  // kernels and buffers for one batch size
     batch_plan& plan_for(int64_t rows) const;
     mutable std::map<int64_t, std::unique_ptr<batch_plan>> plans_;
-    const model& model_;
     std::vector<step> steps_;
     std::vector<int64_t> slot_width_;
     int output_slot_ = 0;
