@@ -1,0 +1,157 @@
+// shrink inspect, verify, export, import, train: model files.
+#include "cli/subcommands.hpp"
+
+#include "cpu/threading.hpp"
+#include "model/safetensors.hpp"
+#include "onnx/export.hpp"
+#include "onnx/import.hpp"
+#include "plan/plan.hpp"
+#include "run/console.hpp"
+#include "run/executor.hpp"
+#include "run/replay.hpp"
+#include "util/files.hpp"
+#include "train/train_mlp.hpp"
+#include "util/errors.hpp"
+#include "util/text.hpp"
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <map>
+
+namespace shrink::cli {
+
+namespace fs = std::filesystem;
+
+int cmd_inspect(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)");
+    parsed p = parse("inspect", "MODEL", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    const model m = load_model(path);
+    std::cout << path << "\n";
+    for (const auto& [k, v] : m.info) std::cout << "  " << k << ": " << v << "\n";
+    std::cout << "\nlayers:\n";
+    for (const layer& l : m.layers) {
+        std::cout << "  " << l.name << "  " << l.op << "  " << l.input << " -> " << l.output;
+        if (!l.factor_of.empty()) std::cout << "  (factor of " << l.factor_of << ", rank " << l.rank << ")";
+        if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
+        std::cout << "\n";
+    }
+    std::printf("\n%-16s %-8s %-12s %-34s %10s\n", "tensor", "dtype", "shape", "encoding", "bytes");
+    uint64_t total = 0, elements = 0, kept = 0;
+    for (const auto& [name, t] : m.tensors) {
+        std::string shape;
+        for (int64_t d : t.shape) shape.append(shape.empty() ? "" : "x").append(std::to_string(d));
+        const std::string dtype = t.quant ? "int" + std::to_string(t.quant->bits) : "f32";
+        std::printf("%-16s %-8s %-12s %-34s %10llu\n", name.c_str(), dtype.c_str(), shape.c_str(),
+                    t.encoding_summary().c_str(), (unsigned long long)t.stored_bytes());
+        total += t.stored_bytes();
+        elements += t.element_count();
+        kept += t.kept_count();
+    }
+    std::printf("\ntotals: %zu tensors, %llu parameters (%llu non-pruned, sparsity %.1f%%), %llu tensor bytes, %llu file bytes\n",
+                m.tensors.size(), (unsigned long long)elements, (unsigned long long)kept,
+                elements ? 100.0 * double(elements - kept) / double(elements) : 0.0, (unsigned long long)total,
+                (unsigned long long)fs::file_size(path));
+    return 0;
+}
+
+int cmd_verify(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)");
+    parsed p = parse("verify", "MODEL", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    // The reader checks the layout (bounds, overlaps, dtypes, finiteness) and every
+    // encoding (value ranges, masks, scales, zero points) and the graph.
+    const model m = load_model(path);
+    const std::string bytes = read_file_bounded(path, model_max_bytes);
+    size_t quantized = 0, sparse = 0, factorized = 0;
+    for (const auto& [name, t] : m.tensors) quantized += bool(t.quant), sparse += t.sparse();
+    for (const layer& l : m.layers) factorized += !l.factor_of.empty();
+    std::printf("%s: ok: %zu layers, %zu tensors (%zu quantized, %zu sparse), %zu factor layers; %s\n", path.c_str(),
+                m.layers.size(), m.tensors.size(), quantized, sparse, factorized,
+                serialize_model(m) == bytes ? "canonical bytes (as shrink writes them)" : "valid, but not in shrink's canonical byte layout");
+    return 0;
+}
+
+int cmd_export(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)")(
+        "format", po::value<std::string>()->default_value("onnx"), "onnx")(
+        "out", po::value<std::string>(), "file to write (default: MODEL with the format's extension)");
+    parsed p = parse("export", "MODEL [--format onnx] [--out FILE]", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    if (p.vm["format"].as<std::string>() != "onnx") throw usage_error("--format must be onnx");
+    const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".onnx");
+    onnx_import::save_onnx(load_model(path), out);
+    std::printf("wrote %s\n", out.c_str());
+    return 0;
+}
+
+int cmd_import(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "ONNX model file")(
+        "out", po::value<std::string>(), "shrink model to write (default: MODEL with .safetensors)");
+    parsed p = parse("import", "MODEL.onnx [--out FILE]", opts, args, "model");
+    if (p.help) return 0;
+    const std::string path = require(p.vm, "model", "MODEL");
+    const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".safetensors");
+    const model m = onnx_import::import_onnx(path);
+    save_model(m, out);
+    std::printf("wrote %s: %zu layers, %llu parameters (inputs are not scaled: give data.preprocess in recipes)\n", out.c_str(),
+                m.layers.size(), (unsigned long long)m.parameter_count());
+    return 0;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    train_options t;
+    opts.add_options()("out", po::value<std::string>()->default_value("models/fmnist-mlp.safetensors"), "model file to write")(
+        "epochs", po::value<int>(&t.epochs)->default_value(t.epochs), "passes over the training set")(
+        "hidden", po::value<std::string>()->default_value("256,128"), "hidden layer widths, comma separated")(
+        "seed", po::value<uint64_t>(&t.seed)->default_value(t.seed), "random seed")(
+        "batch", po::value<int64_t>(&t.batch)->default_value(t.batch), "minibatch size")(
+        "lr", po::value<double>(&t.learning_rate)->default_value(t.learning_rate), "Adam learning rate")(
+        "weight-decay", po::value<double>(&t.weight_decay)->default_value(t.weight_decay), "decoupled weight decay (AdamW)")(
+        "train-samples", po::value<int64_t>(&t.train_samples)->default_value(0), "use only the first N training images (0 = all)")(
+        "data", po::value<std::string>(&t.data_dir), "Fashion-MNIST directory (default: /usr/share/datasets/fashion-mnist)")(
+        "threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores); the same count gives the same bytes")(
+        "quiet,q", "errors only")("verbose,v", "debug output");
+    parsed p = parse("train", "[--out FILE] [--epochs N] [--hidden 256,128] [--seed S] [--threads N]", opts, args);
+    if (p.help) return 0;
+    set_verbosity(p.vm);
+    t.hidden.clear();
+    for (const std::string& w : split(p.vm["hidden"].as<std::string>(), ',')) {
+        auto v = parse_decimal_int(w);
+        if (!v || *v < 1 || *v > 65536) throw usage_error("--hidden takes widths like 256,128; got '" + w + "'");
+        t.hidden.push_back(*v);
+    }
+    if (t.epochs < 1 || t.epochs > 1000) throw usage_error("--epochs must be in [1, 1000]");
+    if (t.batch < 1 || t.batch > 60000) throw usage_error("--batch must be in [1, 60000]");
+    if (!(t.learning_rate > 0 && t.learning_rate < 1)) throw usage_error("--lr must be in (0, 1)");
+    if (!(t.weight_decay >= 0 && t.weight_decay < 10)) throw usage_error("--weight-decay must be in [0, 10)");
+    cpu::set_thread_count(p.vm["threads"].as<int>());
+    const fs::path out = p.vm["out"].as<std::string>();
+    console& c = console::get();
+    c.info("training MLP 784-" + p.vm["hidden"].as<std::string>() + "-10 on Fashion-MNIST, " + std::to_string(t.epochs) +
+           " epochs, seed " + std::to_string(t.seed) + ", " + std::to_string(cpu::thread_count()) + " threads");
+    const train_result result = train_mlp(t, [&](int epoch, double loss) {
+        c.progress("training", uint64_t(epoch), uint64_t(t.epochs));
+        c.debug("epoch " + std::to_string(epoch) + " loss " + format_double(loss));
+    });
+    if (out.has_parent_path()) fs::create_directories(out.parent_path());
+    save_model(result.net, out);
+    char line[160];
+    std::snprintf(line, sizeof line, "test accuracy %.4f, final training loss %.4f; wrote %s", result.test_accuracy,
+                  result.final_loss, out.c_str());
+    c.info(line);
+    return 0;
+}
+
+}  // namespace shrink::cli
