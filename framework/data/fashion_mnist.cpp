@@ -51,20 +51,30 @@ uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
     return uint32_t(b[at]) << 24 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 3]);
 }
 
-fs::path find_file(const fs::path& dir, const std::string& stem) {
-    for (const char* suffix : {".gz", ""})
-        if (fs::is_regular_file(dir / (stem + suffix))) return dir / (stem + suffix);
-    throw input_error(source_mark{(dir / (stem + ".gz")).string(), 0, 0},
-                      "Fashion-MNIST file not found (install the Debian package dataset-fashion-mnist)");
-}
-
 }  // namespace
+
+std::optional<idx_files> find_fashion_mnist(const std::string& dir, const std::string& split) {
+    const std::string prefix = split == "train" ? "train" : "t10k";
+    auto find = [&](const std::string& stem) -> std::optional<std::string> {
+        for (const char* suffix : {".gz", ""}) {
+            std::error_code ec;
+            const fs::path p = fs::path(dir) / (prefix + stem + suffix);
+            if (fs::is_regular_file(p, ec)) return p.string();
+        }
+        return std::nullopt;
+    };
+    auto images = find("-images-idx3-ubyte"), labels = find("-labels-idx1-ubyte");
+    if (!images || !labels) return std::nullopt;
+    return idx_files{*images, *labels};
+}
 
 image_set load_fashion_mnist(const std::string& dir, const std::string& split) {
     if (split != "train" && split != "test") throw input_error("unknown Fashion-MNIST split '" + split + "'");
-    const std::string prefix = split == "train" ? "train" : "t10k";
-    const fs::path images_path = find_file(dir, prefix + "-images-idx3-ubyte");
-    const fs::path labels_path = find_file(dir, prefix + "-labels-idx1-ubyte");
+    const auto files = find_fashion_mnist(dir, split);
+    if (!files)
+        throw input_error(source_mark{dir, 0, 0}, "Fashion-MNIST file not found: the " + split +
+                                                      " split's images or labels are missing (install the Debian package dataset-fashion-mnist)");
+    const fs::path images_path = files->images, labels_path = files->labels;
     auto images = read_idx(images_path, 64u << 20);
     const auto labels = read_idx(labels_path, 1u << 20);
     auto bad = [](const fs::path& p, const std::string& m) { return input_error(source_mark{p.string(), 0, 0}, m); };

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@ struct image_set {
     std::vector<int32_t> labels;  // count, in [0, classes)
     int32_t classes = 10;
 };
+
+struct idx_files {
+    std::string images, labels;
+};
+
+/// Where a split's IDX files are in `dir` (gzipped or not); nullopt when either is
+/// missing. The one place that knows the files' names.
+std::optional<idx_files> find_fashion_mnist(const std::string& dir, const std::string& split);
 
 /// Loads "train" or "test" from `dir` (the IDX files, gzipped or not). Checks magic
 /// numbers, dimensions, counts and label range; throws input_error naming the file.

@@ -116,11 +116,9 @@ void parse_data_source(reader& r, const yaml_node& n, const std::string& what, c
         if (auto v = r.text(*p, what + ".path")) out.path = resolve_path(recipe_file, *v);
     // Only that the files are there: reading them is the run's work.
     if (out.dataset == "fashion-mnist" && (out.split == "train" || out.split == "test")) {
-        const fs::path dir = out.path.empty() ? fs::path(fashion_mnist_default_dir) : fs::path(out.path);
-        const std::string stem = (out.split == "train" ? "train" : "t10k") + std::string("-images-idx3-ubyte");
-        std::error_code ec;
-        if (!fs::is_regular_file(dir / stem, ec) && !fs::is_regular_file(dir / (stem + ".gz"), ec))
-            r.diag().error(n.mark, "Fashion-MNIST " + out.split + " files not found in " + dir.string() +
+        const std::string dir = out.path.empty() ? fashion_mnist_default_dir : out.path;
+        if (!find_fashion_mnist(dir, out.split))
+            r.diag().error(n.mark, "Fashion-MNIST " + out.split + " files not found in " + dir +
                                        (out.path.empty() ? " (install the Debian package dataset-fashion-mnist)" : ""));
     }
 }

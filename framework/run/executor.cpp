@@ -83,17 +83,12 @@ class data_access {
 
     std::vector<std::string> files() const {
         std::vector<std::string> out;
-        for (const auto* src : {&recipe_.calibration, &recipe_.evaluation}) {
-            if (!src->present) continue;
-            const std::string dir = src->path.empty() ? fashion_mnist_default_dir : src->path;
-            const std::string prefix = src->split == "train" ? "train" : "t10k";
-            for (const char* kind : {"-images-idx3-ubyte", "-labels-idx1-ubyte"})
-                for (const char* suffix : {".gz", ""})
-                    if (fs::is_regular_file(dir + "/" + prefix + kind + suffix)) {
-                        out.push_back(dir + "/" + prefix + kind + suffix);
-                        break;
-                    }
-        }
+        for (const auto* src : {&recipe_.calibration, &recipe_.evaluation})
+            if (src->present)
+                if (auto f = find_fashion_mnist(src->path.empty() ? fashion_mnist_default_dir : src->path, src->split)) {
+                    out.push_back(f->images);
+                    out.push_back(f->labels);
+                }
         return out;
     }
 
