@@ -5,25 +5,6 @@
 
 namespace shrink::onnx_import {
 
-const char* element_name(element e) {
-    switch (e) {
-        case element::f32: return "float32";
-        case element::f64: return "float64";
-        case element::f16: return "float16";
-        case element::bf16: return "bfloat16";
-        case element::i8: return "int8";
-        case element::u8: return "uint8";
-        case element::i16: return "int16";
-        case element::u16: return "uint16";
-        case element::i32: return "int32";
-        case element::u32: return "uint32";
-        case element::i64: return "int64";
-        case element::u64: return "uint64";
-        case element::boolean: return "bool";
-    }
-    return "?";
-}
-
 bool is_integer(element e) {
     return e != element::f32 && e != element::f64 && e != element::f16 && e != element::bf16 && e != element::boolean;
 }

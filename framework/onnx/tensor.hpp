@@ -13,7 +13,6 @@ namespace shrink::onnx_import {
 
 enum class element { f32, f64, f16, bf16, i8, u8, i16, u16, i32, u32, i64, u64, boolean };
 
-const char* element_name(element e);
 bool is_integer(element e);
 
 struct nd_tensor {

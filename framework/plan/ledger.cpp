@@ -23,15 +23,7 @@ ledger::ledger(fs::path file) : file_(std::move(file)) {
     }
 }
 
-ledger ledger::open_default() {
-    if (const char* env = std::getenv("SHRINK_LEDGER")) {
-        if (std::string(env) == "off") return ledger(fs::path());
-        return ledger(env);
-    }
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return ledger(fs::path(xdg) / "shrink" / "ledger.json");
-    if (const char* home = std::getenv("HOME"); home && *home) return ledger(fs::path(home) / ".cache" / "shrink" / "ledger.json");
-    return ledger(fs::path());
-}
+ledger ledger::open_default() { return ledger(cache_path("SHRINK_LEDGER", "ledger.json")); }
 
 std::optional<ledger::measurement> ledger::find(const std::string& key) const {
     if (!entries_.contains(key)) return std::nullopt;

@@ -15,12 +15,7 @@ using json = nlohmann::json;
 
 stage_store::stage_store(fs::path checkpoints, fs::path cache) : checkpoints_(std::move(checkpoints)), cache_(std::move(cache)) {}
 
-fs::path stage_store::default_cache() {
-    if (const char* env = std::getenv("SHRINK_CACHE")) return std::string(env) == "off" ? fs::path() : fs::path(env);
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "shrink" / "stages";
-    if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "shrink" / "stages";
-    return {};
-}
+fs::path stage_store::default_cache() { return cache_path("SHRINK_CACHE", "stages"); }
 
 namespace {
 

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -60,6 +61,13 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
         ::unlink(temp.c_str());
         throw std::runtime_error(path.string() + ": error: cannot rename into place: " + std::strerror(err));
     }
+}
+
+fs::path cache_path(const char* override_env, const std::string& name) {
+    if (const char* env = std::getenv(override_env)) return std::string(env) == "off" ? fs::path() : fs::path(env);
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return fs::path(xdg) / "shrink" / name;
+    if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "shrink" / name;
+    return {};
 }
 
 namespace {
