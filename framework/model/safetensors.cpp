@@ -21,17 +21,23 @@ namespace {
 
 constexpr uint64_t header_max_bytes = 100u << 20;
 
-struct entry {
-    std::string dtype;
-    std::vector<int64_t> shape;
-    std::string bytes;
-};
-
 size_t dtype_size(const std::string& dtype) {
     if (dtype == "F32") return 4;
     if (dtype == "I8" || dtype == "U8") return 1;
     return 0;
 }
+
+struct entry {
+    std::string dtype;
+    std::vector<int64_t> shape;
+    std::string bytes;  // empty when only sizes were asked for
+
+    uint64_t size() const {
+        uint64_t n = dtype_size(dtype);
+        for (int64_t d : shape) n *= uint64_t(d);
+        return n;
+    }
+};
 
 template <class T>
 std::string as_bytes(const std::vector<T>& v) {
@@ -64,24 +70,27 @@ std::vector<T> kept(const std::vector<T>& v, const std::vector<uint8_t>& mask) {
     return out;
 }
 
-std::map<std::string, entry> to_entries(const model& m) {
+/// The stored entries of every tensor. Payloads are built only `with_data`: a size
+/// follows from dtype and shape, and sizes are all serialized_size needs.
+std::map<std::string, entry> to_entries(const model& m, bool with_data) {
     std::map<std::string, entry> out;
-    auto add = [&](const std::string& name, entry e) {
+    auto add = [&](const std::string& name, std::string dtype, std::vector<int64_t> shape, auto&& payload) {
+        entry e{std::move(dtype), std::move(shape), with_data ? payload() : std::string()};
         if (!out.emplace(name, std::move(e)).second)
             throw std::runtime_error("tensor name '" + name + "' collides with a stored entry of another tensor");
     };
     for (const auto& [name, t] : m.tensors) {
         const int64_t stored = static_cast<int64_t>(t.kept_count());
         if (!t.quant) {
-            add(name, {"F32", t.sparse() ? std::vector<int64_t>{stored} : t.shape, as_bytes(kept(t.values, t.mask))});
+            add(name, "F32", t.sparse() ? std::vector<int64_t>{stored} : t.shape, [&] { return as_bytes(kept(t.values, t.mask)); });
         } else {
-            const std::vector<int8_t> q = kept(t.q, t.mask);
-            if (t.quant->bits == 8) add(name, {"I8", {stored}, as_bytes(q)});
-            else add(name, {"U8", {(stored + 1) / 2}, pack_int4(q)});
-            add(name + ".scales", {"F32", {int64_t(t.scales.size())}, as_bytes(t.scales)});
-            if (!t.zero_points.empty()) add(name + ".zeros", {"I8", {int64_t(t.zero_points.size())}, as_bytes(t.zero_points)});
+            if (t.quant->bits == 8) add(name, "I8", {stored}, [&] { return as_bytes(kept(t.q, t.mask)); });
+            else add(name, "U8", {(stored + 1) / 2}, [&] { return pack_int4(kept(t.q, t.mask)); });
+            add(name + ".scales", "F32", {int64_t(t.scales.size())}, [&] { return as_bytes(t.scales); });
+            if (!t.zero_points.empty())
+                add(name + ".zeros", "I8", {int64_t(t.zero_points.size())}, [&] { return as_bytes(t.zero_points); });
         }
-        if (t.sparse()) add(name + ".mask", {"U8", {int64_t((t.mask.size() + 7) / 8)}, pack_mask(t.mask)});
+        if (t.sparse()) add(name + ".mask", "U8", {int64_t((t.mask.size() + 7) / 8)}, [&] { return pack_mask(t.mask); });
     }
     return out;
 }
@@ -123,8 +132,8 @@ std::string header_text(const model& m, const std::map<std::string, entry>& entr
     json header = json::object();
     uint64_t offset = 0;
     for (const auto& [name, e] : entries) {
-        header[name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes.size()}}};
-        offset += e.bytes.size();
+        header[name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.size()}}};
+        offset += e.size();
     }
     header["__metadata__"] = {{"shrink.format", "1"}, {"shrink.graph", graph_json(m).dump()},
                               {"shrink.tensors", tensors_json(m).dump()}};
@@ -136,7 +145,7 @@ std::string header_text(const model& m, const std::map<std::string, entry>& entr
 }  // namespace
 
 std::string serialize_model(const model& m) {
-    const auto entries = to_entries(m);
+    const auto entries = to_entries(m, true);
     const std::string header = header_text(m, entries);
     std::string out(8, '\0');
     const uint64_t n = header.size();
@@ -147,9 +156,9 @@ std::string serialize_model(const model& m) {
 }
 
 uint64_t serialized_size(const model& m) {
-    const auto entries = to_entries(m);
+    const auto entries = to_entries(m, false);
     uint64_t n = 8 + header_text(m, entries).size();
-    for (const auto& [name, e] : entries) n += e.bytes.size();
+    for (const auto& [name, e] : entries) n += e.size();
     return n;
 }
 

@@ -3,7 +3,6 @@
 #include "run/console.hpp"
 #include "util/files.hpp"
 
-#include <cstdlib>
 #include <ctime>
 
 namespace shrink {
