@@ -70,14 +70,14 @@ model tiny_model(uint64_t seed, int64_t inputs) {
         for (int64_t i = 0; i < widths[l + 1]; ++i) b.values.push_back(float(gen.normal() * 0.01));
         m.tensors[name + ".weight"] = w;
         m.tensors[name + ".bias"] = b;
-        m.layers.push_back({name, "linear", prev, name + ".out", name + ".weight", name + ".bias", {}, {}, 0});
+        m.layers.push_back(make_layer(name, "linear", prev, name + ".out", name + ".weight", name + ".bias"));
         prev = name + ".out";
         if (l < 2) {
-            m.layers.push_back({"relu" + std::to_string(l + 1), "relu", prev, "relu" + std::to_string(l + 1) + ".out", "", "", {}, {}, 0});
+            m.layers.push_back(make_layer("relu" + std::to_string(l + 1), "relu", prev, "relu" + std::to_string(l + 1) + ".out"));
             prev = "relu" + std::to_string(l + 1) + ".out";
         }
     }
-    m.layers.push_back({"softmax", "softmax", prev, "probs", "", "", {}, {}, 0});
+    m.layers.push_back(make_layer("softmax", "softmax", prev, "probs"));
     m.output = "probs";
     m.validate();
     return m;

@@ -1,48 +1,33 @@
 #include "cpu/matmul.hpp"
 
-#include <oneapi/dnnl/dnnl.hpp>
+#include "cpu/onednn_context.hpp"
 
-#include <map>
 #include <algorithm>
-#include <mutex>
 #include <string>
-#include <tuple>
 
 namespace shrink::cpu {
 
-namespace {
-
 using dt = dnnl::memory::data_type;
-using key_t = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool>;
 
-struct context {
-    dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-    dnnl::stream stream{engine};
-    std::map<key_t, dnnl::matmul> cache;
-    std::mutex mutex;
-};
-
-context& ctx() {
-    static context c;
+onednn_context& onednn() {
+    static onednn_context c;
     return c;
 }
 
-}  // namespace
-
 void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
             const float* bias) {
-    context& c = ctx();
+    onednn_context& c = onednn();
     const dnnl::memory::desc a_md({m, k}, dt::f32, trans_a ? dnnl::memory::dims{1, m} : dnnl::memory::dims{k, 1});
     const dnnl::memory::desc b_md({k, n}, dt::f32, trans_b ? dnnl::memory::dims{1, k} : dnnl::memory::dims{n, 1});
     const dnnl::memory::desc bias_md({1, n}, dt::f32, dnnl::memory::dims{n, 1});
     const dnnl::memory::desc dst_md({m, n}, dt::f32, dnnl::memory::dims{n, 1});
 
     std::lock_guard<std::mutex> lock(c.mutex);
-    const key_t key{m, n, k, trans_a, trans_b, bias != nullptr};
-    auto it = c.cache.find(key);
-    if (it == c.cache.end()) {
+    const std::tuple key{m, n, k, trans_a, trans_b, bias != nullptr};
+    auto it = c.matmul_cache.find(key);
+    if (it == c.matmul_cache.end()) {
         const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(a_md, b_md, bias_md, dst_md) : dnnl::matmul::desc(a_md, b_md, dst_md);
-        it = c.cache.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(d, c.engine))).first;
+        it = c.matmul_cache.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(d, c.engine))).first;
     }
     std::unordered_map<int, dnnl::memory> args{
         {DNNL_ARG_SRC, dnnl::memory(a_md, c.engine, const_cast<float*>(a))},
@@ -61,7 +46,7 @@ struct linear_kernel::impl {
 
 linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu)
     : impl_(std::make_unique<impl>()) {
-    context& c = ctx();
+    onednn_context& c = onednn();
     const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
     const dnnl::memory::desc user_w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
     const dnnl::memory::desc any_w_md({k, n}, dt::f32, dnnl::memory::format_tag::any);
@@ -94,7 +79,7 @@ linear_kernel::~linear_kernel() = default;
 linear_kernel::linear_kernel(linear_kernel&&) noexcept = default;
 
 void linear_kernel::run(const float* src, float* dst) const {
-    context& c = ctx();
+    onednn_context& c = onednn();
     impl_->src.set_data_handle(const_cast<float*>(src));
     impl_->dst.set_data_handle(dst);
     std::unordered_map<int, dnnl::memory> args{

@@ -22,9 +22,9 @@ uint64_t tensor::kept_count() const {
 
 uint64_t tensor::scale_count(const std::vector<int64_t>& shape, const quant_spec& spec) {
     if (spec.group_size == 0) return 1;
-    const uint64_t cols = shape.empty() ? 1 : uint64_t(shape.back());
-    const uint64_t rows = shape.size() == 2 ? uint64_t(shape[0]) : 1;
-    return rows * ((cols + spec.group_size - 1) / spec.group_size);
+    tensor probe;
+    probe.shape = shape;
+    return probe.rows() * ((probe.cols() + spec.group_size - 1) / spec.group_size);
 }
 
 uint64_t tensor::scale_index(uint64_t i) const {
@@ -96,37 +96,166 @@ tensor& model::at(const std::string& tensor_name) {
     return const_cast<tensor&>(static_cast<const model*>(this)->at(tensor_name));
 }
 
-void model::validate() const {
+const std::vector<std::string>& known_ops() {
+    static const std::vector<std::string> ops{"linear",  "conv",       "batchnorm", "relu",     "leaky_relu",
+                                              "sigmoid", "tanh",       "gelu",      "clip",     "softmax",
+                                              "log_softmax", "max_pool", "avg_pool", "global_avg_pool", "flatten"};
+    return ops;
+}
+
+layer make_layer(std::string name, std::string op, std::string input, std::string output, std::string weight, std::string bias) {
+    layer l;
+    l.name = std::move(name);
+    l.op = std::move(op);
+    l.input = std::move(input);
+    l.output = std::move(output);
+    l.weight = std::move(weight);
+    l.bias = std::move(bias);
+    return l;
+}
+
+bool has_matrix(const std::string& op) { return op == "linear" || op == "conv"; }
+
+namespace {
+
+std::string dims_text(const std::vector<int64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s.append(i ? ", " : "").append(std::to_string(shape[i]));
+    return s + "]";
+}
+
+bool elementwise(const std::string& op) {
+    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "clip";
+}
+
+// Sizes are bounded so that every product below stays far from overflow.
+constexpr int64_t max_extent = int64_t(1) << 20;
+
+int64_t window_extent(const std::string& where, int64_t size, int64_t kernel, int64_t stride, int64_t pad_a, int64_t pad_b,
+                      int64_t dilation) {
+    if (kernel < 1 || stride < 1 || dilation < 1 || pad_a < 0 || pad_b < 0 || kernel > max_extent || stride > max_extent ||
+        dilation > max_extent || pad_a > max_extent || pad_b > max_extent)
+        throw std::runtime_error(where + "kernel, strides and dilations must be positive and pads non-negative");
+    const int64_t span = dilation * (kernel - 1) + 1;
+    const int64_t out = (size + pad_a + pad_b - span) / stride + 1;
+    if (size + pad_a + pad_b < span || out < 1) throw std::runtime_error(where + "the window is larger than its padded input");
+    return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<int64_t>& in) {
+    const std::string where = "layer '" + l.name + "': ";
+    auto need_rank = [&](size_t rank, const char* what) {
+        if (in.size() != rank)
+            throw std::runtime_error(where + l.op + " needs " + what + " input, got " + dims_text(in) + " ('" + l.input + "')");
+    };
+    auto bias_of = [&](int64_t count) {
+        if (l.bias.empty()) return;
+        const tensor& b = m.at(l.bias);
+        if (b.shape.size() != 1 || b.shape[0] != count)
+            throw std::runtime_error(where + "bias '" + l.bias + "' must be [" + std::to_string(count) + "]");
+        if (b.quant) throw std::runtime_error(where + "bias '" + l.bias + "' cannot be quantized");
+    };
+    const window& w = l.win;
+    if (elementwise(l.op)) {
+        if (l.op == "clip" && !(l.alpha <= l.beta)) throw std::runtime_error(where + "clip needs min <= max");
+        return in;
+    }
+    if (l.op == "softmax" || l.op == "log_softmax") {
+        need_rank(1, "a [features]");
+        return in;
+    }
+    if (l.op == "flatten") {
+        int64_t n = 1;
+        for (int64_t d : in) n *= d;
+        return {n};
+    }
+    if (l.op == "linear") {
+        need_rank(1, "a [features]");
+        const tensor& wt = m.at(l.weight);
+        if (wt.shape.size() != 2 || wt.shape[0] <= 0 || wt.shape[1] <= 0)
+            throw std::runtime_error(where + "weight '" + l.weight + "' must be 2-D [out, in]");
+        if (wt.shape[1] != in[0])
+            throw std::runtime_error(where + "weight takes " + std::to_string(wt.shape[1]) + " inputs but '" + l.input +
+                                     "' has " + std::to_string(in[0]));
+        bias_of(wt.shape[0]);
+        return {wt.shape[0]};
+    }
+    if (l.op == "batchnorm") {
+        if (in.empty()) throw std::runtime_error(where + "batchnorm needs an input with channels");
+        const tensor& scale = m.at(l.weight);
+        if (scale.shape.size() != 1 || scale.shape[0] != in[0] || scale.quant || l.bias.empty())
+            throw std::runtime_error(where + "batchnorm needs a float scale '" + l.weight + "' and a shift of [" +
+                                     std::to_string(in[0]) + "]");
+        bias_of(in[0]);
+        return in;
+    }
+    if (l.op == "global_avg_pool") {
+        need_rank(3, "a [C, H, W]");
+        return {in[0], 1, 1};
+    }
+    if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
+        need_rank(3, "a [C, H, W]");
+        int64_t channels = in[0];
+        std::array<int64_t, 2> kernel = w.kernel;
+        if (l.op == "conv") {
+            const tensor& wt = m.at(l.weight);
+            if (wt.shape.size() != 4) throw std::runtime_error(where + "weight '" + l.weight + "' must be 4-D [out, in/group, kh, kw]");
+            for (int64_t d : wt.shape)
+                if (d <= 0 || d > max_extent) throw std::runtime_error(where + "weight '" + l.weight + "' has a bad shape " + dims_text(wt.shape));
+            if (w.group < 1 || in[0] % w.group || wt.shape[0] % w.group || wt.shape[1] * w.group != in[0])
+                throw std::runtime_error(where + "weight " + dims_text(wt.shape) + " with " + std::to_string(w.group) +
+                                         " group(s) does not take the " + std::to_string(in[0]) + " channels of '" + l.input + "'");
+            if (kernel[0] != wt.shape[2] || kernel[1] != wt.shape[3])
+                throw std::runtime_error(where + "the kernel size differs from the weight's " + dims_text(wt.shape));
+            channels = wt.shape[0];
+            bias_of(channels);
+        } else if (w.dilations[0] != 1 || w.dilations[1] != 1 || w.group != 1) {
+            throw std::runtime_error(where + "pooling takes no dilations or groups");
+        } else if (w.pads[0] >= kernel[0] || w.pads[2] >= kernel[0] || w.pads[1] >= kernel[1] || w.pads[3] >= kernel[1]) {
+            // Past that, a window could hold padding only.
+            throw std::runtime_error(where + "pooling pads must be smaller than the kernel");
+        }
+        return {channels, window_extent(where, in[1], kernel[0], w.strides[0], w.pads[0], w.pads[2], w.dilations[0]),
+                window_extent(where, in[2], kernel[1], w.strides[1], w.pads[1], w.pads[3], w.dilations[1])};
+    }
+    std::string known;
+    for (const std::string& op : known_ops()) known.append(known.empty() ? "" : ", ").append(op);
+    throw std::runtime_error(where + "unknown op '" + l.op + "' (known: " + known + ")");
+}
+
+std::map<std::string, std::vector<int64_t>> model::activation_shapes() const {
     if (input_features <= 0) throw std::runtime_error("the graph's input_features must be positive");
-    if (layers.empty()) throw std::runtime_error("the graph has no layers");
-    std::map<std::string, int64_t> width{{input, input_features}};  // activation name -> features
+    std::vector<int64_t> in_shape = input_shape.empty() ? std::vector<int64_t>{input_features} : input_shape;
+    int64_t n = 1;
+    for (int64_t d : in_shape) {
+        if (d <= 0 || d > max_extent) throw std::runtime_error("the graph's input_shape " + dims_text(in_shape) + " is malformed");
+        n *= d;
+    }
+    if (n != input_features)
+        throw std::runtime_error("the graph's input_shape " + dims_text(in_shape) + " does not hold " + std::to_string(input_features) + " features");
+    std::map<std::string, std::vector<int64_t>> shapes{{input, in_shape}};
     std::set<std::string> names;
     for (const layer& l : layers) {
         const std::string where = "layer '" + l.name + "': ";
         if (l.name.empty() || !names.insert(l.name).second) throw std::runtime_error(where + "empty or duplicate name");
-        auto in = width.find(l.input);
-        if (in == width.end()) throw std::runtime_error(where + "input '" + l.input + "' is not produced before it");
-        if (width.count(l.output)) throw std::runtime_error(where + "output '" + l.output + "' is produced twice");
-        if (l.op == "relu" || l.op == "softmax") {
-            width[l.output] = in->second;
-            continue;
-        }
-        if (l.op != "linear") throw std::runtime_error(where + "unknown op '" + l.op + "' (known: linear, relu, softmax)");
-        const tensor& w = at(l.weight);
-        if (w.shape.size() != 2 || w.shape[0] <= 0 || w.shape[1] <= 0)
-            throw std::runtime_error(where + "weight '" + l.weight + "' must be 2-D [out, in]");
-        if (w.shape[1] != in->second)
-            throw std::runtime_error(where + "weight takes " + std::to_string(w.shape[1]) + " inputs but '" + l.input +
-                                     "' has " + std::to_string(in->second));
-        if (!l.bias.empty()) {
-            const tensor& b = at(l.bias);
-            if (b.shape.size() != 1 || b.shape[0] != w.shape[0])
-                throw std::runtime_error(where + "bias '" + l.bias + "' must be [" + std::to_string(w.shape[0]) + "]");
-            if (b.quant) throw std::runtime_error(where + "bias '" + l.bias + "' cannot be quantized");
-        }
-        width[l.output] = w.shape[0];
+        auto in = shapes.find(l.input);
+        if (in == shapes.end()) throw std::runtime_error(where + "input '" + l.input + "' is not produced before it");
+        if (shapes.count(l.output)) throw std::runtime_error(where + "output '" + l.output + "' is produced twice");
+        std::vector<int64_t> out = layer_output_shape(*this, l, in->second);
+        int64_t size = 1;
+        for (int64_t d : out) size *= d;
+        if (size > (int64_t(1) << 28)) throw std::runtime_error(where + "its output " + dims_text(out) + " is too large");
+        shapes[l.output] = std::move(out);
     }
-    if (!width.count(output)) throw std::runtime_error("the graph's output '" + output + "' is not produced by any layer");
+    return shapes;
+}
+
+void model::validate() const {
+    if (layers.empty()) throw std::runtime_error("the graph has no layers");
+    const auto shapes = activation_shapes();
+    if (!shapes.count(output)) throw std::runtime_error("the graph's output '" + output + "' is not produced by any layer");
     for (const auto& [name, t] : tensors) {
         const uint64_t n = t.element_count();
         const bool ok_payload = t.quant ? t.q.size() == n && t.values.empty() : t.values.size() == n && t.q.empty();
@@ -144,8 +273,8 @@ uint64_t model::parameter_count() const {
 tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int8_t> q, std::vector<float> scales,
                       std::vector<int8_t> zero_points) {
     if (spec.bits != 4 && spec.bits != 8) throw std::runtime_error("bits must be 4 or 8, got " + std::to_string(spec.bits));
-    if (old.shape.size() != 2 && spec.group_size != 0)
-        throw std::runtime_error("per-channel or per-group scales need a 2-D tensor");
+    if (old.shape.size() < 2 && spec.group_size != 0)
+        throw std::runtime_error("per-channel or per-group scales need a tensor of 2 or more dimensions");
     const uint64_t n = old.element_count();
     if (q.size() != n)
         throw std::runtime_error("got " + std::to_string(q.size()) + " quantized values for " + std::to_string(n) + " elements");

@@ -4,6 +4,7 @@
 // executes any encoding by decoding to float (the reference path).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -30,8 +31,10 @@ struct tensor {
     uint64_t element_count() const;
     bool sparse() const { return !mask.empty(); }
     uint64_t kept_count() const;  // elements the mask keeps (all when dense)
-    uint64_t rows() const { return shape.size() == 2 ? uint64_t(shape[0]) : 1; }
-    uint64_t cols() const { return shape.empty() ? 1 : uint64_t(shape.back()); }
+    // A weight reads as a matrix of rows = its first dimension (output features or
+    // channels) and cols = the rest (a conv's [out, in/group, kh, kw] gives in/group*kh*kw).
+    uint64_t rows() const { return shape.size() >= 2 ? uint64_t(shape[0]) : 1; }
+    uint64_t cols() const { return shape.size() >= 2 ? element_count() / uint64_t(shape[0]) : element_count(); }
     /// Scales a quantized tensor with this spec needs.
     static uint64_t scale_count(const std::vector<int64_t>& shape, const quant_spec& spec);
     /// Which scale (and zero point) element i of a quantized tensor uses.
@@ -50,21 +53,44 @@ struct input_quant {
     int32_t zero_point = 0;
 };
 
+/// The sliding window of a convolution or pooling layer over [C, H, W] activations.
+struct window {
+    std::array<int64_t, 2> kernel{1, 1};    // kh, kw (a conv's come from its weight)
+    std::array<int64_t, 2> strides{1, 1};
+    std::array<int64_t, 4> pads{0, 0, 0, 0};  // top, left, bottom, right
+    std::array<int64_t, 2> dilations{1, 1};
+    int64_t group = 1;                      // conv: input and output channels split in groups
+    bool count_include_pad = false;         // avg_pool: padding counts in the divisor
+};
+
+/// The ops a layer can be, each documented in docs/model-format.md.
+const std::vector<std::string>& known_ops();
+
+/// Ops that carry a weight read as [out, in...] rows: what compression stages work on.
+bool has_matrix(const std::string& op);
+
 struct layer {
     std::string name;
-    std::string op;  // "linear", "relu", "softmax"
+    std::string op;  // one of known_ops()
     std::string input;
     std::string output;
-    std::string weight;  // linear: [out, in]
-    std::string bias;    // linear: [out], may be empty
+    std::string weight;  // linear: [out, in]; conv: [out, in/group, kh, kw]; batchnorm: [C] scale
+    std::string bias;    // linear, conv: [out]; batchnorm: [C] shift; may be empty
     std::optional<input_quant> input_quantization;
     std::string factor_of;  // set on the two layers a factorizer made from one
     uint64_t rank = 0;
+    window win;             // conv, max_pool, avg_pool
+    float alpha = 0, beta = 0;  // leaky_relu: slope alpha; clip: [alpha, beta]
 };
+
+/// A layer with the fields most ops need (the rest default).
+layer make_layer(std::string name, std::string op, std::string input, std::string output, std::string weight = {},
+                 std::string bias = {});
 
 struct model {
     std::string input = "input";
-    int64_t input_features = 0;
+    int64_t input_features = 0;        // floats per sample
+    std::vector<int64_t> input_shape;  // per sample, e.g. [1, 28, 28]; empty = [input_features]
     float input_scale = 1.0f;  // preprocessing: raw pixel * input_scale
     std::string output;
     std::vector<layer> layers;
@@ -79,7 +105,14 @@ struct model {
     /// chain). Throws std::runtime_error with the layer or tensor at fault.
     void validate() const;
     uint64_t parameter_count() const;
+    /// Per-sample shape of every activation (the input and each layer's output), by name.
+    /// Throws like validate() for a graph whose shapes do not chain.
+    std::map<std::string, std::vector<int64_t>> activation_shapes() const;
 };
+
+/// Per-sample output shape of layer `l` on an input of shape `in`. Throws
+/// std::runtime_error naming the layer when the op does not fit the input.
+std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<int64_t>& in);
 
 /// Checks a quantized submission and returns the tensor it makes (keeping the mask of
 /// `old`, whose pruned positions must decode to zero). Throws std::runtime_error.

@@ -106,10 +106,21 @@ json graph_json(const model& m) {
             j["factor_of"] = l.factor_of;
             j["rank"] = l.rank;
         }
+        if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
+            const window& w = l.win;
+            j["window"] = {{"kernel", w.kernel}, {"strides", w.strides}, {"pads", w.pads}, {"dilations", w.dilations},
+                           {"group", w.group}, {"count_include_pad", w.count_include_pad}};
+        }
+        if (l.op == "leaky_relu" || l.op == "clip") {
+            j["alpha"] = l.alpha;
+            j["beta"] = l.beta;
+        }
         layers.push_back(std::move(j));
     }
-    return {{"input", m.input}, {"input_features", m.input_features}, {"input_scale", m.input_scale},
-            {"output", m.output}, {"layers", layers}, {"info", m.info}};
+    json g{{"input", m.input}, {"input_features", m.input_features}, {"input_scale", m.input_scale},
+           {"output", m.output}, {"layers", layers}, {"info", m.info}};
+    if (!m.input_shape.empty()) g["input_shape"] = m.input_shape;
+    return g;
 }
 
 json tensors_json(const model& m) {
@@ -395,6 +406,7 @@ class model_reader {
         m.input = graph.at("input").get<std::string>();
         m.input_features = graph.at("input_features").get<int64_t>();
         m.input_scale = graph.at("input_scale").get<float>();
+        if (graph.contains("input_shape")) m.input_shape = graph.at("input_shape").get<std::vector<int64_t>>();
         m.output = graph.at("output").get<std::string>();
         if (graph.contains("info")) m.info = graph.at("info").get<std::map<std::string, std::string>>();
         for (const json& j : graph.at("layers")) {
@@ -412,6 +424,17 @@ class model_reader {
                 l.factor_of = j.at("factor_of").get<std::string>();
                 l.rank = j.at("rank").get<uint64_t>();
             }
+            if (j.contains("window")) {
+                const json& w = j.at("window");
+                l.win.kernel = w.at("kernel").get<std::array<int64_t, 2>>();
+                l.win.strides = w.at("strides").get<std::array<int64_t, 2>>();
+                l.win.pads = w.at("pads").get<std::array<int64_t, 4>>();
+                l.win.dilations = w.at("dilations").get<std::array<int64_t, 2>>();
+                l.win.group = w.at("group").get<int64_t>();
+                l.win.count_include_pad = w.at("count_include_pad").get<bool>();
+            }
+            if (j.contains("alpha")) l.alpha = j.at("alpha").get<float>();
+            if (j.contains("beta")) l.beta = j.at("beta").get<float>();
             m.layers.push_back(std::move(l));
         }
     }
@@ -458,15 +481,23 @@ model_outline outline_of(const model& m) {
         o.parameters += t.element_count();
         o.memory_bytes += t.element_count() * (t.quant ? 1 : 4) + (t.sparse() ? t.element_count() : 0);
     }
+    const auto shapes = m.activation_shapes();
+    auto size_of = [&](const std::string& activation) {
+        int64_t n = 1;
+        for (int64_t d : shapes.at(activation)) n *= d;
+        return n;
+    };
+    for (const auto& [name, shape] : shapes) o.activation_floats += size_of(name);
     std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
     for (const layer& l : m.layers) {
-        model_outline::layer_info info{l.name, l.op, 0, 0, {}};
-        if (l.op == "linear") {
+        model_outline::layer_info info{l.name, l.op, 0, 0, size_of(l.input), {}};
+        if (has_matrix(l.op)) {
             auto w = m.tensors.find(l.weight);
-            if (w == m.tensors.end() || w->second.shape.size() != 2)
-                throw std::runtime_error("layer '" + l.name + "': weight '" + l.weight + "' is not a 2-D tensor");
-            info.out = w->second.shape[0];
-            info.in = w->second.shape[1];
+            const size_t rank = l.op == "conv" ? 4 : 2;
+            if (w == m.tensors.end() || w->second.shape.size() != rank)
+                throw std::runtime_error("layer '" + l.name + "': weight '" + l.weight + "' is not a " + std::to_string(rank) + "-D tensor");
+            info.out = int64_t(w->second.rows());
+            info.in = int64_t(w->second.cols());
         }
         auto in = upstream.find(l.input);
         if (in == upstream.end()) throw std::runtime_error("layer '" + l.name + "': input '" + l.input + "' is not produced before it");

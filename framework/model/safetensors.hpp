@@ -32,11 +32,13 @@ struct model_outline {
     struct layer_info {
         std::string name;
         std::string op;
-        int64_t in = 0, out = 0;          // linear layers
+        int64_t in = 0, out = 0;          // linear and conv layers: the weight's cols and rows
+        int64_t input_size = 0;           // floats per sample of the layer's input activation
         std::vector<int> downstream;      // layers whose input depends on this one's output
     };
     std::vector<layer_info> layers;
     int64_t input_features = 0;
+    int64_t activation_floats = 0;  // per sample, summed over the input and every layer's output
     uint64_t parameters = 0;
     uint64_t file_bytes = 0;
     uint64_t memory_bytes = 0;  // the model state in memory (payloads, scales, masks)

@@ -40,7 +40,7 @@ std::vector<std::string> check_promises(const model& m, const encoding_promises&
         for (const std::string& name : layers) {
             std::vector<const layer*> now;
             for (const layer& l : m.layers)
-                if (l.op == "linear" && (l.name == name || l.factor_of == name)) now.push_back(&l);
+                if (has_matrix(l.op) && (l.name == name || l.factor_of == name)) now.push_back(&l);
             if (now.empty()) {
                 problems.push_back("layer '" + name + "' is missing");
                 continue;

@@ -116,14 +116,14 @@ model import_onnx(const std::filesystem::path& file) {
             const std::string name = "fc" + std::to_string(++linear_count);
             m.tensors[name + ".weight"] = std::move(w);
             if (!bias.empty()) m.tensors[name + ".bias"] = tensor{{out}, bias, {}, {}, {}, {}, {}};
-            m.layers.push_back({name, "linear", act[in], name + ".out", name + ".weight", bias.empty() ? "" : name + ".bias", {}, {}, 0});
+            m.layers.push_back(make_layer(name, "linear", act[in], name + ".out", name + ".weight", bias.empty() ? "" : name + ".bias"));
             act[result] = name + ".out";
             width[result] = out;
             continue;
         }
         if (n.op == "Relu") {
             const std::string name = "relu" + std::to_string(++relu_count);
-            m.layers.push_back({name, "relu", act[in], name + ".out", "", "", {}, {}, 0});
+            m.layers.push_back(make_layer(name, "relu", act[in], name + ".out"));
             act[n.outputs[0]] = name + ".out";
             width[n.outputs[0]] = w_in;
             continue;
@@ -131,7 +131,7 @@ model import_onnx(const std::filesystem::path& file) {
         if (n.op == "Softmax") {
             const int64_t axis = n.int_attr("axis", g.opset >= 13 ? -1 : 1);
             if (values.at(in).shape.size() != 2 || (axis != -1 && axis != 1)) return fail(who + ": only a softmax over the features is supported");
-            m.layers.push_back({"softmax", "softmax", act[in], "softmax.out", "", "", {}, {}, 0});
+            m.layers.push_back(make_layer("softmax", "softmax", act[in], "softmax.out"));
             act[n.outputs[0]] = "softmax.out";
             width[n.outputs[0]] = w_in;
             continue;

@@ -189,7 +189,7 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
     // A distiller learns from a teacher, whatever its plugin declares.
     if (out.kind == "distiller") out.requires_facts.insert("teacher");
 
-    // Scope: the first layers param when set, else every linear layer.
+    // Scope: the first layers param when set, else every layer with a weight matrix.
     for (const resolved_param& p : out.params)
         if (p.type == SHRINK_PARAM_LAYERS) {
             for (const std::string& name : p.text.empty() ? std::vector<std::string>{} : split(p.text, ','))
@@ -198,7 +198,7 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
         }
     if (out.scope.empty())
         for (size_t l = 0; l < model.layers.size(); ++l)
-            if (model.layers[l].op == "linear") out.scope.push_back(int(l));
+            if (has_matrix(model.layers[l].op)) out.scope.push_back(int(l));
 
     const std::string device = s.device.empty() ? r.device : s.device;
     const source_mark& device_mark = s.device.empty() ? r.device_mark : s.device_mark;
@@ -517,11 +517,11 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
 
     // Peak memory per stage: the model states alive at that point, plus what the stage holds.
     const uint64_t state_bytes = std::max<uint64_t>(p.model.memory_bytes, p.model.parameters * 4);
-    uint64_t widths = 0, inputs = 0, hessians = 0;
+    const uint64_t widths = uint64_t(p.model.activation_floats);
+    uint64_t inputs = 0, hessians = 0;
     for (const auto& l : p.model.layers)
-        if (l.op == "linear") {
-            widths += uint64_t(l.in + l.out);
-            inputs += uint64_t(l.in);
+        if (has_matrix(l.op)) {
+            inputs += uint64_t(l.input_size);
             hessians += uint64_t(l.in) * uint64_t(l.in) * 8;
         }
     uint64_t data_bytes = 0;

@@ -94,10 +94,10 @@ shrink_status stage_host::layer_get(void* ctx, uint32_t index, shrink_layer_info
         info.op = l.op.c_str();
         info.weight = l.weight.empty() ? nullptr : l.weight.c_str();
         info.bias = l.bias.empty() ? nullptr : l.bias.c_str();
-        if (l.op == "linear") {
+        if (has_matrix(l.op)) {
             const tensor& w = h.state_.net.at(l.weight);
-            info.out_features = uint64_t(w.shape[0]);
-            info.in_features = uint64_t(w.shape[1]);
+            info.out_features = w.rows();
+            info.in_features = w.cols();
         }
         *out = info;
     });
@@ -188,9 +188,11 @@ shrink_status stage_host::layer_factorize(void* ctx, const char* layer_name, uin
         model& m = h.state_.net;
         const std::string n = arg(layer_name, "layer");
         layer* l = m.find_layer(n);
-        if (!l || l->op != "linear") throw std::invalid_argument("'" + n + "' is not a linear layer");
+        if (!l || !has_matrix(l->op)) throw std::invalid_argument("'" + n + "' is not a linear or conv layer");
+        if (l->win.group != 1)
+            throw std::invalid_argument("'" + n + "' is a grouped conv: its weight is not one matrix, so it cannot be factorized");
         const tensor& w = m.at(l->weight);
-        const int64_t out = w.shape[0], in = w.shape[1];
+        const int64_t out = int64_t(w.rows()), in = int64_t(w.cols());
         if (rank == 0 || int64_t(rank) > std::min(out, in))
             throw std::invalid_argument("rank " + std::to_string(rank) + " is outside [1, min(out, in)]");
         if (!first || !second) throw std::invalid_argument("factors are NULL");
@@ -209,8 +211,15 @@ shrink_status stage_host::layer_factorize(void* ctx, const char* layer_name, uin
             throw std::invalid_argument("layer '" + n + "' was already factorized");
         tensor ta, tb;
         ta.shape = {int64_t(rank), in};
-        ta.values.assign(first, first + rank * uint64_t(in));
         tb.shape = {out, int64_t(rank)};
+        if (l->op == "conv") {
+            // The first conv keeps the window and makes `rank` channels; the second mixes
+            // them back to `out` with a 1x1 conv.
+            ta.shape = {int64_t(rank), w.shape[1], w.shape[2], w.shape[3]};
+            tb.shape = {out, int64_t(rank), 1, 1};
+            b.win = window{};
+        }
+        ta.values.assign(first, first + rank * uint64_t(in));
         tb.values.assign(second, second + uint64_t(out) * rank);
         m.tensors.erase(l->weight);
         m.tensors[a.weight] = std::move(ta);
@@ -228,7 +237,7 @@ shrink_status stage_host::layer_set_input_quant(void* ctx, const char* layer_nam
         stage_host& h = self(ctx);
         h.require_writable("layer_set_input_quant");
         layer* l = h.state_.net.find_layer(arg(layer_name, "layer"));
-        if (!l || l->op != "linear") throw std::invalid_argument(std::string("'") + layer_name + "' is not a linear layer");
+        if (!l || !has_matrix(l->op)) throw std::invalid_argument(std::string("'") + layer_name + "' is not a linear or conv layer");
         if (!(scale > 0) || !std::isfinite(scale) || zero_point < 0 || zero_point > 255)
             throw std::invalid_argument("activation scale must be positive and the zero point in [0, 255]");
         l->input_quantization = input_quant{scale, zero_point};

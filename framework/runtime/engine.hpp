@@ -1,7 +1,14 @@
 // Runs a model on the CPU: the reference path decodes every weight to float once, then
-// each batch is a chain of oneDNN matmuls and elementwise loops.
+// each batch runs one oneDNN primitive (or a short loop) per step.
+//
+// At construction the engine folds a batchnorm into the conv before it where that is
+// legal (the conv's output feeds only the batchnorm), fuses an activation into the
+// linear or conv before it as a oneDNN post-op, turns flatten into a view, and plans the
+// activation buffers: each value takes a buffer freed by a value no step reads any more,
+// and activations and batchnorms run in place when their input dies with them.
 #pragma once
 
+#include "cpu/eltwise.hpp"
 #include "model/model.hpp"
 
 #include <functional>
@@ -14,7 +21,8 @@ namespace shrink {
 
 class engine {
   public:
-    /// Called before each linear layer with its input (rows x cols, row-major).
+    /// Called before each linear or conv layer with its input (rows x cols, row-major;
+    /// a conv's cols are C*H*W).
     using layer_input_fn = std::function<void(const std::string& layer, const float* data, int64_t rows, int64_t cols)>;
 
     /// `m` must outlive the engine: its steps refer to m's layers.
@@ -26,24 +34,36 @@ class engine {
     std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const;
 
     int64_t output_width() const { return output_width_; }
+    /// What the memory plan allocates per sample, in floats, and what one buffer per
+    /// activation would take.
+    int64_t planned_floats() const;
+    int64_t unplanned_floats() const { return unplanned_floats_; }
+    /// Steps after folding and fusion (for tests and `shrink describe`-like output).
+    std::vector<std::string> step_summary() const;
 
   private:
+    enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm };
     struct step {
         const layer* source;
-        int op;  // 0 linear, 1 relu, 2 softmax
-        int input_slot, output_slot;
-        std::vector<float> weight;  // decoded [out, in]
-        std::vector<float> bias;
-        int64_t in = 0, out = 0;
-        bool fused_relu = false;  // a linear whose following relu runs inside its matmul
+        kind k;
+        int input = 0, output = 0;                // value ids; value 0 is the caller's input
+        std::vector<int64_t> in_shape, out_shape;  // per sample
+        int64_t in_size = 0, out_size = 0;
+        std::vector<float> weight;  // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale
+        std::vector<float> bias;    // batchnorm: shift
+        cpu::activation post;       // fused into a linear (relu only) or a conv
+        std::vector<std::string> folded;  // names of the layers this step absorbed
     };
     struct batch_plan;  // kernels and buffers for one batch size
     batch_plan& plan_for(int64_t rows) const;
-    mutable std::map<int64_t, std::unique_ptr<batch_plan>> plans_;
+
     std::vector<step> steps_;
-    std::vector<int64_t> slot_width_;
-    int output_slot_ = 0;
+    std::vector<int> buffer_of_;           // value -> buffer; -1 for the caller's input
+    std::vector<int64_t> buffer_floats_;   // per sample
+    int64_t unplanned_floats_ = 0;
+    int output_value_ = 0;
     int64_t output_width_ = 0;
+    mutable std::map<int64_t, std::unique_ptr<batch_plan>> plans_;
 };
 
 }  // namespace shrink

@@ -161,10 +161,10 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
         b.values = layers[l].b;
         m.tensors[name + ".weight"] = std::move(w);
         m.tensors[name + ".bias"] = std::move(b);
-        m.layers.push_back({name, "linear", prev, name + ".out", name + ".weight", name + ".bias", {}, {}, 0});
+        m.layers.push_back(make_layer(name, "linear", prev, name + ".out", name + ".weight", name + ".bias"));
         prev = name + ".out";
         const std::string act_name = l + 1 < depth ? "relu" + std::to_string(l + 1) : "softmax";
-        m.layers.push_back({act_name, l + 1 < depth ? "relu" : "softmax", prev, act_name + ".out", "", "", {}, {}, 0});
+        m.layers.push_back(make_layer(act_name, l + 1 < depth ? "relu" : "softmax", prev, act_name + ".out"));
         prev = act_name + ".out";
     }
     m.output = prev;

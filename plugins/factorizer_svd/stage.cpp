@@ -24,7 +24,7 @@ void run(shrink::stage_context& ctx) {
     const std::vector<std::string> only = ctx.params().layers("layers");
     uint64_t factored = 0;
     for (const shrink::layer& l : m.layers()) {
-        if (l.op != "linear" || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
+        if (!l.has_matrix() || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
         const uint64_t out = l.out_features, in = l.in_features;
         if (std::min(out, in) < min_features) continue;
         if (m.info(l.weight).encoding & SHRINK_ENCODING_QUANTIZED)
@@ -54,12 +54,12 @@ void run(shrink::stage_context& ctx) {
 shrink::plugin make_plugin() {
     shrink::plugin p("shrink-factorizer-svd", "0.1.0");
     p.add({.name = "factorizer.svd",
-           .doc = "truncated-SVD factorization of linear layers into two thinner layers",
+           .doc = "truncated-SVD factorization of linear and conv layers into two thinner layers",
            .params = {shrink::param::integer("rank", 0, 0, 65536, "fixed rank; 0 chooses it by energy"),
                       shrink::param::real("energy", "0.95", 0.5, 1.0, "kept fraction of sum(sigma^2) when rank is 0"),
                       shrink::param::integer("min_features", 64, 1, 65536,
                                              "factor only layers whose smaller side has at least this many features"),
-                      shrink::param::layers("layers", "factor only these layers (default: every linear layer)")},
+                      shrink::param::layers("layers", "factor only these layers (default: every linear and conv layer)")},
            .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_factorized"),
                      shrink::fact::invalidates("activation_ranges"), shrink::fact::invalidates("weights_sparse")},
            .devices = SHRINK_DEVICE_CPU,

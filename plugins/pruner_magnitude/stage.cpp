@@ -27,7 +27,7 @@ void run(shrink::stage_context& ctx) {
     const std::vector<std::string> only = ctx.params().layers("layers");
     std::vector<shrink::layer> targets;
     for (const shrink::layer& l : m.layers())
-        if (l.op == "linear" && (only.empty() || std::find(only.begin(), only.end(), l.name) != only.end())) targets.push_back(l);
+        if (l.has_matrix() && (only.empty() || std::find(only.begin(), only.end(), l.name) != only.end())) targets.push_back(l);
     if (keep_last && !targets.empty()) targets.pop_back();
 
     std::vector<std::vector<float>> weights;
@@ -62,7 +62,7 @@ void run(shrink::stage_context& ctx) {
         for (size_t t = 0; t < weights.size(); ++t) apply(t, magnitude::prune({&weights[t]}, {&current[t]}, sparsity)[0]);
     }
     ctx.result("layers_pruned", double(targets.size()));
-    ctx.log("pruned " + std::to_string(targets.size()) + " linear layers to " + std::to_string(int(sparsity * 100)) +
+    ctx.log("pruned " + std::to_string(targets.size()) + " layers to " + std::to_string(int(sparsity * 100)) +
             "% sparsity (" + (global ? "global" : "per layer") + ")");
 }
 
@@ -74,7 +74,7 @@ shrink::plugin make_plugin() {
                       shrink::param::choice("scope", "per_layer", "per_layer|global",
                                             "the same sparsity in every layer, or one threshold across all layers"),
                       shrink::param::flag("skip_last_layer", false, "leave the output layer dense"),
-                      shrink::param::layers("layers", "prune only these layers (default: every linear layer)")},
+                      shrink::param::layers("layers", "prune only these layers (default: every linear and conv layer)")},
            .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_sparse"),
                      shrink::fact::invalidates("activation_ranges")},
            .devices = SHRINK_DEVICE_CPU,

@@ -46,7 +46,7 @@ void run(shrink::stage_context& ctx) {
     const std::vector<std::string> only = ctx.params().layers("layers");
     uint64_t quantized = 0;
     for (const shrink::layer& l : m.layers()) {
-        if (l.op != "linear" || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
+        if (!l.has_matrix() || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
         const shrink_tensor_info info = m.info(l.weight);
         if (info.encoding & SHRINK_ENCODING_QUANTIZED)
             throw shrink::plugin_error("layer '" + l.name + "' is already quantized to " + std::to_string(info.bits) +
@@ -72,7 +72,7 @@ void run(shrink::stage_context& ctx) {
         ++quantized;
     }
     ctx.result("layers_quantized", double(quantized));
-    ctx.log("quantized " + std::to_string(quantized) + " linear layers to int" + std::to_string(o.bits) +
+    ctx.log("quantized " + std::to_string(quantized) + " layers to int" + std::to_string(o.bits) +
             (quantize_inputs ? " with int8 inputs" : ""));
 }
 
@@ -88,7 +88,7 @@ shrink::plugin make_plugin() {
                       shrink::param::integer("group_size", 64, 8, 4096, "elements per scale with per_group"),
                       shrink::param::choice("activation_bits", "none", "none|8",
                                             "8: also quantize each layer's input statically (needs a calibrator)"),
-                      shrink::param::layers("layers", "quantize only these layers (default: every linear layer)")},
+                      shrink::param::layers("layers", "quantize only these layers (default: every linear and conv layer)")},
            .facts = {shrink::fact::requires_("activation_ranges", "activation_bits"),
                      shrink::fact::forbids("weights_quantized"),
                      shrink::fact::provides("weights_quantized"),

@@ -11,7 +11,7 @@ void run(shrink::stage_context& ctx) {
     shrink::model& m = ctx.model();
     uint64_t pruned = 0;
     for (const shrink::layer& l : m.layers()) {
-        if (l.op != "linear") continue;
+        if (!l.has_matrix()) continue;
         std::vector<float> w = m.read(l.weight);
         std::vector<uint8_t> mask = m.read_mask(l.weight);
         for (size_t i = 0; i < w.size(); ++i)

@@ -104,11 +104,11 @@ typedef struct shrink_fact_decl {
 /** A layer of the model graph. Pointers stay valid until the model is next changed. */
 typedef struct shrink_layer_info {
     const char* name;
-    const char* op;       /* "linear", "relu", "softmax" */
+    const char* op;       /* "linear", "conv", "relu", "max_pool", ... (docs/model-format.md) */
     const char* weight;   /* tensor name, NULL when the op has none */
     const char* bias;
-    uint64_t in_features; /* linear only */
-    uint64_t out_features;
+    uint64_t in_features; /* linear and conv: the weight read as out_features rows of */
+    uint64_t out_features;/* in_features (a conv's [out, in/group, kh, kw]: in/group*kh*kw) */
 } shrink_layer_info;
 
 #define SHRINK_ENCODING_QUANTIZED 1u
@@ -138,14 +138,14 @@ typedef struct shrink_quant_tensor {
 typedef enum shrink_split { SHRINK_SPLIT_CALIBRATION = 1, SHRINK_SPLIT_EVALUATION = 2 } shrink_split;
 
 typedef enum shrink_forward_event_kind {
-    SHRINK_FORWARD_LAYER_INPUT = 1, /* before a linear layer: its input activations */
+    SHRINK_FORWARD_LAYER_INPUT = 1, /* before a linear or conv layer: its input activations */
     SHRINK_FORWARD_OUTPUT = 2       /* after a batch: model outputs and labels */
 } shrink_forward_event_kind;
 
 typedef struct shrink_forward_event {
     int32_t kind;
     const char* layer;      /* LAYER_INPUT */
-    const float* data;      /* rows x cols, row-major */
+    const float* data;      /* rows x cols, row-major (a conv's input: cols = C*H*W) */
     uint64_t rows;
     uint64_t cols;
     const int32_t* labels;  /* OUTPUT: rows labels */
@@ -183,8 +183,9 @@ typedef struct shrink_host {
     /** Replace values with a quantized form. A sparse tensor stays sparse; its pruned
      *  positions must decode to exactly 0. */
     shrink_status (*tensor_write_quant)(void* ctx, const char* name, const shrink_quant_tensor* q, shrink_error* error);
-    /** Replace linear layer `layer` (W: out x in) by two: first (rank x in, no bias) then
-     *  second (out x rank, the old bias). */
+    /** Replace linear or conv layer `layer` (W read as out x in) by two: first (rank x in,
+     *  no bias; a conv keeps its window and takes rank output channels) then second
+     *  (out x rank, the old bias; a conv's second is a 1x1 conv). */
     shrink_status (*layer_factorize)(void* ctx, const char* layer, uint64_t rank, const float* first,
                                      const float* second, shrink_error* error);
     /** Static 8-bit quantization of a layer's input activations: x -> scale*(round(x/scale)+zp - zp). */

@@ -107,8 +107,12 @@ struct layer {
     std::string op;
     std::string weight;
     std::string bias;
-    uint64_t in_features = 0;
+    uint64_t in_features = 0;   // the weight read as out_features rows of in_features
     uint64_t out_features = 0;
+
+    /// Linear and conv layers: the ones with a weight matrix to compress. A conv's
+    /// [out, in/group, kh, kw] weight reads as out rows of in/group*kh*kw.
+    bool has_matrix() const { return op == "linear" || op == "conv"; }
 };
 
 /// A quantized tensor as a quantizer produces it: unpacked integers, the host packs.

@@ -1,0 +1,52 @@
+#include "cpu/eltwise.hpp"
+
+#include "cpu/eltwise_algorithm.hpp"
+#include "cpu/onednn_context.hpp"
+
+#include <stdexcept>
+
+namespace shrink::cpu {
+
+bool is_activation(const std::string& op) {
+    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "clip";
+}
+
+eltwise_post_op eltwise_algorithm(const activation& f) {
+    using a = dnnl::algorithm;
+    if (f.op == "relu") return {a::eltwise_relu, 0, 0};
+    if (f.op == "leaky_relu") return {a::eltwise_relu, f.alpha, 0};
+    if (f.op == "sigmoid") return {a::eltwise_logistic, 0, 0};
+    if (f.op == "tanh") return {a::eltwise_tanh, 0, 0};
+    if (f.op == "gelu") return {a::eltwise_gelu_erf, 0, 0};
+    // clip_v2 is min(max(x, lo), hi), ONNX's Clip; oneDNN's older clip is lo < x <= hi.
+    if (f.op == "clip") return {a::eltwise_clip_v2, f.alpha, f.beta};
+    throw std::invalid_argument("'" + f.op + "' is not an activation");
+}
+
+struct eltwise_kernel::impl {
+    dnnl::eltwise_forward primitive;
+    mutable dnnl::memory src, dst;
+};
+
+eltwise_kernel::eltwise_kernel(int64_t count, const activation& f) : impl_(std::make_unique<impl>()) {
+    onednn_context& c = onednn();
+    const eltwise_post_op alg = eltwise_algorithm(f);
+    const dnnl::memory::desc md({count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x);
+    const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg.algorithm, md, alg.alpha, alg.beta);
+    impl_->primitive = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, c.engine));
+    impl_->src = dnnl::memory(md, c.engine, DNNL_MEMORY_NONE);
+    impl_->dst = dnnl::memory(md, c.engine, DNNL_MEMORY_NONE);
+}
+
+eltwise_kernel::~eltwise_kernel() = default;
+eltwise_kernel::eltwise_kernel(eltwise_kernel&&) noexcept = default;
+
+void eltwise_kernel::run(const float* src, float* dst) const {
+    onednn_context& c = onednn();
+    impl_->src.set_data_handle(const_cast<float*>(src));
+    impl_->dst.set_data_handle(dst);
+    impl_->primitive.execute(c.stream, {{DNNL_ARG_SRC, impl_->src}, {DNNL_ARG_DST, impl_->dst}});
+    c.stream.wait();
+}
+
+}  // namespace shrink::cpu

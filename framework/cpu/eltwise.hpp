@@ -1,0 +1,35 @@
+// Elementwise activations on oneDNN, run alone or fused into a conv as a post-op.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace shrink::cpu {
+
+/// An activation function: `op` is a model op name ("relu", "leaky_relu", "sigmoid",
+/// "tanh", "gelu", "clip"; empty = none); leaky_relu's slope is alpha, clip keeps
+/// [alpha, beta].
+struct activation {
+    std::string op;
+    float alpha = 0, beta = 0;
+    explicit operator bool() const { return !op.empty(); }
+};
+
+/// True for the ops `activation` can hold.
+bool is_activation(const std::string& op);
+
+/// dst = f(src) over `count` floats; src == dst is allowed.
+class eltwise_kernel {
+  public:
+    eltwise_kernel(int64_t count, const activation& f);
+    ~eltwise_kernel();
+    eltwise_kernel(eltwise_kernel&&) noexcept;
+    void run(const float* src, float* dst) const;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace shrink::cpu
