@@ -83,4 +83,50 @@ model tiny_model(uint64_t seed, int64_t inputs) {
     return m;
 }
 
+model tiny_cnn(uint64_t seed, int64_t side) {
+    model m;
+    m.input_shape = {1, side, side};
+    m.input_features = side * side;
+    m.input_scale = 1.0f / 255.0f;
+    rng gen(seed);
+    auto random = [&](const std::string& name, std::vector<int64_t> shape, double sd) {
+        tensor t;
+        t.shape = std::move(shape);
+        for (uint64_t i = 0; i < t.element_count(); ++i) t.values.push_back(float(gen.normal() * sd));
+        m.tensors[name] = t;
+        return name;
+    };
+    auto add = [&](layer l) {
+        m.layers.push_back(std::move(l));
+        return m.layers.back().output;
+    };
+    std::string x = m.input;
+    layer c1 = make_layer("conv1", "conv", x, "conv1.out", random("conv1.weight", {4, 1, 3, 3}, 0.5), random("conv1.bias", {4}, 0.1));
+    c1.win.kernel = {3, 3};
+    c1.win.pads = {1, 1, 1, 1};
+    x = add(c1);
+    x = add(make_layer("bn1", "batchnorm", x, "bn1.out", random("bn1.scale", {4}, 1.0), random("bn1.shift", {4}, 0.1)));
+    x = add(make_layer("relu1", "relu", x, "relu1.out"));
+    layer p1 = make_layer("pool1", "max_pool", x, "pool1.out");
+    p1.win.kernel = p1.win.strides = {2, 2};
+    x = add(p1);
+    layer c2 = make_layer("conv2", "conv", x, "conv2.out", random("conv2.weight", {6, 2, 3, 3}, 0.3), random("conv2.bias", {6}, 0.1));
+    c2.win.kernel = {3, 3};
+    c2.win.pads = {1, 1, 1, 1};
+    c2.win.group = 2;
+    x = add(c2);
+    layer leaky = make_layer("leaky2", "leaky_relu", x, "leaky2.out");
+    leaky.alpha = 0.1f;
+    x = add(leaky);
+    layer p2 = make_layer("pool2", "avg_pool", x, "pool2.out");
+    p2.win.kernel = p2.win.strides = {2, 2};
+    x = add(p2);
+    x = add(make_layer("flatten", "flatten", x, "flat"));
+    const int64_t features = 6 * (side / 4) * (side / 4);
+    x = add(make_layer("fc1", "linear", x, "fc1.out", random("fc1.weight", {10, features}, 0.3), random("fc1.bias", {10}, 0.1)));
+    m.output = add(make_layer("softmax", "softmax", x, "probs"));
+    m.validate();
+    return m;
+}
+
 }  // namespace shrink::test

@@ -38,4 +38,9 @@ cli_result shrink_cli(const std::string& args, const std::string& env = "");
 /// A 3-layer MLP (inputs -> 16 -> 8 -> 4) with seeded random weights.
 model tiny_model(uint64_t seed = 7, int64_t inputs = 784);
 
+/// A small CNN on [1, side, side] inputs with seeded random weights: conv 3x3 (4) ->
+/// batchnorm -> relu -> max_pool 2 -> conv 3x3 (6, 2 groups) -> leaky_relu -> avg_pool 2
+/// -> flatten -> linear (10) -> softmax. side must be a multiple of 4.
+model tiny_cnn(uint64_t seed = 7, int64_t side = 8);
+
 }  // namespace shrink::test

@@ -46,12 +46,33 @@ void int_attr(onnx::NodeProto* n, const char* name, int64_t v) {
     a->set_i(v);
 }
 
-void io(onnx::ValueInfoProto* v, const std::string& name, int64_t features) {
+void ints_attr(onnx::NodeProto* n, const char* name, const std::vector<int64_t>& v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+}
+
+void float_attr(onnx::NodeProto* n, const char* name, float v) {
+    onnx::AttributeProto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+}
+
+void io(onnx::ValueInfoProto* v, const std::string& name, const std::vector<int64_t>& per_sample) {
     v->set_name(name);
     auto* t = v->mutable_type()->mutable_tensor_type();
     t->set_elem_type(onnx::TensorProto::FLOAT);
     t->mutable_shape()->add_dim()->set_dim_param("batch");
-    t->mutable_shape()->add_dim()->set_dim_value(features);
+    for (int64_t d : per_sample) t->mutable_shape()->add_dim()->set_dim_value(d);
+}
+
+void window_attrs(onnx::NodeProto* n, const layer& l) {
+    const window& w = l.win;
+    ints_attr(n, "kernel_shape", {w.kernel[0], w.kernel[1]});
+    ints_attr(n, "strides", {w.strides[0], w.strides[1]});
+    ints_attr(n, "pads", {w.pads[0], w.pads[1], w.pads[2], w.pads[3]});
 }
 
 /// The float weight an engine should see, or "" when the weight is exported as QDQ.
@@ -78,22 +99,53 @@ std::string weight_input(onnx::GraphProto* g, const layer& l, const tensor& w) {
 
 std::string export_onnx(const model& m) {
     m.validate();
+    const auto shapes = m.activation_shapes();
     onnx::ModelProto proto;
     proto.set_ir_version(7);
     proto.set_producer_name("shrink");
     proto.add_opset_import()->set_version(13);
     onnx::GraphProto* g = proto.mutable_graph();
     g->set_name("shrink");
-    io(g->add_input(), m.input, m.input_features);
-    std::map<std::string, int64_t> width{{m.input, m.input_features}};
+    io(g->add_input(), m.input, shapes.at(m.input));
+    static const std::map<std::string, std::string> plain{{"relu", "Relu"},      {"sigmoid", "Sigmoid"},
+                                                          {"tanh", "Tanh"},      {"global_avg_pool", "GlobalAveragePool"},
+                                                          {"softmax", "Softmax"}, {"log_softmax", "LogSoftmax"}};
     for (const layer& l : m.layers) {
-        const int64_t in_width = width.at(l.input);
-        if (l.op == "relu") {
-            add_node(g, "Relu", l.name, {l.input}, {l.output});
-        } else if (l.op == "softmax") {
-            onnx::NodeProto* n = add_node(g, "Softmax", l.name, {l.input}, {l.output});
-            int_attr(n, "axis", -1);
-        } else {
+        if (auto p = plain.find(l.op); p != plain.end()) {
+            onnx::NodeProto* n = add_node(g, p->second, l.name, {l.input}, {l.output});
+            if (l.op == "softmax" || l.op == "log_softmax") int_attr(n, "axis", -1);
+        } else if (l.op == "leaky_relu") {
+            float_attr(add_node(g, "LeakyRelu", l.name, {l.input}, {l.output}), "alpha", l.alpha);
+        } else if (l.op == "clip") {
+            add_float(g, l.name + ".min", {}, {l.alpha});
+            add_float(g, l.name + ".max", {}, {l.beta});
+            add_node(g, "Clip", l.name, {l.input, l.name + ".min", l.name + ".max"}, {l.output});
+        } else if (l.op == "gelu") {
+            // Opset 13 has no Gelu: x * 0.5 * (1 + erf(x / sqrt(2))), as PyTorch writes it.
+            add_float(g, l.name + ".root2", {}, {1.41421356f});
+            add_float(g, l.name + ".one", {}, {1.0f});
+            add_float(g, l.name + ".half", {}, {0.5f});
+            add_node(g, "Div", l.name + ".div", {l.input, l.name + ".root2"}, {l.name + ".scaled"});
+            add_node(g, "Erf", l.name + ".erf", {l.name + ".scaled"}, {l.name + ".erf"});
+            add_node(g, "Add", l.name + ".add", {l.name + ".erf", l.name + ".one"}, {l.name + ".plus"});
+            add_node(g, "Mul", l.name + ".mul", {l.input, l.name + ".plus"}, {l.name + ".product"});
+            add_node(g, "Mul", l.name, {l.name + ".product", l.name + ".half"}, {l.output});
+        } else if (l.op == "flatten") {
+            int_attr(add_node(g, "Flatten", l.name, {l.input}, {l.output}), "axis", 1);
+        } else if (l.op == "max_pool" || l.op == "avg_pool") {
+            onnx::NodeProto* n = add_node(g, l.op == "max_pool" ? "MaxPool" : "AveragePool", l.name, {l.input}, {l.output});
+            window_attrs(n, l);
+            if (l.op == "avg_pool") int_attr(n, "count_include_pad", l.win.count_include_pad ? 1 : 0);
+        } else if (l.op == "batchnorm") {
+            // A per-channel scale and shift: normalization with mean 0, variance 1 and epsilon 0.
+            const int64_t channels = m.at(l.weight).shape[0];
+            add_float(g, l.weight, {channels}, m.at(l.weight).decode());
+            add_float(g, l.bias, {channels}, m.at(l.bias).decode());
+            add_float(g, l.name + ".mean", {channels}, std::vector<float>(size_t(channels), 0.0f));
+            add_float(g, l.name + ".var", {channels}, std::vector<float>(size_t(channels), 1.0f));
+            onnx::NodeProto* n = add_node(g, "BatchNormalization", l.name, {l.input, l.weight, l.bias, l.name + ".mean", l.name + ".var"}, {l.output});
+            float_attr(n, "epsilon", 0.0f);
+        } else {  // linear, conv
             const tensor& w = m.at(l.weight);
             std::string x = l.input;
             if (l.input_quantization) {
@@ -112,14 +164,17 @@ std::string export_onnx(const model& m) {
                 add_float(g, l.bias, m.at(l.bias).shape, m.at(l.bias).decode());
                 inputs.push_back(l.bias);
             }
-            onnx::NodeProto* gemm = add_node(g, "Gemm", l.name, inputs, {l.output});
-            int_attr(gemm, "transB", 1);
-            width[l.output] = w.shape[0];
-            continue;
+            if (l.op == "linear") {
+                int_attr(add_node(g, "Gemm", l.name, inputs, {l.output}), "transB", 1);
+            } else {
+                onnx::NodeProto* n = add_node(g, "Conv", l.name, inputs, {l.output});
+                window_attrs(n, l);
+                ints_attr(n, "dilations", {l.win.dilations[0], l.win.dilations[1]});
+                int_attr(n, "group", l.win.group);
+            }
         }
-        width[l.output] = in_width;
     }
-    io(g->add_output(), m.output, width.at(m.output));
+    io(g->add_output(), m.output, shapes.at(m.output));
     std::string bytes;
     if (!proto.SerializeToString(&bytes)) throw std::runtime_error("cannot serialize the ONNX model");
     return bytes;

@@ -1,7 +1,10 @@
 // Writing a shrink model as ONNX (opset 13) that ONNX Runtime and other engines run:
 // float weights as initializers; int8 weights with one scale per tensor or per output
 // channel as DequantizeLinear of int8 initializers (QDQ); static int8 inputs as
-// QuantizeLinear/DequantizeLinear pairs (uint8); factorized layers as their two Gemms;
+// QuantizeLinear/DequantizeLinear pairs (uint8); factorized layers as their two Gemms
+// or Convs; convs, pooling and activations as the ONNX ops of the same name; batchnorm
+// as BatchNormalization with mean 0, variance 1 and epsilon 0 (it holds the folded scale
+// and shift); gelu as PyTorch's erf formula (opset 13 has no Gelu);
 // pruned weights as zeros. Per-group and int4 weights are written dequantized to float:
 // ONNX has block-wise and 4-bit quantization only from opset 21.
 #pragma once

@@ -108,3 +108,32 @@ TEST_CASE("static input quantization rounds inputs onto the 8-bit grid", "[engin
     CHECK(seen[0][2] == Approx(0.5f));
     CHECK(seen[0][3] == Approx(25.5f));  // clamped at 255 * scale
 }
+
+TEST_CASE("the engine runs CNNs the same at every batch size, with buffers reused", "[engine][cnn]") {
+    const model m = test::tiny_cnn(9, 12);
+    const engine e(m);
+    // conv1 absorbs bn1 and relu1, conv2 its leaky_relu; flatten is a view.
+    CHECK(e.step_summary() == std::vector<std::string>{"conv1: conv+bn1+relu1", "pool1: max_pool", "conv2: conv+leaky2", "pool2: avg_pool",
+                                                       "fc1: linear", "softmax: softmax"});
+    // Six values, but never more than two alive at once (softmax runs in place).
+    CHECK(e.planned_floats() < e.unplanned_floats());
+    CHECK(e.planned_floats() == 4 * 12 * 12 + 4 * 6 * 6);
+    rng g(2);
+    std::vector<float> x(size_t(300 * 144));
+    for (float& v : x) v = float(g.uniform());
+    const std::vector<float> all = e.run(x.data(), 300);
+    for (int64_t rows : {1, 3, 7}) {
+        const std::vector<float> part = e.run(x.data(), rows);
+        for (size_t i = 0; i < part.size(); ++i) REQUIRE(part[i] == Approx(all[i]).margin(1e-6));
+    }
+    // Folding bn1 into conv1 changes nothing: the same model with bn1 after an identity
+    // clip (which stops the fold) computes the same outputs.
+    model unfolded = test::tiny_cnn(9, 12);
+    layer stop = make_layer("stop", "clip", "conv1.out", "stop.out");
+    stop.alpha = -1e30f;
+    stop.beta = 1e30f;
+    unfolded.layers.insert(unfolded.layers.begin() + 1, stop);
+    unfolded.find_layer("bn1")->input = "stop.out";
+    const std::vector<float> again = engine(unfolded).run(x.data(), 300);
+    for (size_t i = 0; i < again.size(); ++i) REQUIRE(again[i] == Approx(all[i]).margin(1e-6));
+}

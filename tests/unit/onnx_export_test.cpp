@@ -20,7 +20,9 @@ void check_export_matches_engine(const model& m, const std::string& what) {
     const onnx_import::graph g = onnx_import::read_model(dir / "m.onnx");
     const int64_t rows = 7;
     rng gen(3);
-    onnx_import::nd_tensor x{onnx_import::element::f32, {rows, m.input_features}, {}};
+    onnx_import::nd_tensor x{onnx_import::element::f32, {rows}, {}};
+    const std::vector<int64_t> per_sample = m.input_shape.empty() ? std::vector<int64_t>{m.input_features} : m.input_shape;
+    x.shape.insert(x.shape.end(), per_sample.begin(), per_sample.end());
     std::vector<float> xf;
     for (int64_t i = 0; i < rows * m.input_features; ++i) {
         xf.push_back(float(gen.uniform()));
@@ -71,6 +73,34 @@ TEST_CASE("exported ONNX computes what shrink's engine computes, for every encod
     for (size_t i = 0; i < w.mask.size(); i += 3) w.mask[i] = 0, w.values[i] = 0;
     sparse.at("fc2.weight") = quantized(sparse.at("fc2.weight"), {8, false, 16}, 5);
     check_export_matches_engine(sparse, "sparse");
+}
+
+TEST_CASE("exported CNNs compute what shrink's engine computes, for every encoding", "[onnx][export][cnn]") {
+    check_export_matches_engine(test::tiny_cnn(1), "float CNN");
+
+    model q8 = test::tiny_cnn(2);
+    q8.at("conv1.weight") = quantized(q8.at("conv1.weight"), {8, true, 9}, 1);    // per output channel
+    q8.at("conv2.weight") = quantized(q8.at("conv2.weight"), {8, false, 0}, 2);   // per tensor, asymmetric
+    q8.find_layer("conv2")->input_quantization = input_quant{0.02f, 5};
+    check_export_matches_engine(q8, "int8 QDQ CNN");
+
+    model mixed = test::tiny_cnn(3);
+    tensor& w = mixed.at("conv2.weight");
+    w.mask.assign(w.element_count(), 1);
+    for (size_t i = 0; i < w.mask.size(); i += 2) w.mask[i] = 0, w.values[i] = 0;
+    mixed.at("conv1.weight") = quantized(mixed.at("conv1.weight"), {4, true, 3}, 3);  // int4 per group of a channel's 9
+    check_export_matches_engine(mixed, "sparse and int4 CNN");
+
+    // Every other activation and op, through export and back.
+    model ops = test::tiny_cnn(4);
+    ops.find_layer("relu1")->op = "gelu";
+    ops.find_layer("leaky2")->op = "clip";
+    ops.find_layer("leaky2")->alpha = -0.1f;
+    ops.find_layer("leaky2")->beta = 0.2f;
+    ops.find_layer("pool2")->win.pads = {1, 1, 0, 0};
+    ops.find_layer("pool2")->win.count_include_pad = true;
+    ops.layers.back().op = "log_softmax";
+    check_export_matches_engine(ops, "gelu, clip, padded average pooling, log_softmax");
 }
 
 TEST_CASE("int8 weights are exported as int8 initializers with DequantizeLinear", "[onnx][export]") {

@@ -54,6 +54,30 @@ struct builder {
         return n;
     }
     void output(const std::string& name) { g->add_output()->set_name(name); }
+    static void ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::INTS);
+        for (int64_t x : v) a->add_ints(x);
+    }
+    static void integer(onnx::NodeProto* n, const std::string& name, int64_t v) {
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::INT);
+        a->set_i(v);
+    }
+    static void real(onnx::NodeProto* n, const std::string& name, float v) {
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::FLOAT);
+        a->set_f(v);
+    }
+    static void text(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+        auto* a = n->add_attribute();
+        a->set_name(name);
+        a->set_type(onnx::AttributeProto::STRING);
+        a->set_s(v);
+    }
     void save(const std::filesystem::path& file) {
         std::string bytes;
         proto.SerializeToString(&bytes);
@@ -113,7 +137,8 @@ TEST_CASE("a PyTorch-style graph (view via Shape/Gather/Concat/Reshape, MatMul +
 
     const model m = onnx_import::import_onnx(dir / "torch.onnx");
     CHECK(m.input_features == 20);
-    CHECK(m.layers.size() == 4);  // fc1, relu1, fc2, softmax: the shape arithmetic folded away
+    CHECK(m.layers.size() == 5);  // flatten, fc1, relu1, fc2, softmax: the shape arithmetic folded away
+    CHECK(m.layers[0].op == "flatten");
     const onnx_import::graph g = onnx_import::read_model(dir / "torch.onnx");
     const std::vector<float> x = random_values(3 * 20, 6);
     onnx_import::nd_tensor in{onnx_import::element::f32, {3, 1, 4, 5}, std::vector<double>(x.begin(), x.end())};
@@ -125,13 +150,26 @@ TEST_CASE("a PyTorch-style graph (view via Shape/Gather/Concat/Reshape, MatMul +
 
 TEST_CASE("what shrink's graph cannot hold is refused, naming the node", "[onnx][import]") {
     test::temp_dir dir;
-    builder b({1, 4, 4});
-    b.init("k", {2, 1, 3, 3}, random_values(18, 7));
-    b.node("Conv", {"x", "k"}, "y");
+    builder b({4});
+    b.node("Relu", {"x"}, "a");
+    b.node("Sigmoid", {"x"}, "s");
+    b.node("Add", {"a", "s"}, "y");  // a branch joined again: not a chain
     b.output("y");
-    b.save(dir / "cnn.onnx");
-    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "cnn.onnx"),
-                      Contains("cnn.onnx: error: node 'Conv_y' (Conv) is not supported by shrink's model graph yet"));
+    b.save(dir / "residual.onnx");
+    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "residual.onnx"),
+                      Contains("residual.onnx: error: node 'Add_y' (Add): it combines two activations"));
+    builder erf({4});
+    erf.node("Erf", {"x"}, "y");
+    erf.output("y");
+    erf.save(dir / "erf.onnx");
+    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "erf.onnx"), Contains("node 'Erf_y' (Erf): the op is not supported"));
+    builder unflatten({12});
+    unflatten.init_i64("shape", {-1, 3, 2, 2});
+    unflatten.node("Reshape", {"x", "shape"}, "y");
+    unflatten.node("Relu", {"y"}, "z");
+    unflatten.output("z");
+    unflatten.save(dir / "unflatten.onnx");
+    CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "unflatten.onnx"), Contains("reshapes features into images"));
     // Shapes come from the file: a hostile one fails with a message, not by exhausting memory.
     builder huge({1000000, 1000000});
     huge.node("Relu", {"x"}, "y");
@@ -146,4 +184,121 @@ TEST_CASE("what shrink's graph cannot hold is refused, naming the node", "[onnx]
     CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "expand.onnx"), Contains("more than 2^27 elements"));
     test::write_text(dir / "junk.onnx", "not protobuf at all");
     CHECK_THROWS_AS(onnx_import::import_onnx(dir / "junk.onnx"), input_error);
+}
+
+namespace {
+
+/// Imports b's graph and checks shrink's engine computes what the ONNX interpreter does.
+model import_and_compare(builder& b, const std::filesystem::path& file, const std::vector<int64_t>& per_sample, int64_t rows,
+                         uint64_t seed) {
+    b.save(file);
+    const model m = onnx_import::import_onnx(file);
+    int64_t features = 1;
+    for (int64_t d : per_sample) features *= d;
+    const std::vector<float> x = random_values(size_t(rows * features), seed);
+    std::vector<int64_t> shape{rows};
+    shape.insert(shape.end(), per_sample.begin(), per_sample.end());
+    const auto want = onnx_import::run_graph(onnx_import::read_model(file), {{"x", {onnx_import::element::f32, shape, {x.begin(), x.end()}}}})[0];
+    const std::vector<float> got = engine(m).run(x.data(), rows);
+    REQUIRE(got.size() == want.data.size());
+    for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want.data[i]).margin(2e-5).epsilon(1e-4));
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("a PyTorch-style CNN imports: conv+batchnorm folded, pooling, padding, GELU, normalization", "[onnx][import][cnn]") {
+    test::temp_dir dir;
+    builder b({2, 9, 9});
+    // In-graph normalization, per channel: (x - mean) / std.
+    b.init("mean", {2, 1, 1}, {0.1f, -0.2f});
+    b.init("std", {2, 1, 1}, {0.5f, 2.0f});
+    b.node("Sub", {"x", "mean"}, "centred");
+    b.node("Div", {"centred", "std"}, "normal");
+    // conv 3x3 stride 1 pad 1, then BatchNormalization (folded), Relu.
+    b.init("k1", {4, 2, 3, 3}, random_values(72, 10));
+    b.init("c1", {4}, random_values(4, 11));
+    builder::ints(b.node("Conv", {"normal", "k1", "c1"}, "conv1"), "pads", {1, 1, 1, 1});
+    b.init("gamma", {4}, {1.5f, 0.5f, 1.0f, 2.0f});
+    b.init("beta", {4}, {0.1f, 0.0f, -0.3f, 0.2f});
+    b.init("mu", {4}, {0.2f, -0.1f, 0.0f, 0.4f});
+    b.init("var", {4}, {0.9f, 1.1f, 0.3f, 2.0f});
+    builder::real(b.node("BatchNormalization", {"conv1", "gamma", "beta", "mu", "var"}, "bn1"), "epsilon", 1e-3f);
+    b.node("Relu", {"bn1"}, "relu1");
+    // MaxPool 2x2 stride 2 with ceil_mode: 9 -> 5.
+    auto* mp = b.node("MaxPool", {"relu1"}, "pool1");
+    builder::ints(mp, "kernel_shape", {2, 2});
+    builder::ints(mp, "strides", {2, 2});
+    builder::integer(mp, "ceil_mode", 1);
+    // Grouped, dilated conv with SAME_UPPER padding, then LeakyRelu (fused as a post-op).
+    b.init("k2", {6, 2, 2, 2}, random_values(48, 12));
+    auto* c2 = b.node("Conv", {"pool1", "k2"}, "conv2");
+    builder::integer(c2, "group", 2);
+    builder::ints(c2, "dilations", {2, 2});
+    builder::text(c2, "auto_pad", "SAME_UPPER");
+    builder::real(b.node("LeakyRelu", {"conv2"}, "leaky"), "alpha", 0.2f);
+    // Explicit Pad into a strided conv.
+    b.init_i64("pads", {0, 0, 1, 0, 0, 0, 0, 1});
+    b.node("Pad", {"leaky", "pads"}, "padded");
+    b.init("k3", {5, 6, 3, 3}, random_values(270, 13));
+    builder::ints(b.node("Conv", {"padded", "k3"}, "conv3"), "strides", {2, 1});
+    b.node("Tanh", {"conv3"}, "tanh");
+    auto* ap = b.node("AveragePool", {"tanh"}, "avg");
+    builder::ints(ap, "kernel_shape", {2, 2});
+    builder::ints(ap, "pads", {1, 1, 0, 0});
+    b.node("GlobalAveragePool", {"avg"}, "gap");
+    builder::integer(b.node("Flatten", {"gap"}, "flat"), "axis", 1);
+    b.init("w1", {8, 5}, random_values(40, 14));
+    b.init("b1", {8}, random_values(8, 15));
+    builder::integer(b.node("Gemm", {"flat", "w1", "b1"}, "fc1"), "transB", 1);
+    // GELU as PyTorch exports it before opset 20.
+    b.init("root2", {}, {1.4142135f});
+    b.init("one", {}, {1.0f});
+    b.init("half", {}, {0.5f});
+    b.node("Div", {"fc1", "root2"}, "g1");
+    b.node("Erf", {"g1"}, "g2");
+    b.node("Add", {"g2", "one"}, "g3");
+    b.node("Mul", {"fc1", "g3"}, "g4");
+    b.node("Mul", {"g4", "half"}, "gelu");
+    b.init("w2", {8, 3}, random_values(24, 16));
+    b.node("MatMul", {"gelu", "w2"}, "fc2");
+    b.node("LogSoftmax", {"fc2"}, "y");
+    b.output("y");
+
+    const model m = import_and_compare(b, dir / "cnn.onnx", {2, 9, 9}, 3, 17);
+    CHECK(m.input_shape == std::vector<int64_t>{2, 9, 9});
+    std::vector<std::string> ops;
+    for (const layer& l : m.layers) ops.push_back(l.op);
+    // The batchnorm is folded into conv1 at import; the Pad into conv3; GELU is one layer.
+    CHECK(ops == std::vector<std::string>{"batchnorm", "batchnorm", "conv", "relu", "max_pool", "conv", "leaky_relu", "conv", "tanh",
+                                          "avg_pool", "global_avg_pool", "flatten", "linear", "gelu", "linear", "log_softmax"});
+    CHECK(m.layers[7].win.pads == std::array<int64_t, 4>{1, 0, 0, 1});
+    // The engine fuses relu and leaky relu into their convs and runs flatten as a view.
+    CHECK(engine(m).step_summary().size() == 12);
+}
+
+TEST_CASE("the remaining element-wise and shape ops import", "[onnx][import]") {
+    test::temp_dir dir;
+    builder b({3, 4, 4});
+    b.init("lo", {}, {-0.2f});
+    b.init("hi", {}, {0.3f});
+    b.node("Clip", {"x", "lo", "hi"}, "c");
+    b.node("Identity", {"c"}, "i");
+    b.node("Dropout", {"i"}, "d");
+    b.init("scale", {3, 1, 1}, {2.0f, -1.0f, 0.5f});
+    b.node("Mul", {"scale", "d"}, "m");
+    b.init("shift", {}, {0.25f});
+    b.node("Add", {"m", "shift"}, "a");
+    b.node("Sigmoid", {"a"}, "s");
+    auto* mean = b.node("ReduceMean", {"s"}, "r");
+    builder::ints(mean, "axes", {2, 3});
+    builder::integer(mean, "keepdims", 0);
+    b.init_i64("unsq", {2});
+    b.node("Unsqueeze", {"r", "unsq"}, "u");
+    b.node("Squeeze", {"u", "unsq"}, "q");
+    builder::ints(b.node("Transpose", {"q"}, "t"), "perm", {0, 1});
+    b.node("Softmax", {"t"}, "y");
+    b.output("y");
+    const model m = import_and_compare(b, dir / "ops.onnx", {3, 4, 4}, 2, 18);
+    CHECK(m.layers.back().op == "softmax");
 }
