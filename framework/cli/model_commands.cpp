@@ -10,6 +10,7 @@
 #include "run/executor.hpp"
 #include "run/replay.hpp"
 #include "util/files.hpp"
+#include "train/conv_features.hpp"
 #include "train/train_mlp.hpp"
 #include "util/errors.hpp"
 #include "util/text.hpp"
@@ -27,11 +28,11 @@ namespace fs = std::filesystem;
 
 int cmd_inspect(const std::vector<std::string>& args) {
     po::options_description opts("options");
-    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors, or .onnx: shown as imported)");
     parsed p = parse("inspect", "MODEL", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
-    const model m = load_model(path);
+    const model m = load_any_model(path);
     std::cout << path << "\n";
     for (const auto& [k, v] : m.info) std::cout << "  " << k << ": " << v << "\n";
     std::cout << "\nlayers:\n";
@@ -39,6 +40,14 @@ int cmd_inspect(const std::vector<std::string>& args) {
         std::cout << "  " << l.name << "  " << l.op << "  " << l.input << " -> " << l.output;
         if (!l.factor_of.empty()) std::cout << "  (factor of " << l.factor_of << ", rank " << l.rank << ")";
         if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
+        if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
+            const window& w = l.win;
+            std::cout << "  (kernel " << w.kernel[0] << "x" << w.kernel[1] << ", stride " << w.strides[0] << "x" << w.strides[1]
+                      << ", pads " << w.pads[0] << "," << w.pads[1] << "," << w.pads[2] << "," << w.pads[3];
+            if (w.dilations != std::array<int64_t, 2>{1, 1}) std::cout << ", dilation " << w.dilations[0] << "x" << w.dilations[1];
+            if (w.group != 1) std::cout << ", " << w.group << " groups";
+            std::cout << ")";
+        }
         std::cout << "\n";
     }
     std::printf("\n%-16s %-8s %-12s %-34s %10s\n", "tensor", "dtype", "shape", "encoding", "bytes");
@@ -112,7 +121,10 @@ int cmd_import(const std::vector<std::string>& args) {
 int cmd_train(const std::vector<std::string>& args) {
     po::options_description opts("options");
     train_options t;
-    opts.add_options()("out", po::value<std::string>()->default_value("models/fmnist-mlp.safetensors"), "model file to write")(
+    opts.add_options()("out", po::value<std::string>()->default_value("models/fmnist-mlp.safetensors"),
+                       "model file to write (.onnx: exported as ONNX)")(
+        "arch", po::value<std::string>()->default_value("mlp"),
+        "mlp, or cnn: two seeded conv blocks (batchnorm measured on training images) under the trained MLP head")(
         "epochs", po::value<int>(&t.epochs)->default_value(t.epochs), "passes over the training set")(
         "hidden", po::value<std::string>()->default_value("256,128"), "hidden layer widths, comma separated")(
         "seed", po::value<uint64_t>(&t.seed)->default_value(t.seed), "random seed")(
@@ -136,17 +148,29 @@ int cmd_train(const std::vector<std::string>& args) {
     if (t.batch < 1 || t.batch > 60000) throw usage_error("--batch must be in [1, 60000]");
     if (!(t.learning_rate > 0 && t.learning_rate < 1)) throw usage_error("--lr must be in (0, 1)");
     if (!(t.weight_decay >= 0 && t.weight_decay < 10)) throw usage_error("--weight-decay must be in [0, 10)");
+    const std::string arch = p.vm["arch"].as<std::string>();
+    if (arch != "mlp" && arch != "cnn") throw usage_error("--arch takes mlp or cnn; got '" + arch + "'");
     cpu::set_thread_count(p.vm["threads"].as<int>());
     const fs::path out = p.vm["out"].as<std::string>();
     console& c = console::get();
-    c.info("training MLP 784-" + p.vm["hidden"].as<std::string>() + "-10 on Fashion-MNIST, " + std::to_string(t.epochs) +
-           " epochs, seed " + std::to_string(t.seed) + ", " + std::to_string(cpu::thread_count()) + " threads");
+    model trunk;
+    if (arch == "cnn") {
+        c.info("measuring the conv blocks' batch normalization on training images");
+        conv_trunk_options co;
+        co.seed = t.seed;
+        trunk = random_conv_trunk(load_fashion_mnist(t.data_dir.empty() ? fashion_mnist_default_dir : t.data_dir, "train"), co);
+        t.trunk = &trunk;
+    }
+    c.info(std::string(arch == "cnn" ? "training the CNN's head on its 784 conv features: " : "training MLP ") + "784-" +
+           p.vm["hidden"].as<std::string>() + "-10 on Fashion-MNIST, " + std::to_string(t.epochs) + " epochs, seed " +
+           std::to_string(t.seed) + ", " + std::to_string(cpu::thread_count()) + " threads");
     const train_result result = train_mlp(t, [&](int epoch, double loss) {
         c.progress("training", uint64_t(epoch), uint64_t(t.epochs));
         c.debug("epoch " + std::to_string(epoch) + " loss " + format_double(loss));
     });
     if (out.has_parent_path()) fs::create_directories(out.parent_path());
-    save_model(result.net, out);
+    if (out.extension() == ".onnx") onnx_import::save_onnx(result.net, out);
+    else save_model(result.net, out);
     char line[160];
     std::snprintf(line, sizeof line, "test accuracy %.4f, final training loss %.4f; wrote %s", result.test_accuracy,
                   result.final_loss, out.c_str());

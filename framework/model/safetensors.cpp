@@ -333,7 +333,7 @@ class model_reader {
                 q.resize(stored);
                 for (uint64_t i = 0; i < stored; ++i) q[i] = int8_t(int((packed[i / 2] >> (4 * (i % 2))) & 0x0f) - 8);
             }
-            if (spec.group_size != 0 && t.shape.size() != 2) fail(where + "grouped scales need a 2-D tensor");
+            if (spec.group_size != 0 && t.shape.size() < 2) fail(where + "grouped scales need a tensor of 2 or more dimensions");
             const uint64_t ns = tensor::scale_count(t.shape, spec);
             auto scales = copy<float>(take(name + ".scales", "F32", ns * 4));
             std::vector<int8_t> zeros;

@@ -57,7 +57,24 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
     const float input_scale = 1.0f / 255.0f;
     const int64_t n = o.train_samples > 0 ? std::min(o.train_samples, train.count) : train.count;
 
-    std::vector<int64_t> widths{train.features};
+    // The head's inputs: pixels, or the trunk's features computed once for every sample.
+    int64_t features = train.features;
+    std::vector<float> trunk_features;
+    if (o.trunk) {
+        const engine trunk(*o.trunk);
+        features = trunk.output_width();
+        trunk_features.resize(size_t(n * features));
+        std::vector<float> x;
+        for (int64_t start = 0; start < n; start += 500) {
+            const int64_t rows = std::min<int64_t>(500, n - start);
+            x.resize(size_t(rows * train.features));
+            for (int64_t i = 0; i < rows * train.features; ++i)
+                x[size_t(i)] = float(train.pixels[size_t(start * train.features + i)]) * o.trunk->input_scale;
+            const std::vector<float> y = trunk.run(x.data(), rows);
+            std::copy(y.begin(), y.end(), trunk_features.begin() + start * features);
+        }
+    }
+    std::vector<int64_t> widths{features};
     widths.insert(widths.end(), o.hidden.begin(), o.hidden.end());
     widths.push_back(train.classes);
     std::vector<dense_layer> layers(widths.size() - 1);
@@ -92,9 +109,14 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
         double loss_sum = 0;
         for (int64_t start = 0; start < n; start += o.batch) {
             const int64_t rows = std::min(o.batch, n - start);
-            act[0].resize(size_t(rows * train.features));
+            act[0].resize(size_t(rows * features));
             for (int64_t r = 0; r < rows; ++r) {
-                const uint8_t* px = train.pixels.data() + order[size_t(start + r)] * train.features;
+                const int64_t sample = order[size_t(start + r)];
+                if (o.trunk) {
+                    std::copy_n(trunk_features.begin() + sample * features, features, act[0].begin() + r * features);
+                    continue;
+                }
+                const uint8_t* px = train.pixels.data() + sample * train.features;
                 for (int64_t f = 0; f < train.features; ++f) act[0][size_t(r * train.features + f)] = float(px[f]) * input_scale;
             }
             for (size_t l = 0; l < depth; ++l) {
@@ -152,6 +174,12 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
     m.input_features = train.features;
     m.input_scale = input_scale;
     std::string prev = "input";
+    size_t trunk_relus = 0;  // the head's relus are numbered after the trunk's
+    if (o.trunk) {
+        m = *o.trunk;
+        prev = o.trunk->output;
+        trunk_relus = size_t(std::count_if(m.layers.begin(), m.layers.end(), [](const layer& l) { return l.op == "relu"; }));
+    }
     for (size_t l = 0; l < depth; ++l) {
         const std::string name = "fc" + std::to_string(l + 1);
         tensor w, b;
@@ -163,7 +191,7 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
         m.tensors[name + ".bias"] = std::move(b);
         m.layers.push_back(make_layer(name, "linear", prev, name + ".out", name + ".weight", name + ".bias"));
         prev = name + ".out";
-        const std::string act_name = l + 1 < depth ? "relu" + std::to_string(l + 1) : "softmax";
+        const std::string act_name = l + 1 < depth ? "relu" + std::to_string(l + 1 + trunk_relus) : "softmax";
         m.layers.push_back(make_layer(act_name, l + 1 < depth ? "relu" : "softmax", prev, act_name + ".out"));
         prev = act_name + ".out";
     }
@@ -171,6 +199,7 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
     std::string hidden;
     for (int64_t h : o.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(h);
     m.info = {{"made_by", "shrink train"}, {"dataset", "fashion-mnist"}, {"hidden", hidden},
+              {"architecture", o.trunk ? "cnn: seeded conv blocks with measured batchnorm, trained MLP head" : "mlp"},
               {"epochs", std::to_string(o.epochs)}, {"seed", std::to_string(o.seed)},
               {"weight_decay", format_double(o.weight_decay)},
               {"preprocessing", "pixel / 255, row-major 28x28"}};

@@ -1,4 +1,5 @@
-// `shrink train`: makes the reference model, an MLP classifier trained on Fashion-MNIST.
+// `shrink train`: makes the reference models, an MLP classifier trained on Fashion-MNIST
+// and a CNN whose head it trains the same way over fixed conv features.
 // Not a compression stage. Deterministic for a given seed and thread count: every random
 // draw comes from the seed, and every reduction runs in a fixed order.
 #pragma once
@@ -21,6 +22,10 @@ struct train_options {
     uint64_t seed = 1;
     int64_t train_samples = 0;  // 0 = all 60000
     std::string data_dir;       // empty = the Debian package's
+    /// A fixed feature extractor (its output flat) under the MLP, e.g. the reference
+    /// CNN's conv blocks; the model made is the trunk then the trained head. Null: the
+    /// MLP reads pixels.
+    const model* trunk = nullptr;
 };
 
 struct train_result {

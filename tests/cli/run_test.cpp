@@ -1,5 +1,7 @@
 // `shrink run` end to end: the quickstart on the reference model, determinism, failures.
 #include "model/safetensors.hpp"
+#include "onnx/import.hpp"
+#include "runtime/engine.hpp"
 #include "support.hpp"
 #include "util/files.hpp"
 
@@ -178,4 +180,69 @@ TEST_CASE("a recipe takes an ONNX model with its preprocessing, and writes ONNX"
     CHECK(a["baseline"]["value"] == b["baseline"]["value"]);
     CHECK(a["results"][0]["value"] == b["results"][0]["value"]);
     CHECK(std::filesystem::exists(dir / "b" / "models" / "q.onnx"));
+}
+
+TEST_CASE("the CNN pipeline: the reference CNN from ONNX, pruned and int8, keeps >= 99% of its accuracy", "[model][run][cnn]") {
+    test::temp_dir dir;
+    const auto r = test::shrink_cli(std::string("run ") + SHRINK_SOURCE_DIR + "/pipelines/cnn.yaml --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    CHECK(report["baseline"]["value"].get<double>() >= 0.89);
+    REQUIRE(report["results"].size() == 1);
+    const json& e = report["results"][0];
+    CHECK(e["retention"].get<double>() >= 0.99);
+    CHECK(report["baseline"]["size_bytes"].get<double>() / e["size_bytes"].get<double>() >= 3.5);
+    // The convolutions were compressed like the linear layers.
+    const model m = load_model(dir / "run" / "models" / "int8.safetensors");
+    for (const char* conv : {"conv1", "conv2"}) {
+        const layer* l = m.find_layer(conv);
+        REQUIRE(l);
+        CHECK(l->op == "conv");
+        CHECK(m.at(l->weight).encoding_summary().rfind("int8 sym per-channel sparse", 0) == 0);
+        CHECK(l->input_quantization);
+    }
+}
+
+TEST_CASE("factorizer.svd splits a conv into a narrower conv and a 1x1 conv", "[model][run][cnn]") {
+    test::temp_dir dir;
+    test::write_text(dir / "r.yaml", recipe_over(SHRINK_REFERENCE_CNN,
+                                                 "  - { id: svd, use: factorizer.svd, params: { rank: 8, min_features: 8, layers: conv2 } }\n"
+                                                 "  - { id: e, use: evaluator.accuracy }\n", 0.5, 1000) +
+                                         "output: { format: onnx }\n");
+    // An ONNX model takes its preprocessing from the recipe.
+    std::string text = test::read_text(dir / "r.yaml");
+    text.insert(text.find("budget:"), "  preprocess: { scale: 0.00392156862745098 }\n");
+    test::write_text(dir / "r.yaml", text);
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const model m = load_model(dir / "run" / "models" / "svd.safetensors");
+    const layer* a = m.find_layer("conv2.a");
+    const layer* b = m.find_layer("conv2.b");
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(m.at(a->weight).shape == std::vector<int64_t>{8, 16, 3, 3});
+    CHECK(a->win.pads == std::array<int64_t, 4>{1, 1, 1, 1});
+    CHECK(m.at(b->weight).shape == std::vector<int64_t>{16, 8, 1, 1});
+    CHECK(b->win.kernel == std::array<int64_t, 2>{1, 1});
+    // The two convs compute what one conv with the product of their weights computes.
+    model composed = load_any_model(SHRINK_REFERENCE_CNN);
+    const std::vector<float> wa = m.at(a->weight).decode(), wb = m.at(b->weight).decode();
+    std::vector<float>& w = composed.at("conv2.weight").values;
+    for (size_t o = 0; o < 16; ++o)
+        for (size_t k = 0; k < 144; ++k) {
+            double sum = 0;
+            for (size_t r = 0; r < 8; ++r) sum += double(wb[o * 8 + r]) * wa[r * 144 + k];
+            w[o * 144 + k] = float(sum);
+        }
+    std::vector<float> x(5 * 784);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 256) / 255.0f;
+    const std::vector<float> got = engine(m).run(x.data(), 5), want = engine(composed).run(x.data(), 5);
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-4));
+    // Random conv kernels have no low-rank structure: rank 8 of 16 costs accuracy, and
+    // the report says how much.
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    CHECK(report["results"][0]["retention"].get<double>() > 0.5);
+    CHECK(std::filesystem::exists(dir / "run" / "models" / "svd.onnx"));
 }

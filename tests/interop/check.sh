@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: models shrink exports run in ONNX Runtime (onnxruntime-node) with the same
 # top-1 accuracy on the Fashion-MNIST test set as shrink measured, within 0.1 points:
-# float, int8 QDQ (with static int8 inputs), pruned, and factorized.
+# float, int8 QDQ (with static int8 inputs), pruned, and factorized; for the reference MLP
+# and the reference CNN.
 #   check.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd) source=$(cd "$2" && pwd)
@@ -19,13 +20,16 @@ if [ ! -d "$ort/node_modules/onnxruntime-node" ]; then
 fi
 export NODE_PATH="$ort/node_modules"
 
-cat > "$work/r.yaml" <<YAML
+# The same stages on each reference model; the CNN is ONNX, fed pixels / 255.
+recipe() {  # MODEL PREPROCESS
+  cat <<YAML
 version: 1
 name: interop
-model: $source/models/fmnist-mlp.safetensors
+model: $1
 data:
   calibration: { dataset: fashion-mnist, split: train, samples: 256 }
   evaluation: { dataset: fashion-mnist, split: test }
+$2
 stages:
   - { id: calib, use: calibrator.minmax }
   - { id: int8, use: quantizer.rtn, params: { activation_bits: 8 } }
@@ -36,22 +40,28 @@ stages:
   - { id: eval_svd, use: evaluator.accuracy }
 output: { format: onnx }
 YAML
-"$build/bin/shrink" run "$work/r.yaml" --out "$work/run" -q
-"$build/bin/shrink" export "$source/models/fmnist-mlp.safetensors" --out "$work/run/models/float.onnx" > /dev/null
+}
+recipe "$source/models/fmnist-mlp.safetensors" "" > "$work/mlp.yaml"
+recipe "$source/models/fmnist-cnn.onnx" "  preprocess: { scale: 0.00392156862745098 }" > "$work/cnn.yaml"
+"$build/bin/shrink" run "$work/mlp.yaml" --out "$work/mlp" -q
+"$build/bin/shrink" run "$work/cnn.yaml" --out "$work/cnn" -q
+"$build/bin/shrink" export "$source/models/fmnist-mlp.safetensors" --out "$work/mlp/models/float.onnx" > /dev/null
+cp "$source/models/fmnist-cnn.onnx" "$work/cnn/models/float.onnx"
 
-python3 - "$work/run" "$source/tests/interop/ort_accuracy.js" <<'PY'
+python3 - "$work" "$source/tests/interop/ort_accuracy.js" <<'PY'
 import json, subprocess, sys
-run, script = sys.argv[1], sys.argv[2]
-report = json.load(open(f"{run}/report.json"))
-measured = {"float": report["baseline"]["value"]}
-for e in report["results"]:
-    measured[e["path"][-2]] = e["value"]
+work, script = sys.argv[1], sys.argv[2]
 bad = 0
-for name, value in sorted(measured.items()):
-    out = subprocess.run(["node", script, f"{run}/models/{name}.onnx"], capture_output=True, text=True, check=True)
-    ort = json.loads(out.stdout)["accuracy"]
-    ok = abs(ort - value) <= 0.001
-    bad += not ok
-    print(f"interop {name}: shrink {value:.4f}, ONNX Runtime {ort:.4f} {'ok' if ok else 'DIFFERS'}")
+for model, shape in (("mlp", "784"), ("cnn", "1,28,28")):
+    report = json.load(open(f"{work}/{model}/report.json"))
+    measured = {"float": report["baseline"]["value"]}
+    for e in report["results"]:
+        measured[e["path"][-2]] = e["value"]
+    for name, value in sorted(measured.items()):
+        out = subprocess.run(["node", script, f"{work}/{model}/models/{name}.onnx", shape], capture_output=True, text=True, check=True)
+        ort = json.loads(out.stdout)["accuracy"]
+        ok = abs(ort - value) <= 0.001
+        bad += not ok
+        print(f"interop {model} {name}: shrink {value:.4f}, ONNX Runtime {ort:.4f} {'ok' if ok else 'DIFFERS'}")
 sys.exit(1 if bad else 0)
 PY
