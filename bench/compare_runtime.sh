@@ -2,7 +2,8 @@
 # shrink's CPU engine against ONNX Runtime (onnxruntime-node) on the same model, exported
 # to ONNX: time per batch at batch 1 and 256 on 2 threads, and shrink's throughput as a
 # multiple of ONNX Runtime's.
-#   bench/compare_runtime.sh [MODEL]   (default: models/fmnist-mlp.safetensors; run after a build)
+#   bench/compare_runtime.sh [MODEL]   (default: models/fmnist-mlp.safetensors, or an .onnx
+#   such as models/fmnist-cnn.onnx; run after a build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/fmnist-mlp.safetensors}
@@ -12,8 +13,13 @@ if [ ! -d "$ort/node_modules/onnxruntime-node" ]; then
 fi
 onnx=$(mktemp --suffix .onnx)
 trap 'rm -f "$onnx"' EXIT
-build/bin/shrink export "$model" --out "$onnx" > /dev/null
-{ build/bin/bench_runtime "$model" 2; NODE_PATH="$ort/node_modules" node bench/ort_runtime.js "$onnx"; } | python3 -c '
+case "$model" in
+  *.onnx) cp "$model" "$onnx" ;;
+  *) build/bin/shrink export "$model" --out "$onnx" > /dev/null ;;
+esac
+ours=$(build/bin/bench_runtime "$model" 2)
+shape=$(echo "$ours" | python3 -c 'import json, sys; print(json.loads(sys.stdin.readline())["input_shape"])')
+{ echo "$ours" | tail -n +2; NODE_PATH="$ort/node_modules" node bench/ort_runtime.js "$onnx" "$shape"; } | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 for b in (1, 256):
