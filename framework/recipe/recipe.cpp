@@ -239,11 +239,30 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         if (r.expect_map(*d, "data")) {
             r.reject_unknown(*d, {"calibration", "evaluation", "preprocess"}, "data");
             if (const yaml_node* pp = d->find("preprocess"); pp && r.expect_map(*pp, "data.preprocess")) {
-                r.reject_unknown(*pp, {"scale", "mean", "std"}, "data.preprocess");
+                r.reject_unknown(*pp, {"scale", "mean", "std", "layout"}, "data.preprocess");
                 out.preprocess.present = true;
                 if (const yaml_node* v = pp->find("scale")) out.preprocess.scale = r.number(*v, "data.preprocess.scale", 1e-12, 1e12).value_or(1);
-                if (const yaml_node* v = pp->find("mean")) out.preprocess.mean = r.number(*v, "data.preprocess.mean", -1e12, 1e12).value_or(0);
-                if (const yaml_node* v = pp->find("std")) out.preprocess.std = r.number(*v, "data.preprocess.std", 1e-12, 1e12).value_or(1);
+                // A number, or a list with one value per channel.
+                auto per_channel = [&](const char* key, double lo, double fallback, std::vector<double>& into) {
+                    const yaml_node* v = pp->find(key);
+                    if (!v) return;
+                    const std::string what = std::string("data.preprocess.") + key;
+                    into.clear();
+                    if (!v->is_sequence()) {
+                        into.push_back(r.number(*v, what, lo, 1e12).value_or(fallback));
+                        return;
+                    }
+                    if (v->items.empty() || v->items.size() > 64)
+                        r.diag().error(v->mark, what + " takes a number or a list of 1 to 64 numbers (one per channel)");
+                    for (const yaml_node& item : v->items) into.push_back(r.number(item, what, lo, 1e12).value_or(fallback));
+                    if (into.empty()) into.push_back(fallback);
+                };
+                per_channel("mean", -1e12, 0, out.preprocess.mean);
+                per_channel("std", 1e-12, 1, out.preprocess.std);
+                if (const yaml_node* v = pp->find("layout")) {
+                    if (v->is_scalar() && (v->text == "nchw" || v->text == "nhwc")) out.preprocess.layout = v->text;
+                    else r.diag().error(v->mark, "data.preprocess.layout must be nchw or nhwc, got '" + v->text + "'");
+                }
             }
             if (const yaml_node* c = d->find("calibration")) parse_data_source(r, *c, "data.calibration", path, out.calibration);
             if (const yaml_node* e = d->find("evaluation")) parse_data_source(r, *e, "data.evaluation", path, out.evaluation);

@@ -23,11 +23,15 @@ struct data_source {
     source_mark mark;
 };
 
-/// How pixels become model inputs: (pixel * scale - mean) / std. Absent: the model's own
-/// input_scale (models made by `shrink train` carry it; imported ones need this).
+/// How pixels become model inputs: (pixel * scale - mean[c]) / std[c] for channel c.
+/// Absent: the model's own input_scale (models made by `shrink train` carry it; imported
+/// ones need this). A model with C channels gets each grayscale pixel in every channel,
+/// channel-major (nchw) or channel-minor (nhwc); mean and std have 1 or C values.
 struct preprocess_spec {
     bool present = false;
-    double scale = 1, mean = 0, std = 1;
+    double scale = 1;
+    std::vector<double> mean{0}, std{1};
+    std::string layout = "nchw";
 };
 
 struct stage_param {

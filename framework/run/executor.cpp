@@ -71,8 +71,9 @@ class data_access {
         view.images = images.get();
         view.preprocess = recipe_.preprocess.present;
         view.scale = float(recipe_.preprocess.scale);
-        view.mean = float(recipe_.preprocess.mean);
-        view.std = float(recipe_.preprocess.std);
+        view.mean.assign(recipe_.preprocess.mean.begin(), recipe_.preprocess.mean.end());
+        view.std.assign(recipe_.preprocess.std.begin(), recipe_.preprocess.std.end());
+        view.channels_last = recipe_.preprocess.layout == "nhwc";
         view.indices.resize(size_t(images->count));
         std::iota(view.indices.begin(), view.indices.end(), 0);
         // Calibration draws a seeded random subset; evaluation takes the split in order.

@@ -274,9 +274,17 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
         if (!observer) throw std::invalid_argument("observer is NULL");
         const split_view& view = h.data_(static_cast<shrink_split>(split));
         const model& m = h.state_.net;
-        if (view.images->features != m.input_features)
-            throw std::runtime_error("the data has " + std::to_string(view.images->features) + " features per sample, the model takes " +
-                                     std::to_string(m.input_features));
+        // Grayscale images feed a model with C channels: each pixel goes to every channel.
+        const int64_t pixels = view.images->features;
+        const int64_t channels = pixels > 0 && m.input_features % pixels == 0 ? m.input_features / pixels : 0;
+        if (channels < 1 || (!view.preprocess && channels != 1))
+            throw std::runtime_error("the data has " + std::to_string(pixels) + " pixels per sample, the model takes " +
+                                     std::to_string(m.input_features) + " values" +
+                                     (channels > 1 ? " (several channels: give data.preprocess)" : ""));
+        for (const auto* list : {&view.mean, &view.std})
+            if (view.preprocess && list->size() != 1 && int64_t(list->size()) != channels)
+                throw std::runtime_error("data.preprocess gives " + std::to_string(list->size()) + " per-channel values; the model takes " +
+                                         std::to_string(channels) + " channel(s)");
         const engine run(m);
         const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
         const int64_t batch = 256;
@@ -293,10 +301,15 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
             labels.resize(size_t(rows));
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t idx = view.indices[start + uint64_t(r)];
-                const uint8_t* px = view.images->pixels.data() + idx * m.input_features;
+                const uint8_t* px = view.images->pixels.data() + idx * pixels;
                 float* row = input.data() + r * m.input_features;
                 if (view.preprocess)
-                    for (int64_t f = 0; f < m.input_features; ++f) row[f] = (float(px[f]) * view.scale - view.mean) / view.std;
+                    for (int64_t c = 0; c < channels; ++c) {
+                        const float mean = view.mean[view.mean.size() == 1 ? 0 : size_t(c)];
+                        const float std = view.std[view.std.size() == 1 ? 0 : size_t(c)];
+                        for (int64_t f = 0; f < pixels; ++f)
+                            row[view.channels_last ? f * channels + c : c * pixels + f] = (float(px[f]) * view.scale - mean) / std;
+                    }
                 else
                     for (int64_t f = 0; f < m.input_features; ++f) row[f] = float(px[f]) * m.input_scale;
                 labels[size_t(r)] = view.images->labels[size_t(idx)];

@@ -26,8 +26,10 @@ struct model_state {
 struct split_view {
     const image_set* images = nullptr;
     std::vector<int64_t> indices;
-    bool preprocess = false;  // (pixel * scale - mean) / std; else pixel * the model's input_scale
-    float scale = 1, mean = 0, std = 1;
+    bool preprocess = false;  // (pixel * scale - mean[c]) / std[c]; else pixel * the model's input_scale
+    float scale = 1;
+    std::vector<float> mean{0}, std{1};  // 1 value, or one per channel
+    bool channels_last = false;           // nhwc: a pixel's channels are adjacent
 };
 
 /// Resolves a split lazily (loading data costs time a plan check should not spend).

@@ -246,3 +246,39 @@ TEST_CASE("factorizer.svd splits a conv into a narrower conv and a 1x1 conv", "[
     CHECK(report["results"][0]["retention"].get<double>() > 0.5);
     CHECK(std::filesystem::exists(dir / "run" / "models" / "svd.onnx"));
 }
+
+TEST_CASE("per-channel preprocessing feeds each channel its own mean and std, in the declared layout", "[model][run]") {
+    test::temp_dir dir;
+    // A 3-channel version of the reference MLP that reads only channel 1 (the middle one).
+    model three = load_model(SHRINK_REFERENCE_MODEL);
+    tensor& w = three.at("fc1.weight");
+    const int64_t out = w.shape[0];
+    std::vector<float> wide(size_t(out * 3 * 784), 0.0f);
+    for (int64_t o = 0; o < out; ++o)
+        std::copy_n(w.values.begin() + o * 784, 784, wide.begin() + o * 3 * 784 + 784);
+    w.shape = {out, 3 * 784};
+    w.values = wide;
+    three.input_features = 3 * 784;
+    save_model(three, dir / "three.safetensors");
+    auto baseline = [&](const std::string& model, const std::string& preprocess) {
+        const std::string name = std::to_string(std::hash<std::string>()(model + preprocess));
+        test::write_text(dir / (name + ".yaml"), "version: 1\nmodel: " + model +
+                                                     "\ndata:\n  evaluation: { dataset: fashion-mnist, split: test, samples: 1000 }\n"
+                                                     "  preprocess: " + preprocess + "\nstages:\n  - { id: e, use: evaluator.accuracy }\n");
+        const auto r = test::shrink_cli("run -q " + (dir / (name + ".yaml")).string() + " --out " + (dir / name).string());
+        INFO(r.output);
+        REQUIRE(r.code == 0);
+        return json::parse(test::read_text(dir / name / "report.json"))["baseline"]["value"].get<double>();
+    };
+    const double reference = baseline(SHRINK_REFERENCE_MODEL, "{ scale: 0.00392156862745098 }");
+    // Channel 1 gets mean 0 and std 1; the others are multiplied by zero weights.
+    CHECK(baseline("three.safetensors", "{ scale: 0.00392156862745098, mean: [5, 0, 7], std: [2, 1, 3] }") == reference);
+    CHECK(baseline("three.safetensors", "{ scale: 0.00392156862745098, mean: [0, 0.5, 0] }") < reference - 0.05);
+    CHECK(baseline("three.safetensors", "{ scale: 0.00392156862745098, layout: nhwc }") < reference - 0.05);
+    // The counts must fit the model.
+    test::write_text(dir / "bad.yaml", "version: 1\nmodel: three.safetensors\ndata:\n  evaluation: { dataset: fashion-mnist, split: test, samples: 10 }\n"
+                                       "  preprocess: { mean: [0, 0] }\nstages:\n  - { id: e, use: evaluator.accuracy }\n");
+    const auto bad = test::shrink_cli("run -q " + (dir / "bad.yaml").string() + " --out " + (dir / "bad").string());
+    CHECK(bad.code != 0);
+    CHECK_THAT(bad.output, Contains("data.preprocess gives 2 per-channel values; the model takes 3 channel(s)"));
+}
