@@ -87,7 +87,7 @@ class importer {
             if (i != data_inputs[0] && !n.inputs[i].empty() && !known_.count(n.inputs[i]))
                 refuse("input '" + n.inputs[i] + "' is neither an activation nor a constant");
         for (size_t o = 1; o < n.outputs.size(); ++o)
-            if (!n.outputs[o].empty() && consumers_.count(n.outputs[o]) | is_graph_output(n.outputs[o]))
+            if (!n.outputs[o].empty() && (consumers_.count(n.outputs[o]) || is_graph_output(n.outputs[o])))
                 refuse("its output '" + n.outputs[o] + "' is used, and shrink keeps only the first");
         const std::string& op = n.op;
         if (op == "Identity" || op == "Dropout") return alias(n.outputs[0], x);
