@@ -95,13 +95,11 @@ void conv_kernel::run(const float* src, float* dst) const {
     c.stream.wait();
 }
 
-struct pool_kernel::impl {
-    dnnl::pooling_forward primitive;
-    mutable dnnl::memory src, dst;
+struct pool_kernel::impl : unary_primitive {
+    using unary_primitive::unary_primitive;
 };
 
-pool_kernel::pool_kernel(const window_shape& s, pooling kind) : impl_(std::make_unique<impl>()) {
-    onednn_context& c = onednn();
+pool_kernel::pool_kernel(const window_shape& s, pooling kind) {
     const dnnl::memory::desc src_md = nchw(s.batch, s.in_c, s.in_h, s.in_w);
     const dnnl::memory::desc dst_md = nchw(s.batch, s.out_c, s.out_h, s.out_w);
     const dnnl::algorithm alg = kind == pooling::max       ? dnnl::algorithm::pooling_max
@@ -109,20 +107,12 @@ pool_kernel::pool_kernel(const window_shape& s, pooling kind) : impl_(std::make_
                                                            : dnnl::algorithm::pooling_avg_include_padding;
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, {s.strides[0], s.strides[1]},
                                         {s.kernel[0], s.kernel[1]}, {s.pads[0], s.pads[1]}, {s.pads[2], s.pads[3]});
-    impl_->primitive = dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, c.engine));
-    impl_->src = dnnl::memory(src_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->dst = dnnl::memory(dst_md, c.engine, DNNL_MEMORY_NONE);
+    impl_ = std::make_unique<impl>(dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, onednn().engine)), src_md, dst_md);
 }
 
 pool_kernel::~pool_kernel() = default;
 pool_kernel::pool_kernel(pool_kernel&&) noexcept = default;
 
-void pool_kernel::run(const float* src, float* dst) const {
-    onednn_context& c = onednn();
-    impl_->src.set_data_handle(const_cast<float*>(src));
-    impl_->dst.set_data_handle(dst);
-    impl_->primitive.execute(c.stream, {{DNNL_ARG_SRC, impl_->src}, {DNNL_ARG_DST, impl_->dst}});
-    c.stream.wait();
-}
+void pool_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 }  // namespace shrink::cpu

@@ -23,30 +23,20 @@ eltwise_post_op eltwise_algorithm(const activation& f) {
     throw std::invalid_argument("'" + f.op + "' is not an activation");
 }
 
-struct eltwise_kernel::impl {
-    dnnl::eltwise_forward primitive;
-    mutable dnnl::memory src, dst;
+struct eltwise_kernel::impl : unary_primitive {
+    using unary_primitive::unary_primitive;
 };
 
-eltwise_kernel::eltwise_kernel(int64_t count, const activation& f) : impl_(std::make_unique<impl>()) {
-    onednn_context& c = onednn();
+eltwise_kernel::eltwise_kernel(int64_t count, const activation& f) {
     const eltwise_post_op alg = eltwise_algorithm(f);
     const dnnl::memory::desc md({count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x);
     const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg.algorithm, md, alg.alpha, alg.beta);
-    impl_->primitive = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, c.engine));
-    impl_->src = dnnl::memory(md, c.engine, DNNL_MEMORY_NONE);
-    impl_->dst = dnnl::memory(md, c.engine, DNNL_MEMORY_NONE);
+    impl_ = std::make_unique<impl>(dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, onednn().engine)), md, md);
 }
 
 eltwise_kernel::~eltwise_kernel() = default;
 eltwise_kernel::eltwise_kernel(eltwise_kernel&&) noexcept = default;
 
-void eltwise_kernel::run(const float* src, float* dst) const {
-    onednn_context& c = onednn();
-    impl_->src.set_data_handle(const_cast<float*>(src));
-    impl_->dst.set_data_handle(dst);
-    impl_->primitive.execute(c.stream, {{DNNL_ARG_SRC, impl_->src}, {DNNL_ARG_DST, impl_->dst}});
-    c.stream.wait();
-}
+void eltwise_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 }  // namespace shrink::cpu

@@ -9,11 +9,6 @@ namespace shrink::cpu {
 
 using dt = dnnl::memory::data_type;
 
-onednn_context& onednn() {
-    static onednn_context c;
-    return c;
-}
-
 void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
             const float* bias) {
     onednn_context& c = onednn();

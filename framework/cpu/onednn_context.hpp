@@ -19,4 +19,14 @@ struct onednn_context {
 
 onednn_context& onednn();
 
+/// A primitive that reads one activation buffer and writes another (pooling, eltwise):
+/// its memories are made once, a run only sets the data pointers.
+struct unary_primitive {
+    unary_primitive(dnnl::primitive p, const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md);
+    void run(const float* src, float* dst) const;
+
+    dnnl::primitive primitive;
+    mutable dnnl::memory src, dst;
+};
+
 }  // namespace shrink::cpu

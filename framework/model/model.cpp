@@ -20,11 +20,17 @@ uint64_t tensor::kept_count() const {
     return static_cast<uint64_t>(std::count(mask.begin(), mask.end(), uint8_t{1}));
 }
 
+uint64_t tensor::matrix_rows(const std::vector<int64_t>& shape) { return shape.size() >= 2 ? uint64_t(shape[0]) : 1; }
+
+uint64_t tensor::matrix_cols(const std::vector<int64_t>& shape) {
+    uint64_t n = 1;
+    for (size_t d = shape.size() >= 2 ? 1 : 0; d < shape.size(); ++d) n *= uint64_t(shape[d]);
+    return n;
+}
+
 uint64_t tensor::scale_count(const std::vector<int64_t>& shape, const quant_spec& spec) {
     if (spec.group_size == 0) return 1;
-    tensor probe;
-    probe.shape = shape;
-    return probe.rows() * ((probe.cols() + spec.group_size - 1) / spec.group_size);
+    return matrix_rows(shape) * ((matrix_cols(shape) + spec.group_size - 1) / spec.group_size);
 }
 
 uint64_t tensor::scale_index(uint64_t i) const {

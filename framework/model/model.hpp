@@ -33,8 +33,10 @@ struct tensor {
     uint64_t kept_count() const;  // elements the mask keeps (all when dense)
     // A weight reads as a matrix of rows = its first dimension (output features or
     // channels) and cols = the rest (a conv's [out, in/group, kh, kw] gives in/group*kh*kw).
-    uint64_t rows() const { return shape.size() >= 2 ? uint64_t(shape[0]) : 1; }
-    uint64_t cols() const { return shape.size() >= 2 ? element_count() / uint64_t(shape[0]) : element_count(); }
+    uint64_t rows() const { return matrix_rows(shape); }
+    uint64_t cols() const { return matrix_cols(shape); }
+    static uint64_t matrix_rows(const std::vector<int64_t>& shape);
+    static uint64_t matrix_cols(const std::vector<int64_t>& shape);
     /// Scales a quantized tensor with this spec needs.
     static uint64_t scale_count(const std::vector<int64_t>& shape, const quant_spec& spec);
     /// Which scale (and zero point) element i of a quantized tensor uses.
