@@ -104,4 +104,10 @@ image_set load_fashion_mnist(const std::string& dir, const std::string& split) {
     return set;
 }
 
+void scaled_pixels(const image_set& set, int64_t start, int64_t rows, float scale, std::vector<float>& out) {
+    out.resize(size_t(rows * set.features));
+    const uint8_t* px = set.pixels.data() + start * set.features;
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float(px[i]) * scale;
+}
+
 }  // namespace shrink

@@ -30,4 +30,7 @@ std::optional<idx_files> find_fashion_mnist(const std::string& dir, const std::s
 /// numbers, dimensions, counts and label range; throws input_error naming the file.
 image_set load_fashion_mnist(const std::string& dir, const std::string& split);
 
+/// Images [start, start + rows) of `set` as floats, pixel * scale, into `out` (resized).
+void scaled_pixels(const image_set& set, int64_t start, int64_t rows, float scale, std::vector<float>& out);
+
 }  // namespace shrink

@@ -25,8 +25,7 @@ void measure_batchnorm(model& m, const layer& conv, const std::string& bn_name, 
     std::vector<float> x;
     for (int64_t start = 0; start < samples; start += batch) {
         const int64_t rows = std::min(batch, samples - start);
-        x.resize(size_t(rows * train.features));
-        for (int64_t i = 0; i < rows * train.features; ++i) x[size_t(i)] = float(train.pixels[size_t(start * train.features + i)]) * input_scale;
+        scaled_pixels(train, start, rows, input_scale, x);
         const std::vector<float> y = run.run(x.data(), rows);
         for (int64_t r = 0; r < rows; ++r)
             for (int64_t c = 0; c < channels; ++c) {

@@ -39,8 +39,7 @@ double evaluate_accuracy(const model& net, const std::string& data_dir, const st
     std::vector<float> x;
     for (int64_t start = 0; start < set.count; start += batch) {
         const int64_t rows = std::min(batch, set.count - start);
-        x.resize(size_t(rows * set.features));
-        for (int64_t i = 0; i < rows * set.features; ++i) x[size_t(i)] = float(set.pixels[size_t(start * set.features + i)]) * net.input_scale;
+        scaled_pixels(set, start, rows, net.input_scale, x);
         const std::vector<float> out = run.run(x.data(), rows);
         const int64_t w = run.output_width();
         for (int64_t r = 0; r < rows; ++r) {
@@ -67,9 +66,7 @@ train_result train_mlp(const train_options& o, const std::function<void(int, dou
         std::vector<float> x;
         for (int64_t start = 0; start < n; start += 500) {
             const int64_t rows = std::min<int64_t>(500, n - start);
-            x.resize(size_t(rows * train.features));
-            for (int64_t i = 0; i < rows * train.features; ++i)
-                x[size_t(i)] = float(train.pixels[size_t(start * train.features + i)]) * o.trunk->input_scale;
+            scaled_pixels(train, start, rows, o.trunk->input_scale, x);
             const std::vector<float> y = trunk.run(x.data(), rows);
             std::copy(y.begin(), y.end(), trunk_features.begin() + start * features);
         }
