@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -102,7 +103,7 @@ class importer {
             return;
         }
         if (op == "LeakyRelu") {
-            add(n, x, "leaky_relu", float(n.float_attr("alpha", 0.01)));
+            add(n, x, "leaky_relu", [&](layer& l) { l.alpha = float(n.float_attr("alpha", 0.01)); });
             return;
         }
         if (op == "Gelu") {
@@ -142,25 +143,20 @@ class importer {
     std::string name_for(const std::string& prefix) { return prefix + std::to_string(++counts_[prefix]); }
     void alias(const std::string& out, const std::string& in) { act_[out] = act_.at(in); }
 
-    /// Adds a layer reading ONNX value x, producing n's output (or `result`).
-    layer& add(const node& n, const std::string& x, const std::string& op, float alpha = 0, float beta = 0,
-               const std::string& result = "") {
+    /// Adds a layer reading ONNX value x, producing n's output (or `result`); `fill` sets
+    /// its weights and attributes before its shape is worked out. Returns its shape.
+    const std::vector<int64_t>& add(const node& n, const std::string& x, const std::string& op,
+                                    const std::function<void(layer&)>& fill = {}, const std::string& result = "") {
         static const std::map<std::string, std::string> prefix{
             {"linear", "fc"}, {"conv", "conv"}, {"batchnorm", "bn"}, {"max_pool", "pool"}, {"avg_pool", "pool"},
             {"global_avg_pool", "gap"}, {"flatten", "flatten"}, {"softmax", "softmax"}, {"log_softmax", "log_softmax"}};
         auto p = prefix.find(op);
         layer l = make_layer(name_for(p == prefix.end() ? op : p->second), op, act_.at(x), "");
         l.output = l.name + ".out";
-        l.alpha = alpha;
-        l.beta = beta;
-        m_.layers.push_back(std::move(l));
-        layer& added = m_.layers.back();
-        act_[result.empty() ? n.outputs[0] : result] = added.output;
-        // Layers with weights get their shape once the caller has stored them.
-        if (op == "linear") shape_[added.output] = {};
-        else if (op == "batchnorm") shape_[added.output] = shape_.at(added.input);
-        else shape_[added.output] = layer_output_shape(m_, added, shape_.at(added.input));
-        return added;
+        if (fill) fill(l);
+        act_[result.empty() ? n.outputs[0] : result] = l.output;
+        m_.layers.push_back(l);
+        return shape_[l.output] = layer_output_shape(m_, l, shape_.at(l.input));
     }
 
     std::string store(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
@@ -231,10 +227,10 @@ class importer {
                 }
             }
         }
-        layer& l = add(n, x, "linear", 0, 0, result);
-        l.weight = store(l.name + ".weight", {out, in}, std::move(w));
-        if (!bias.empty()) l.bias = store(l.name + ".bias", {out}, std::move(bias));
-        shape_[l.output] = {out};
+        add(n, x, "linear", [&](layer& l) {
+            l.weight = store(l.name + ".weight", {out, in}, std::move(w));
+            if (!bias.empty()) l.bias = store(l.name + ".bias", {out}, std::move(bias));
+        }, result);
     }
 
     const node* only_consumer(const std::string& v) const {
@@ -317,15 +313,12 @@ class importer {
                 absorbed_.insert(result);
             }
         }
-        layer l = make_layer(name_for("conv"), "conv", act_.at(x), "");
-        l.output = l.name + ".out";
-        l.win = w;
-        l.weight = store(l.name + ".weight", wt.shape, std::move(weight));
-        if (has_bias) l.bias = store(l.name + ".bias", {channels}, std::move(bias));
-        m_.layers.push_back(l);
-        act_[result] = l.output;
-        shape_[l.output] = layer_output_shape(m_, m_.layers.back(), in);
-        if (shape_[l.output] != out) refuse("its output shape differs from what ONNX computes");
+        const auto& shape = add(n, x, "conv", [&](layer& l) {
+            l.win = w;
+            l.weight = store(l.name + ".weight", wt.shape, std::move(weight));
+            if (has_bias) l.bias = store(l.name + ".bias", {channels}, std::move(bias));
+        }, result);
+        if (shape != out) refuse("its output shape differs from what ONNX computes");
     }
 
     /// BatchNormalization in inference form as a per-channel scale and shift; nullopt
@@ -349,9 +342,15 @@ class importer {
         const int64_t channels = shape_.at(act_.at(x))[0];
         auto affine = batchnorm_affine(n, channels);
         if (!affine) refuse("only inference-mode BatchNormalization with constant parameters is supported");
-        layer& l = add(n, x, "batchnorm");
-        l.weight = store(l.name + ".scale", {channels}, std::move(affine->first));
-        l.bias = store(l.name + ".shift", {channels}, std::move(affine->second));
+        add_scale_shift(n, x, std::move(affine->first), std::move(affine->second));
+    }
+
+    void add_scale_shift(const node& n, const std::string& x, std::vector<float> scale, std::vector<float> shift) {
+        const int64_t channels = int64_t(scale.size());
+        add(n, x, "batchnorm", [&](layer& l) {
+            l.weight = store(l.name + ".scale", {channels}, std::move(scale));
+            l.bias = store(l.name + ".shift", {channels}, std::move(shift));
+        });
     }
 
     /// x + c, x - c, c - x, x * c, x / c with c a scalar or one value per channel (or
@@ -383,9 +382,7 @@ class importer {
             if (op == "Div") scale[k] = float(1.0 / v);
         }
         if (gelu(n, x)) return;
-        layer& l = add(n, x, "batchnorm");
-        l.weight = store(l.name + ".scale", {channels}, std::move(scale));
-        l.bias = store(l.name + ".shift", {channels}, std::move(shift));
+        add_scale_shift(n, x, std::move(scale), std::move(shift));
     }
 
     /// PyTorch (before opset 20) exports GELU as x * 0.5 * (1 + erf(x / sqrt(2))), in
@@ -417,7 +414,7 @@ class importer {
                                         std::find(b->inputs.begin(), b->inputs.end(), x) != b->inputs.end();
         if (!ok) return false;
         for (const node* n : {erf, plus, a, b}) absorbed_.insert(n->outputs[0]);
-        add(first, x, "gelu", 0, 0, b->outputs[0]);
+        add(first, x, "gelu", {}, b->outputs[0]);
         return true;
     }
 
@@ -431,7 +428,10 @@ class importer {
             if (n.inputs.size() > 2 && !n.inputs[2].empty()) hi = constant(n, 2, "max").data.at(0);
         }
         if (!(lo <= hi)) refuse("min must not exceed max");
-        add(n, x, "clip", float(lo), float(hi));
+        add(n, x, "clip", [&](layer& l) {
+            l.alpha = float(lo);
+            l.beta = float(hi);
+        });
     }
 
     void pool(const node& n, const std::string& x) {
@@ -452,10 +452,8 @@ class importer {
                 w.pads[size_t(d) + 2] += std::max<int64_t>(0, (out[size_t(d) + 1] - 1) * w.strides[size_t(d)] + w.kernel[size_t(d)] -
                                                                   (in[size_t(d) + 1] + w.pads[size_t(d)] + w.pads[size_t(d) + 2]));
         }
-        layer& l = add(n, x, n.op == "MaxPool" ? "max_pool" : "avg_pool");
-        l.win = w;
-        shape_[l.output] = layer_output_shape(m_, l, in);
-        if (shape_[l.output] != out) refuse("its output shape differs from what ONNX computes");
+        const auto& shape = add(n, x, n.op == "MaxPool" ? "max_pool" : "avg_pool", [&](layer& l) { l.win = w; });
+        if (shape != out) refuse("its output shape differs from what ONNX computes");
     }
 
     void reduce_mean(const node& n, const std::string& x) {
@@ -467,11 +465,8 @@ class importer {
         std::sort(axes.begin(), axes.end());
         if (rank(x) != 3 || axes != std::vector<int64_t>{2, 3}) refuse("only a mean over H and W of [batch, C, H, W] data is supported");
         const bool keep = n.int_attr("keepdims", 1) != 0;
-        layer& l = add(n, x, "global_avg_pool", 0, 0, keep ? n.outputs[0] : n.outputs[0] + "#pooled");
-        if (!keep) {
-            act_[n.outputs[0] + "#pooled"] = l.output;
-            add(n, n.outputs[0] + "#pooled", "flatten");
-        }
+        add(n, x, "global_avg_pool", {}, keep ? n.outputs[0] : n.outputs[0] + "#pooled");
+        if (!keep) add(n, n.outputs[0] + "#pooled", "flatten");
     }
 
     void pad(const node& n, const std::string& x) {
