@@ -54,6 +54,14 @@ cli_result shrink_cli(const std::string& args, const std::string& env) {
     return r;
 }
 
+std::string add_random_tensor(model& m, rng& gen, const std::string& name, std::vector<int64_t> shape, double sd) {
+    tensor t;
+    t.shape = std::move(shape);
+    for (uint64_t i = 0; i < t.element_count(); ++i) t.values.push_back(float(gen.normal() * sd));
+    m.tensors[name] = t;
+    return name;
+}
+
 model tiny_model(uint64_t seed, int64_t inputs) {
     model m;
     m.input_features = inputs;
@@ -90,11 +98,7 @@ model tiny_cnn(uint64_t seed, int64_t side) {
     m.input_scale = 1.0f / 255.0f;
     rng gen(seed);
     auto random = [&](const std::string& name, std::vector<int64_t> shape, double sd) {
-        tensor t;
-        t.shape = std::move(shape);
-        for (uint64_t i = 0; i < t.element_count(); ++i) t.values.push_back(float(gen.normal() * sd));
-        m.tensors[name] = t;
-        return name;
+        return add_random_tensor(m, gen, name, std::move(shape), sd);
     };
     auto add = [&](layer l) {
         m.layers.push_back(std::move(l));

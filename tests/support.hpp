@@ -3,6 +3,7 @@
 #pragma once
 
 #include "model/model.hpp"
+#include "util/random.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -34,6 +35,9 @@ struct cli_result {
 /// Runs `build/bin/shrink ARGS` through the shell (ARGS is shell text), capturing output.
 /// The ledger and the stage cache are off (SHRINK_LEDGER=off, SHRINK_CACHE=off) unless `env` sets them.
 cli_result shrink_cli(const std::string& args, const std::string& env = "");
+
+/// Adds tensor `name` of `shape` with N(0, sd) values from `gen` to `m`; returns `name`.
+std::string add_random_tensor(model& m, rng& gen, const std::string& name, std::vector<int64_t> shape, double sd);
 
 /// A 3-layer MLP (inputs -> 16 -> 8 -> 4) with seeded random weights.
 model tiny_model(uint64_t seed = 7, int64_t inputs = 784);

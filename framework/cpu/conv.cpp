@@ -4,6 +4,9 @@
 #include "cpu/onednn_context.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace shrink::cpu {
 
@@ -17,18 +20,20 @@ dnnl::memory::desc nchw(int64_t n, int64_t c, int64_t h, int64_t w) { return dnn
 }  // namespace
 
 struct conv_kernel::impl {
-    dnnl::convolution_forward primitive;
-    mutable dnnl::memory src, weight, bias, dst;  // src and dst: the caller's NCHW buffers
-    dnnl::memory src_blocked, dst_blocked;        // the layouts the primitive chose, when not NCHW
-    dnnl::reorder to_blocked, from_blocked;
-    bool has_bias = false;
+    unary_primitive conv;
+    // Where the primitive wants other layouts than the caller's: conversions, and the
+    // converted data.
+    unary_primitive convert_src, convert_dst;
+    mutable std::vector<float> src_converted, dst_converted;
+    layout dst_layout;
 };
 
-conv_kernel::conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f)
+conv_kernel::conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f, const layout& src,
+                         bool plain_dst)
     : impl_(std::make_unique<impl>()) {
     onednn_context& c = onednn();
-    const dnnl::memory::desc src_md = nchw(s.batch, s.in_c, s.in_h, s.in_w);
-    const dnnl::memory::desc dst_md = nchw(s.batch, s.out_c, s.out_h, s.out_w);
+    const dnnl::memory::desc src_md = desc_of(src, {s.batch, s.in_c, s.in_h, s.in_w});
+    const dnnl::memory::desc plain_dst_md = nchw(s.batch, s.out_c, s.out_h, s.out_w);
     const int64_t kh = s.kernel[0], kw = s.kernel[1];
     const dnnl::memory::desc user_w_md =
         s.group == 1 ? dnnl::memory::desc({s.out_c, s.in_c, kh, kw}, dt::f32, tag::oihw)
@@ -38,42 +43,47 @@ conv_kernel::conv_kernel(const window_shape& s, const float* weight, const float
     // oneDNN counts dilation from 0 (no gaps), ONNX from 1.
     const dnnl::memory::dims strides{s.strides[0], s.strides[1]}, dilates{s.dilations[0] - 1, s.dilations[1] - 1};
     const dnnl::memory::dims pad_l{s.pads[0], s.pads[1]}, pad_r{s.pads[2], s.pads[3]};
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = own_scratchpad();
     if (f) {
         const eltwise_post_op alg = eltwise_algorithm(f);
         dnnl::post_ops ops;
         ops.append_eltwise(1.0f, alg.algorithm, alg.alpha, alg.beta);
         attr.set_post_ops(ops);
     }
-    // The primitive picks its activation layouts too: on plain NCHW, oneDNN falls back to
-    // im2col and GEMM, about 5x slower here than its direct kernels on blocked layouts
-    // (measured with bench/compare_runtime.sh); reordering in and out costs far less.
-    const dnnl::memory::desc any_src_md(src_md.dims(), dt::f32, tag::any), any_dst_md(dst_md.dims(), dt::f32, tag::any);
-    // Direct convolution, never Winograd: its results do not depend on a heuristic's choice.
-    const auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                                          any_src_md, any_w_md, b_md, any_dst_md, strides, dilates, pad_l, pad_r)
-                        : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                                          any_src_md, any_w_md, any_dst_md, strides, dilates, pad_l, pad_r);
-    const dnnl::convolution_forward::primitive_desc pd(d, attr, c.engine);
-    impl_->primitive = dnnl::convolution_forward(pd);
-    dnnl::memory user_w(user_w_md, c.engine, const_cast<float*>(weight));
-    impl_->weight = dnnl::memory(pd.weights_desc(), c.engine);
-    dnnl::reorder(user_w, impl_->weight).execute(c.stream, user_w, impl_->weight);
-    c.stream.wait();
-    impl_->src = dnnl::memory(src_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->dst = dnnl::memory(dst_md, c.engine, DNNL_MEMORY_NONE);
-    if (pd.src_desc() != src_md) {
-        impl_->src_blocked = dnnl::memory(pd.src_desc(), c.engine);
-        impl_->to_blocked = dnnl::reorder(impl_->src, impl_->src_blocked);
+    auto describe = [&](const dnnl::memory::desc& in, const dnnl::memory::desc& out) {
+        // Direct convolution, never Winograd: its results do not depend on a heuristic's choice.
+        const auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                                              in, any_w_md, b_md, out, strides, dilates, pad_l, pad_r)
+                            : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                                              in, any_w_md, out, strides, dilates, pad_l, pad_r);
+        return dnnl::convolution_forward::primitive_desc(d, attr, c.engine);
+    };
+    // Layouts in order of preference: the input as it comes and the output as asked, then
+    // the output in the layout oneDNN picks, then both. Plain layouts send oneDNN to im2col
+    // and GEMM, several times slower here than its direct kernels on blocked layouts
+    // (bench/compare_runtime.sh), so a choice that lands on GEMM (or the reference
+    // kernel) gives way to the next, where converting the layouts costs far less.
+    const dnnl::memory::desc any_src_md(src_md.dims(), dt::f32, tag::any), any_dst_md(plain_dst_md.dims(), dt::f32, tag::any);
+    const std::pair<dnnl::memory::desc, dnnl::memory::desc> choices[] = {
+        {src_md, plain_dst ? plain_dst_md : any_dst_md}, {src_md, any_dst_md}, {any_src_md, any_dst_md}};
+    std::optional<dnnl::convolution_forward::primitive_desc> pd;
+    for (const auto& [in, out] : choices) {
+        pd = describe(in, out);
+        const std::string impl = pd->impl_info_str();
+        if (impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos) break;
     }
-    if (pd.dst_desc() != dst_md) {
-        impl_->dst_blocked = dnnl::memory(pd.dst_desc(), c.engine);
-        impl_->from_blocked = dnnl::reorder(impl_->dst_blocked, impl_->dst);
+    impl_->conv = unary_primitive(dnnl::convolution_forward(*pd), pd->src_desc(), pd->dst_desc());
+    impl_->conv.args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd->weights_desc()));
+    if (bias) impl_->conv.args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
+    const dnnl::memory::desc dst_md = plain_dst ? plain_dst_md : pd->dst_desc();
+    impl_->dst_layout = layout_of(dst_md);
+    if (pd->src_desc() != src_md) {
+        impl_->convert_src = unary_primitive(src_md, pd->src_desc());
+        impl_->src_converted.resize(pd->src_desc().get_size() / sizeof(float));
     }
-    if (bias) {
-        impl_->bias = dnnl::memory(b_md, c.engine);
-        std::copy(bias, bias + s.out_c, static_cast<float*>(impl_->bias.get_data_handle()));
-        impl_->has_bias = true;
+    if (pd->dst_desc() != dst_md) {
+        impl_->convert_dst = unary_primitive(pd->dst_desc(), dst_md);
+        impl_->dst_converted.resize(pd->dst_desc().get_size() / sizeof(float));
     }
 }
 
@@ -81,34 +91,35 @@ conv_kernel::~conv_kernel() = default;
 conv_kernel::conv_kernel(conv_kernel&&) noexcept = default;
 
 void conv_kernel::run(const float* src, float* dst) const {
-    onednn_context& c = onednn();
-    impl_->src.set_data_handle(const_cast<float*>(src));
-    impl_->dst.set_data_handle(dst);
-    const bool reorder_in = bool(impl_->src_blocked), reorder_out = bool(impl_->dst_blocked);
-    if (reorder_in) impl_->to_blocked.execute(c.stream, impl_->src, impl_->src_blocked);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, reorder_in ? impl_->src_blocked : impl_->src},
-                                               {DNNL_ARG_WEIGHTS, impl_->weight},
-                                               {DNNL_ARG_DST, reorder_out ? impl_->dst_blocked : impl_->dst}};
-    if (impl_->has_bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
-    impl_->primitive.execute(c.stream, args);
-    if (reorder_out) impl_->from_blocked.execute(c.stream, impl_->dst_blocked, impl_->dst);
-    c.stream.wait();
+    impl& k = *impl_;
+    if (k.convert_src) k.convert_src.run(src, k.src_converted.data());
+    k.conv.run(k.convert_src ? k.src_converted.data() : src, k.convert_dst ? k.dst_converted.data() : dst);
+    if (k.convert_dst) k.convert_dst.run(k.dst_converted.data(), dst);
 }
+
+const layout& conv_kernel::dst_layout() const { return impl_->dst_layout; }
 
 struct pool_kernel::impl : unary_primitive {
     using unary_primitive::unary_primitive;
+    layout dst_layout;
 };
 
-pool_kernel::pool_kernel(const window_shape& s, pooling kind) {
-    const dnnl::memory::desc src_md = nchw(s.batch, s.in_c, s.in_h, s.in_w);
-    const dnnl::memory::desc dst_md = nchw(s.batch, s.out_c, s.out_h, s.out_w);
+pool_kernel::pool_kernel(const window_shape& s, pooling kind, const layout& src) {
+    // The output takes the input's layout: pooling works channel by channel in any.
+    const dnnl::memory::desc src_md = desc_of(src, {s.batch, s.in_c, s.in_h, s.in_w});
+    const dnnl::memory::desc dst_md = src.plain() ? nchw(s.batch, s.out_c, s.out_h, s.out_w)
+                                                  : dnnl::memory::desc({s.batch, s.out_c, s.out_h, s.out_w}, dt::f32, tag::any);
     const dnnl::algorithm alg = kind == pooling::max       ? dnnl::algorithm::pooling_max
                                 : kind == pooling::average ? dnnl::algorithm::pooling_avg_exclude_padding
                                                            : dnnl::algorithm::pooling_avg_include_padding;
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, {s.strides[0], s.strides[1]},
                                         {s.kernel[0], s.kernel[1]}, {s.pads[0], s.pads[1]}, {s.pads[2], s.pads[3]});
-    impl_ = std::make_unique<impl>(dnnl::pooling_forward(dnnl::pooling_forward::primitive_desc(d, onednn().engine)), src_md, dst_md);
+    const dnnl::pooling_forward::primitive_desc pd(d, own_scratchpad(), onednn().engine);
+    impl_ = std::make_unique<impl>(dnnl::pooling_forward(pd), src_md, pd.dst_desc());
+    impl_->dst_layout = layout_of(pd.dst_desc());
 }
+
+const layout& pool_kernel::dst_layout() const { return impl_->dst_layout; }
 
 pool_kernel::~pool_kernel() = default;
 pool_kernel::pool_kernel(pool_kernel&&) noexcept = default;

@@ -1,9 +1,11 @@
-// Convolution and pooling over NCHW float activations on oneDNN, created once per batch
-// size and run many times (like linear_kernel): weights are reordered at creation into
-// the layout the primitive prefers; a run only sets the activation pointers.
+// Convolution and pooling over float activations on oneDNN, created once per batch size
+// and run many times (like linear_kernel): weights are reordered at creation into the
+// layout the primitive prefers; a run only sets the activation pointers. Each takes its
+// input in the layout it comes in (cpu/layout.hpp) and says which layout it writes.
 #pragma once
 
 #include "cpu/eltwise.hpp"
+#include "cpu/layout.hpp"
 
 #include <array>
 #include <cstdint>
@@ -23,13 +25,16 @@ struct window_shape {
     int64_t group = 1;
 };
 
-/// dst = f(conv(src, weight) + bias); weight is [out_c, in_c/group, kh, kw].
+/// dst = f(conv(src, weight) + bias); weight is [out_c, in_c/group, kh, kw]. dst is in
+/// the layout oneDNN's fastest direct kernel writes, or plain when `plain_dst`.
 class conv_kernel {
   public:
-    conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f);
+    conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f, const layout& src = {},
+                bool plain_dst = true);
     ~conv_kernel();
     conv_kernel(conv_kernel&&) noexcept;
     void run(const float* src, float* dst) const;
+    const layout& dst_layout() const;
 
   private:
     struct impl;
@@ -38,13 +43,14 @@ class conv_kernel {
 
 enum class pooling { max, average, average_with_pad };
 
-/// dst = pool(src) over each channel's windows.
+/// dst = pool(src) over each channel's windows; dst is in src's layout.
 class pool_kernel {
   public:
-    pool_kernel(const window_shape& s, pooling kind);
+    pool_kernel(const window_shape& s, pooling kind, const layout& src = {});
     ~pool_kernel();
     pool_kernel(pool_kernel&&) noexcept;
     void run(const float* src, float* dst) const;
+    const layout& dst_layout() const;
 
   private:
     struct impl;

@@ -27,11 +27,11 @@ struct eltwise_kernel::impl : unary_primitive {
     using unary_primitive::unary_primitive;
 };
 
-eltwise_kernel::eltwise_kernel(int64_t count, const activation& f) {
+eltwise_kernel::eltwise_kernel(int64_t count, const activation& f, const layout& l) {
     const eltwise_post_op alg = eltwise_algorithm(f);
-    const dnnl::memory::desc md({count}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x);
+    const dnnl::memory::desc md = desc_of(l, {count});
     const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg.algorithm, md, alg.alpha, alg.beta);
-    impl_ = std::make_unique<impl>(dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, onednn().engine)), md, md);
+    impl_ = std::make_unique<impl>(dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, own_scratchpad(), onednn().engine)), md, md);
 }
 
 eltwise_kernel::~eltwise_kernel() = default;

@@ -1,6 +1,8 @@
 // Elementwise activations on oneDNN, run alone or fused into a conv as a post-op.
 #pragma once
 
+#include "cpu/layout.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,10 +21,11 @@ struct activation {
 /// True for the ops `activation` can hold.
 bool is_activation(const std::string& op);
 
-/// dst = f(src) over `count` floats; src == dst is allowed.
+/// dst = f(src) over `count` floats, or over an activation in blocked layout `l` (whose
+/// padding stays untouched); src == dst is allowed.
 class eltwise_kernel {
   public:
-    eltwise_kernel(int64_t count, const activation& f);
+    eltwise_kernel(int64_t count, const activation& f, const layout& l = {});
     ~eltwise_kernel();
     eltwise_kernel(eltwise_kernel&&) noexcept;
     void run(const float* src, float* dst) const;

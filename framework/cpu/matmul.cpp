@@ -29,25 +29,22 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
         {DNNL_ARG_WEIGHTS, dnnl::memory(b_md, c.engine, const_cast<float*>(b))},
         {DNNL_ARG_DST, dnnl::memory(dst_md, c.engine, dst)}};
     if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, c.engine, const_cast<float*>(bias)));
-    it->second.execute(c.stream, args);
-    c.stream.wait();
+    it->second.execute(onednn_stream(), args);
+    onednn_stream().wait();
 }
 
-struct linear_kernel::impl {
-    dnnl::matmul primitive;
-    mutable dnnl::memory src, weight, bias, dst;
-    bool has_bias = false;
+struct linear_kernel::impl : unary_primitive {
+    using unary_primitive::unary_primitive;
 };
 
-linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu)
-    : impl_(std::make_unique<impl>()) {
+linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu) {
     onednn_context& c = onednn();
     const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
     const dnnl::memory::desc user_w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
     const dnnl::memory::desc any_w_md({k, n}, dt::f32, dnnl::memory::format_tag::any);
     const dnnl::memory::desc b_md({1, n}, dt::f32, dnnl::memory::dims{n, 1});
     const dnnl::memory::desc dst_md({m, n}, dt::f32, dnnl::memory::dims{n, 1});
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = own_scratchpad();
     if (relu) {
         dnnl::post_ops ops;
         ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
@@ -55,34 +52,15 @@ linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weigh
     }
     const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, any_w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, any_w_md, dst_md);
     const dnnl::matmul::primitive_desc pd(d, attr, c.engine);
-    impl_->primitive = dnnl::matmul(pd);
-    // Reorder the weights once into the layout the primitive chose.
-    dnnl::memory user_w(user_w_md, c.engine, const_cast<float*>(weight));
-    impl_->weight = dnnl::memory(pd.weights_desc(), c.engine);
-    dnnl::reorder(user_w, impl_->weight).execute(c.stream, user_w, impl_->weight);
-    c.stream.wait();
-    impl_->src = dnnl::memory(src_md, c.engine, DNNL_MEMORY_NONE);
-    impl_->dst = dnnl::memory(dst_md, c.engine, DNNL_MEMORY_NONE);
-    if (bias) {
-        impl_->bias = dnnl::memory(b_md, c.engine);
-        std::copy(bias, bias + n, static_cast<float*>(impl_->bias.get_data_handle()));
-        impl_->has_bias = true;
-    }
+    impl_ = std::make_unique<impl>(dnnl::matmul(pd), src_md, dst_md);
+    impl_->args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd.weights_desc()));
+    if (bias) impl_->args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
 }
 
 linear_kernel::~linear_kernel() = default;
 linear_kernel::linear_kernel(linear_kernel&&) noexcept = default;
 
-void linear_kernel::run(const float* src, float* dst) const {
-    onednn_context& c = onednn();
-    impl_->src.set_data_handle(const_cast<float*>(src));
-    impl_->dst.set_data_handle(dst);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, impl_->src}, {DNNL_ARG_WEIGHTS, impl_->weight}, {DNNL_ARG_DST, impl_->dst}};
-    if (impl_->has_bias) args.emplace(DNNL_ARG_BIAS, impl_->bias);
-    impl_->primitive.execute(c.stream, args);
-    c.stream.wait();
-}
+void linear_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 const char* onednn_version() {
     static const std::string v = [] {

@@ -6,6 +6,8 @@
 #include <memory>
 #include <thread>
 
+#include <unistd.h>
+
 namespace shrink::cpu {
 
 namespace {
@@ -19,6 +21,11 @@ void set_thread_count(int threads) {
     omp_set_num_threads(threads);
     tbb_limit.reset();
     tbb_limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(threads));
+}
+
+int64_t l2_cache_bytes() {
+    const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return bytes > 0 ? int64_t(bytes) : int64_t(1) << 20;
 }
 
 int thread_count() {

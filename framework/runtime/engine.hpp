@@ -5,7 +5,9 @@
 // legal (the conv's output feeds only the batchnorm), fuses an activation into the
 // linear or conv before it as a oneDNN post-op, turns flatten into a view, and plans the
 // activation buffers: each value takes a buffer freed by a value no step reads any more,
-// and activations and batchnorms run in place when their input dies with them.
+// and activations and batchnorms run in place when their input dies with them. Per batch
+// size, a conv's output stays in the blocked layout oneDNN's conv kernels run fastest on
+// through pooling and activations, up to the first step that reads plain data.
 #pragma once
 
 #include "cpu/eltwise.hpp"
@@ -15,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace shrink {
@@ -40,6 +43,10 @@ class engine {
     int64_t unplanned_floats() const { return unplanned_floats_; }
     /// Steps after folding and fusion (for tests and `shrink describe`-like output).
     std::vector<std::string> step_summary() const;
+    /// Per step at batch size `rows`, the layout it reads and writes ("plain" or
+    /// "blocked"), and where it converts its input to plain or reads blocked data with
+    /// shuffled weights; a last line when the output is converted.
+    std::vector<std::string> layout_summary(int64_t rows) const;
 
   private:
     enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm };
@@ -54,8 +61,9 @@ class engine {
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed
     };
-    struct batch_plan;  // kernels and buffers for one batch size
-    batch_plan& plan_for(int64_t rows) const;
+    struct batch_plan;  // kernels, layouts and buffers for one batch size
+    batch_plan& plan_for(int64_t rows, bool plain, int part) const;
+    void run_part(batch_plan& plan, const float* input, int64_t rows, const layer_input_fn& on_layer_input, float* out) const;
 
     std::vector<step> steps_;
     std::vector<int> buffer_of_;           // value -> buffer; -1 for the caller's input
@@ -63,7 +71,10 @@ class engine {
     int64_t unplanned_floats_ = 0;
     int output_value_ = 0;
     int64_t output_width_ = 0;
-    mutable std::map<int64_t, std::unique_ptr<batch_plan>> plans_;
+    int64_t input_width_ = 0;
+    int64_t chunk_rows_ = 0;
+    // By rows, plain, and which part of a split batch (each part has its own buffers).
+    mutable std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<batch_plan>> plans_;
 };
 
 }  // namespace shrink

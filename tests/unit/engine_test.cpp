@@ -1,3 +1,4 @@
+#include "cpu/threading.hpp"
 #include "model/model.hpp"
 #include "runtime/engine.hpp"
 #include "support.hpp"
@@ -136,4 +137,118 @@ TEST_CASE("the engine runs CNNs the same at every batch size, with buffers reuse
     unfolded.find_layer("bn1")->input = "stop.out";
     const std::vector<float> again = engine(unfolded).run(x.data(), 300);
     for (size_t i = 0; i < again.size(); ++i) REQUIRE(again[i] == Approx(all[i]).margin(1e-6));
+}
+
+namespace {
+
+/// conv(16) relu max_pool tanh conv(16) relu max_pool flatten linear(10) softmax on
+/// 1x12x12: 16 channels fill oneDNN's 8- and 16-channel blocks exactly. The relus fuse
+/// into the convs; the tanh runs alone.
+model blocked_cnn(uint64_t seed) {
+    model m;
+    m.input_shape = {1, 12, 12};
+    m.input_features = 144;
+    rng gen(seed);
+    auto random = [&](const std::string& name, std::vector<int64_t> shape, double sd) {
+        return test::add_random_tensor(m, gen, name, std::move(shape), sd);
+    };
+    std::string x = m.input;
+    auto add = [&](layer l) {
+        m.layers.push_back(std::move(l));
+        return x = m.layers.back().output;
+    };
+    for (int i : {1, 2}) {
+        const std::string n = std::to_string(i);
+        layer c = make_layer("conv" + n, "conv", x, "conv" + n + ".out", random("conv" + n + ".weight", {16, i == 1 ? 1 : 16, 3, 3}, 0.3),
+                             random("conv" + n + ".bias", {16}, 0.1));
+        c.win.kernel = {3, 3};
+        c.win.pads = {1, 1, 1, 1};
+        add(c);
+        add(make_layer("relu" + n, "relu", x, "relu" + n + ".out"));
+        layer p = make_layer("pool" + n, "max_pool", x, "pool" + n + ".out");
+        p.win.kernel = p.win.strides = {2, 2};
+        add(p);
+        if (i == 1) add(make_layer("tanh", "tanh", x, "tanh.out"));
+    }
+    add(make_layer("flatten", "flatten", x, "flat"));
+    add(make_layer("fc1", "linear", x, "fc1.out", random("fc1.weight", {10, 16 * 3 * 3}, 0.3), random("fc1.bias", {10}, 0.1)));
+    m.output = add(make_layer("softmax", "softmax", x, "probs"));
+    m.validate();
+    return m;
+}
+
+/// The engine's output on random images, in blocked layouts and all plain (an observer of
+/// layer inputs keeps every value plain): the two must agree.
+void check_layouts_agree(const model& m, int64_t rows) {
+    rng g(4);
+    std::vector<float> x(size_t(rows * m.input_features));
+    for (float& v : x) v = float(g.uniform());
+    const engine e(m);
+    const std::vector<float> fast = e.run(x.data(), rows);
+    const std::vector<float> plain = e.run(x.data(), rows, [](const std::string&, const float*, int64_t, int64_t) {});
+    REQUIRE(fast.size() == plain.size());
+    for (size_t i = 0; i < fast.size(); ++i) REQUIRE(fast[i] == Approx(plain[i]).margin(1e-5));
+}
+
+}  // namespace
+
+TEST_CASE("conv outputs stay blocked through pooling up to the linear head", "[engine][cnn]") {
+    const model m = blocked_cnn(3);
+    // 100 rows on 2 threads run as two parts of 50, one per thread.
+    const int threads = cpu::thread_count();
+    cpu::set_thread_count(2);
+    for (int64_t rows : {1, 8, 100}) {
+        INFO("rows " << rows);
+        // No conversion anywhere: the head reads the pooled blocks with its columns shuffled.
+        CHECK(engine(m).layout_summary(rows) == std::vector<std::string>{"conv1: plain -> blocked", "pool1: blocked -> blocked",
+                                                                          "tanh: blocked -> blocked", "conv2: blocked -> blocked",
+                                                                          "pool2: blocked -> blocked",
+                                                                          "fc1: blocked read by shuffled weights -> plain",
+                                                                          "softmax: plain -> plain"});
+        check_layouts_agree(m, rows);
+    }
+    cpu::set_thread_count(threads);
+}
+
+TEST_CASE("blocked values are converted where a step reads plain data, and only there", "[engine][cnn]") {
+    SECTION("padded blocks (4 channels) before the linear head") {
+        // tiny_cnn cut after its first pooling: conv1 (4 channels) bn1 relu1 pool1 fc1.
+        model m = test::tiny_cnn(9, 12);
+        m.layers.erase(m.layers.begin() + 4, m.layers.begin() + 7);
+        m.find_layer("flatten")->input = "pool1.out";
+        tensor& w = m.at("fc1.weight");
+        w.shape = {10, 4 * 6 * 6};
+        w.values.resize(size_t(10 * 4 * 6 * 6), 0.05f);
+        m.validate();
+        const std::vector<std::string> layouts = engine(m).layout_summary(5);
+        CHECK(layouts[1] == "pool1: blocked -> blocked");
+        CHECK(layouts[2] == "fc1: blocked converted to plain -> plain");
+        check_layouts_agree(m, 5);
+    }
+    SECTION("a conv's output as the model's output") {
+        model m = blocked_cnn(5);
+        m.output = "relu2.out";
+        m.layers.resize(6);
+        CHECK(engine(m).layout_summary(3).back() == "output: blocked converted to plain");
+        check_layouts_agree(m, 3);
+    }
+    SECTION("a standalone batchnorm after pooling") {
+        model m = blocked_cnn(6);
+        m.tensors["bn.scale"].shape = m.tensors["bn.shift"].shape = {16};
+        m.tensors["bn.scale"].values.assign(16, 0.5f);
+        m.tensors["bn.shift"].values.assign(16, 0.25f);
+        m.layers.insert(m.layers.begin() + 7, make_layer("bn", "batchnorm", "pool2.out", "bn.out", "bn.scale", "bn.shift"));
+        m.find_layer("flatten")->input = "bn.out";
+        m.validate();
+        CHECK(engine(m).layout_summary(2)[5] == "bn: blocked -> blocked");
+        check_layouts_agree(m, 2);
+    }
+    SECTION("a softmax over the flattened pooling") {
+        model m = blocked_cnn(7);
+        m.layers.erase(m.layers.end() - 2);  // fc1
+        m.find_layer("softmax")->input = "flat";
+        m.validate();
+        CHECK(engine(m).layout_summary(4).back() == "softmax: blocked converted to plain -> plain");
+        check_layouts_agree(m, 4);
+    }
 }
