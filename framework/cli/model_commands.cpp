@@ -37,7 +37,9 @@ int cmd_inspect(const std::vector<std::string>& args) {
     for (const auto& [k, v] : m.info) std::cout << "  " << k << ": " << v << "\n";
     std::cout << "\nlayers:\n";
     for (const layer& l : m.layers) {
-        std::cout << "  " << l.name << "  " << l.op << "  " << l.input << " -> " << l.output;
+        std::string from = l.input;
+        for (const std::string& more : l.more_inputs) from.append(", ").append(more);
+        std::cout << "  " << l.name << "  " << l.op << "  " << from << " -> " << l.output;
         if (!l.factor_of.empty()) std::cout << "  (factor of " << l.factor_of << ", rank " << l.rank << ")";
         if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
         if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {

@@ -20,6 +20,12 @@ class layout {
     /// Floats a buffer in this layout takes, padding included (blocked layouts only).
     int64_t floats() const;
     const layout_desc* desc() const { return desc_.get(); }
+    /// Both plain, or the same blocked layout of the same dims.
+    bool operator==(const layout& other) const;
+    /// Whether data in this layout can be read as `rows` samples of `shape`: plain data
+    /// always can; blocked data only with those very dims (a reshape keeps the floats
+    /// but not a blocked layout's meaning).
+    bool fits(int64_t rows, const std::vector<int64_t>& shape) const;
 
   private:
     std::shared_ptr<const layout_desc> desc_;

@@ -31,6 +31,18 @@ dnnl::memory::desc desc_of(const layout& l, const dnnl::memory::dims& plain_dims
     return l.plain() ? plain_desc(plain_dims) : l.desc()->md;
 }
 
+bool layout::operator==(const layout& other) const {
+    if (plain() || other.plain()) return plain() == other.plain();
+    return desc_->md == other.desc_->md;
+}
+
+bool layout::fits(int64_t rows, const std::vector<int64_t>& shape) const {
+    if (plain()) return true;
+    dnnl::memory::dims want{rows};
+    want.insert(want.end(), shape.begin(), shape.end());
+    return desc_->md.dims() == want;
+}
+
 int64_t layout::floats() const { return desc_ ? int64_t(desc_->md.get_size() / sizeof(float)) : 0; }
 
 std::vector<int64_t> sample_order(const layout& l, int64_t rows, int64_t per_sample) {

@@ -105,7 +105,9 @@ tensor& model::at(const std::string& tensor_name) {
 const std::vector<std::string>& known_ops() {
     static const std::vector<std::string> ops{"linear",  "conv",       "batchnorm", "relu",     "leaky_relu",
                                               "sigmoid", "tanh",       "gelu",      "clip",     "softmax",
-                                              "log_softmax", "max_pool", "avg_pool", "global_avg_pool", "flatten"};
+                                              "log_softmax", "max_pool", "avg_pool", "global_avg_pool", "flatten",
+                                              "reshape", "add",        "sub",       "mul",      "div",
+                                              "concat"};
     return ops;
 }
 
@@ -121,6 +123,14 @@ layer make_layer(std::string name, std::string op, std::string input, std::strin
 }
 
 bool has_matrix(const std::string& op) { return op == "linear" || op == "conv"; }
+
+bool is_binary(const std::string& op) { return op == "add" || op == "sub" || op == "mul" || op == "div"; }
+
+std::vector<std::string> layer::inputs() const {
+    std::vector<std::string> all{input};
+    all.insert(all.end(), more_inputs.begin(), more_inputs.end());
+    return all;
+}
 
 namespace {
 
@@ -150,8 +160,39 @@ int64_t window_extent(const std::string& where, int64_t size, int64_t kernel, in
 
 }  // namespace
 
-std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<int64_t>& in) {
+std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<std::vector<int64_t>>& ins) {
     const std::string where = "layer '" + l.name + "': ";
+    const size_t operands = is_binary(l.op) ? 2 : l.op == "concat" ? std::max<size_t>(ins.size(), 2) : 1;
+    if (ins.size() != operands || l.more_inputs.size() + 1 != operands)
+        throw std::runtime_error(where + l.op + " takes " + std::to_string(operands) + " input(s), got " + std::to_string(l.more_inputs.size() + 1));
+    const std::vector<int64_t>& in = ins[0];
+    if (is_binary(l.op)) {
+        // The second operand broadcasts to the first (right-aligned, each size equal or 1).
+        const std::vector<int64_t>& b = ins[1];
+        bool fits = b.size() <= in.size();
+        for (size_t i = 0; fits && i < b.size(); ++i) {
+            const int64_t have = b[b.size() - 1 - i], want = in[in.size() - 1 - i];
+            fits = have == want || have == 1;
+        }
+        if (!fits)
+            throw std::runtime_error(where + l.op + ": '" + l.more_inputs[0] + "' " + dims_text(b) + " does not broadcast to '" +
+                                     l.input + "' " + dims_text(in));
+        return in;
+    }
+    if (l.op == "concat") {
+        if (l.axis < 0 || l.axis >= int64_t(in.size()))
+            throw std::runtime_error(where + "concat axis " + std::to_string(l.axis) + " is outside " + dims_text(in));
+        std::vector<int64_t> out = in;
+        for (size_t k = 1; k < ins.size(); ++k) {
+            bool fits = ins[k].size() == in.size();
+            for (size_t i = 0; fits && i < in.size(); ++i) fits = int64_t(i) == l.axis || ins[k][i] == in[i];
+            if (!fits)
+                throw std::runtime_error(where + "concat: '" + l.inputs()[k] + "' " + dims_text(ins[k]) + " does not match '" + l.input +
+                                         "' " + dims_text(in) + " outside axis " + std::to_string(l.axis));
+            out[size_t(l.axis)] += ins[k][size_t(l.axis)];
+        }
+        return out;
+    }
     auto need_rank = [&](size_t rank, const char* what) {
         if (in.size() != rank)
             throw std::runtime_error(where + l.op + " needs " + what + " input, got " + dims_text(in) + " ('" + l.input + "')");
@@ -176,6 +217,17 @@ std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const st
         int64_t n = 1;
         for (int64_t d : in) n *= d;
         return {n};
+    }
+    if (l.op == "reshape") {
+        int64_t n = 1, want = 1;
+        for (int64_t d : in) n *= d;
+        for (int64_t d : l.shape) {
+            if (d <= 0 || d > max_extent) throw std::runtime_error(where + "reshape to a malformed shape " + dims_text(l.shape));
+            want *= d;
+        }
+        if (l.shape.empty() || l.shape.size() > 3 || want != n)
+            throw std::runtime_error(where + "cannot reshape " + dims_text(in) + " to " + dims_text(l.shape));
+        return l.shape;
     }
     if (l.op == "linear") {
         need_rank(1, "a [features]");
@@ -246,10 +298,14 @@ std::map<std::string, std::vector<int64_t>> model::activation_shapes() const {
     for (const layer& l : layers) {
         const std::string where = "layer '" + l.name + "': ";
         if (l.name.empty() || !names.insert(l.name).second) throw std::runtime_error(where + "empty or duplicate name");
-        auto in = shapes.find(l.input);
-        if (in == shapes.end()) throw std::runtime_error(where + "input '" + l.input + "' is not produced before it");
+        std::vector<std::vector<int64_t>> ins;
+        for (const std::string& name : l.inputs()) {
+            auto in = shapes.find(name);
+            if (in == shapes.end()) throw std::runtime_error(where + "input '" + name + "' is not produced before it");
+            ins.push_back(in->second);
+        }
         if (shapes.count(l.output)) throw std::runtime_error(where + "output '" + l.output + "' is produced twice");
-        std::vector<int64_t> out = layer_output_shape(*this, l, in->second);
+        std::vector<int64_t> out = layer_output_shape(*this, l, ins);
         int64_t size = 1;
         for (int64_t d : out) size *= d;
         if (size > (int64_t(1) << 28)) throw std::runtime_error(where + "its output " + dims_text(out) + " is too large");

@@ -71,10 +71,14 @@ const std::vector<std::string>& known_ops();
 /// Ops that carry a weight read as [out, in...] rows: what compression stages work on.
 bool has_matrix(const std::string& op);
 
+/// add, sub, mul, div: two activations, elementwise; the second broadcasts to the first.
+bool is_binary(const std::string& op);
+
 struct layer {
     std::string name;
     std::string op;  // one of known_ops()
     std::string input;
+    std::vector<std::string> more_inputs;  // binary ops: the second operand; concat: the rest
     std::string output;
     std::string weight;  // linear: [out, in]; conv: [out, in/group, kh, kw]; batchnorm: [C] scale
     std::string bias;    // linear, conv: [out]; batchnorm: [C] shift; may be empty
@@ -83,6 +87,11 @@ struct layer {
     uint64_t rank = 0;
     window win;             // conv, max_pool, avg_pool
     float alpha = 0, beta = 0;  // leaky_relu: slope alpha; clip: [alpha, beta]
+    int64_t axis = 0;           // concat: the per-sample axis joined (0 = channels or features)
+    std::vector<int64_t> shape;  // reshape: the per-sample shape the same floats take
+
+    /// input, then more_inputs.
+    std::vector<std::string> inputs() const;
 };
 
 /// A layer with the fields most ops need (the rest default).
@@ -112,9 +121,9 @@ struct model {
     std::map<std::string, std::vector<int64_t>> activation_shapes() const;
 };
 
-/// Per-sample output shape of layer `l` on an input of shape `in`. Throws
-/// std::runtime_error naming the layer when the op does not fit the input.
-std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<int64_t>& in);
+/// Per-sample output shape of layer `l` on inputs of shapes `in` (one per l.inputs()).
+/// Throws std::runtime_error naming the layer when the op does not fit its inputs.
+std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<std::vector<int64_t>>& in);
 
 /// Checks a quantized submission and returns the tensor it makes (keeping the mask of
 /// `old`, whose pruned positions must decode to zero). Throws std::runtime_error.

@@ -99,6 +99,9 @@ json graph_json(const model& m) {
     json layers = json::array();
     for (const layer& l : m.layers) {
         json j{{"name", l.name}, {"op", l.op}, {"input", l.input}, {"output", l.output}};
+        if (!l.more_inputs.empty()) j["more_inputs"] = l.more_inputs;
+        if (l.op == "concat") j["axis"] = l.axis;
+        if (l.op == "reshape") j["shape"] = l.shape;
         if (!l.weight.empty()) j["weight"] = l.weight;
         if (!l.bias.empty()) j["bias"] = l.bias;
         if (l.input_quantization) j["input_quant"] = {{"scale", l.input_quantization->scale}, {"zero_point", l.input_quantization->zero_point}};
@@ -414,6 +417,9 @@ class model_reader {
             l.name = j.at("name").get<std::string>();
             l.op = j.at("op").get<std::string>();
             l.input = j.at("input").get<std::string>();
+            if (j.contains("more_inputs")) l.more_inputs = j.at("more_inputs").get<std::vector<std::string>>();
+            if (j.contains("axis")) l.axis = j.at("axis").get<int64_t>();
+            if (j.contains("shape")) l.shape = j.at("shape").get<std::vector<int64_t>>();
             l.output = j.at("output").get<std::string>();
             if (j.contains("weight")) l.weight = j.at("weight").get<std::string>();
             if (j.contains("bias")) l.bias = j.at("bias").get<std::string>();
@@ -499,9 +505,12 @@ model_outline outline_of(const model& m) {
             info.out = int64_t(w->second.rows());
             info.in = int64_t(w->second.cols());
         }
-        auto in = upstream.find(l.input);
-        if (in == upstream.end()) throw std::runtime_error("layer '" + l.name + "': input '" + l.input + "' is not produced before it");
-        std::set<int> deps = in->second;
+        std::set<int> deps;
+        for (const std::string& name : l.inputs()) {
+            auto in = upstream.find(name);
+            if (in == upstream.end()) throw std::runtime_error("layer '" + l.name + "': input '" + name + "' is not produced before it");
+            deps.insert(in->second.begin(), in->second.end());
+        }
         const int index = int(o.layers.size());
         for (int d : deps) o.layers[size_t(d)].downstream.push_back(index);
         deps.insert(index);

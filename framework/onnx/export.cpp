@@ -132,6 +132,29 @@ std::string export_onnx(const model& m) {
             add_node(g, "Mul", l.name, {l.name + ".product", l.name + ".half"}, {l.output});
         } else if (l.op == "flatten") {
             int_attr(add_node(g, "Flatten", l.name, {l.input}, {l.output}), "axis", 1);
+        } else if (l.op == "reshape") {
+            std::vector<int64_t> target{0};  // 0: the batch, copied
+            target.insert(target.end(), l.shape.begin(), l.shape.end());
+            add_typed(g, l.name + ".shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
+            add_node(g, "Reshape", l.name, {l.input, l.name + ".shape"}, {l.output});
+        } else if (is_binary(l.op)) {
+            // shrink aligns the second operand's per-sample shape to the right of the first's;
+            // ONNX aligns whole shapes, batch included: give it the first's rank.
+            const std::vector<int64_t>& a = shapes.at(l.input);
+            const std::vector<int64_t>& b = shapes.at(l.more_inputs[0]);
+            std::string operand = l.more_inputs[0];
+            if (b.size() < a.size()) {
+                std::vector<int64_t> target(a.size() - b.size() + 1, 1);
+                target[0] = 0;
+                target.insert(target.end(), b.begin(), b.end());
+                add_typed(g, l.name + ".operand_shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
+                operand = l.name + ".operand";
+                add_node(g, "Reshape", l.name + ".broadcast", {l.more_inputs[0], l.name + ".operand_shape"}, {operand});
+            }
+            static const std::map<std::string, std::string> names{{"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"}};
+            add_node(g, names.at(l.op), l.name, {l.input, operand}, {l.output});
+        } else if (l.op == "concat") {
+            int_attr(add_node(g, "Concat", l.name, l.inputs(), {l.output}), "axis", l.axis + 1);
         } else if (l.op == "max_pool" || l.op == "avg_pool") {
             onnx::NodeProto* n = add_node(g, l.op == "max_pool" ? "MaxPool" : "AveragePool", l.name, {l.input}, {l.output});
             window_attrs(n, l);

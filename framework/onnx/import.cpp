@@ -80,8 +80,7 @@ class importer {
             return;
         }
         if (absorbed_.count(n.outputs[0])) return;
-        if (data_inputs.size() > 1)
-            refuse("it combines two activations (a residual or branch); shrink's model graph is a chain of layers");
+        if (data_inputs.size() > 1) return join(n, data_inputs);
         const std::string& x = n.inputs[data_inputs[0]];
         if (pending_pads_.count(x) && n.op != "Conv") refuse("a Pad is imported only when a Conv reads it");
         for (size_t i = 0; i < n.inputs.size(); ++i)
@@ -156,7 +155,9 @@ class importer {
         if (fill) fill(l);
         act_[result.empty() ? n.outputs[0] : result] = l.output;
         m_.layers.push_back(l);
-        return shape_[l.output] = layer_output_shape(m_, l, shape_.at(l.input));
+        std::vector<std::vector<int64_t>> ins;
+        for (const std::string& name : l.inputs()) ins.push_back(shape_.at(name));
+        return shape_[l.output] = layer_output_shape(m_, l, ins);
     }
 
     std::string store(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
@@ -172,11 +173,49 @@ class importer {
         const std::vector<int64_t>& ours = shape_.at(act_.at(x));
         if (volume(out) != volume(ours)) refuse("it changes the number of values per sample");
         if (out == ours || (ours.size() == 1 && out.size() != 3)) return alias(n.outputs[0], x);
-        if (ours.size() == 3) {
+        if (ours.size() == 3 && out.size() != 3) {
             add(n, x, "flatten");
             return;
         }
-        refuse("it reshapes features into images; shrink reads [C, H, W] only at the model input");
+        // Features (or an image) seen as an image of another shape: the same floats.
+        add(n, x, "reshape", [&](layer& l) { l.shape = out; });
+    }
+
+    /// A node reading two or more activations: Add, Sub, Mul, Div (residual joins, gates)
+    /// or Concat (branches).
+    void join(const node& n, const std::vector<size_t>& data_inputs) {
+        if (data_inputs.size() != n.inputs.size()) refuse("it mixes activations and constants");
+        for (size_t i : data_inputs)
+            if (shape_.at(act_.at(n.inputs[i])) != per_sample(n.inputs[i]))
+                refuse("input '" + n.inputs[i] + "' has a shape shrink's graph does not keep (after a reshape it imported as a view)");
+        const std::string& op = n.op;
+        if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+            if (n.inputs.size() != 2) refuse("it needs two inputs");
+            // The operand with the output's shape goes first; the other broadcasts to it.
+            const std::vector<int64_t> out = per_sample(n.outputs[0]);
+            size_t first = 0;
+            if (per_sample(n.inputs[0]) != out) {
+                if (per_sample(n.inputs[1]) != out) refuse("both operands broadcast; shrink broadcasts the second only");
+                if (op == "Sub" || op == "Div") refuse("its first operand broadcasts to the second, which " + op + " cannot swap");
+                first = 1;
+            }
+            std::string lower = op;
+            std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+            add(n, n.inputs[first], lower, [&](layer& l) { l.more_inputs = {act_.at(n.inputs[1 - first])}; });
+            return;
+        }
+        if (op == "Concat") {
+            int64_t axis = n.int_attr("axis", 0);
+            const int64_t full_rank = int64_t(value(n.inputs[0]).shape.size());
+            if (axis < 0) axis += full_rank;
+            if (axis <= 0 || axis >= full_rank) refuse("it joins along the batch axis, or outside the data's rank");
+            add(n, n.inputs[0], "concat", [&](layer& l) {
+                l.axis = axis - 1;
+                for (size_t i = 1; i < n.inputs.size(); ++i) l.more_inputs.push_back(act_.at(n.inputs[i]));
+            });
+            return;
+        }
+        refuse("it reads two or more activations; shrink imports that for Add, Sub, Mul, Div and Concat only");
     }
 
     void transpose(const node& n, const std::string& x) {

@@ -3,6 +3,7 @@
 #include "cpu/batchnorm.hpp"
 #include "cpu/conv.hpp"
 #include "cpu/gemv.hpp"
+#include "cpu/join.hpp"
 #include "cpu/matmul.hpp"
 #include "cpu/softmax.hpp"
 #include "cpu/threading.hpp"
@@ -44,20 +45,23 @@ cpu::window_shape window_of(const std::vector<int64_t>& in, const std::vector<in
 }  // namespace
 
 struct engine::batch_plan {
-    std::vector<std::function<void(const float*, float*)>> run;  // one per step
-    // Where a step reads plain data from a value in a blocked layout: the conversion, into
-    // `scratch`, which is read at once. Index steps_.size() converts the model's output.
-    std::vector<std::shared_ptr<cpu::to_plain_kernel>> to_plain;
+    // One per step: reads its inputs (one pointer each), writes its output.
+    std::vector<std::function<void(const float* const*, float*)>> run;
+    // Where a step reads plain data from a value in a blocked layout: per step and input,
+    // the conversion, into that input's scratch buffer, which is read at once. Index
+    // steps_.size() converts the model's output (into scratch[0]).
+    std::vector<std::vector<std::shared_ptr<cpu::to_plain_kernel>>> to_plain;
     std::vector<std::string> layouts;  // per step, for layout_summary()
     std::vector<std::vector<float>> buffers;
-    std::vector<float> scratch;
+    std::vector<std::vector<float>> scratch;  // per input position
 };
 
 engine::engine(const model& m) {
     m.validate();
     const auto shapes = m.activation_shapes();
     std::map<std::string, int> consumers;
-    for (const layer& l : m.layers) ++consumers[l.input];
+    for (const layer& l : m.layers)
+        for (const std::string& in : l.inputs()) ++consumers[in];
     std::map<std::string, int> value{{m.input, 0}};
     std::vector<int64_t> value_floats{m.input_features};
     auto new_value = [&](const std::string& name) {
@@ -73,13 +77,17 @@ engine::engine(const model& m) {
 
     for (size_t i = 0; i < m.layers.size(); ++i) {
         const layer& l = m.layers[i];
-        if (l.op == "flatten") {  // NCHW data is already flat: a view
+        if (l.op == "flatten" || l.op == "reshape") {  // the same floats in the same order: a view
             value[l.output] = value.at(l.input);
             continue;
         }
         step s;
         s.source = &l;
-        s.input = value.at(l.input);
+        for (const std::string& in : l.inputs()) {
+            s.inputs.push_back(value.at(in));
+            s.in_sizes.push_back(volume(shapes.at(in)));
+        }
+        s.input = s.inputs[0];
         s.in_shape = shapes.at(l.input);
         s.in_size = volume(s.in_shape);
         std::string produced = l.output;
@@ -116,6 +124,12 @@ engine::engine(const model& m) {
             s.k = kind::batchnorm;
             s.weight = m.at(l.weight).decode();
             s.bias = m.at(l.bias).decode();
+        } else if (is_binary(l.op)) {
+            s.k = kind::binary;
+            s.operand_shape = shapes.at(l.more_inputs[0]);
+        } else if (l.op == "concat") {
+            s.k = kind::concat;
+            for (const std::string& in : l.inputs()) s.in_shapes.push_back(shapes.at(in));
         } else {  // max_pool, avg_pool, global_avg_pool
             s.k = kind::pool;
         }
@@ -138,14 +152,18 @@ engine::engine(const model& m) {
 
     // The memory plan: a value's buffer is free again after the last step that reads it.
     std::vector<size_t> last_read(value_floats.size(), 0);
-    for (size_t k = 0; k < steps_.size(); ++k) last_read[size_t(steps_[k].input)] = k;
+    for (size_t k = 0; k < steps_.size(); ++k)
+        for (int v : steps_[k].inputs) last_read[size_t(v)] = k;
     last_read[size_t(output_value_)] = std::numeric_limits<size_t>::max();
     buffer_of_.assign(value_floats.size(), -1);
     std::vector<int> free_buffers;
     for (size_t k = 0; k < steps_.size(); ++k) {
         const step& s = steps_[k];
-        const bool in_place = (s.k == kind::activation || s.k == kind::batchnorm || s.k == kind::softmax || s.k == kind::log_softmax) &&
-                              s.input != 0 && last_read[size_t(s.input)] == k;
+        // Elementwise steps write over their (first) input when it dies with them; a binary
+        // step only when its operands are different values.
+        const bool elementwise = s.k == kind::activation || s.k == kind::batchnorm || s.k == kind::softmax || s.k == kind::log_softmax ||
+                                 (s.k == kind::binary && s.inputs[1] != s.input);
+        const bool in_place = elementwise && s.input != 0 && last_read[size_t(s.input)] == k;
         int buffer = -1;
         if (in_place) {
             buffer = buffer_of_[size_t(s.input)];
@@ -165,7 +183,11 @@ engine::engine(const model& m) {
             buffer_floats_.push_back(s.out_size);
         }
         buffer_of_[size_t(s.output)] = buffer;
-        if (!in_place && s.input != 0 && last_read[size_t(s.input)] == k) free_buffers.push_back(buffer_of_[size_t(s.input)]);
+        for (size_t i = 0; i < s.inputs.size(); ++i) {
+            const int v = s.inputs[i];
+            const bool repeated = std::find(s.inputs.begin(), s.inputs.begin() + long(i), v) != s.inputs.begin() + long(i);
+            if (v != 0 && last_read[size_t(v)] == k && !repeated && !(in_place && v == s.input)) free_buffers.push_back(buffer_of_[size_t(v)]);
+        }
     }
 }
 
@@ -199,10 +221,11 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
     std::vector<cpu::layout> layout_of(buffer_of_.size());
     std::vector<int64_t> buffer_size(buffer_floats_.size());
     for (size_t b = 0; b < buffer_size.size(); ++b) buffer_size[b] = rows * buffer_floats_[b];
-    int64_t scratch = 0;
-    auto convert = [&](int value, int64_t floats) -> std::shared_ptr<cpu::to_plain_kernel> {
+    std::vector<int64_t> scratch;
+    auto convert = [&](int value, int64_t floats, size_t slot) -> std::shared_ptr<cpu::to_plain_kernel> {
         if (layout_of[size_t(value)].plain()) return nullptr;
-        scratch = std::max(scratch, rows * floats);
+        if (scratch.size() <= slot) scratch.resize(slot + 1);
+        scratch[slot] = std::max(scratch[slot], rows * floats);
         return std::make_shared<cpu::to_plain_kernel>(layout_of[size_t(value)]);
     };
     for (const step& s : steps_) {
@@ -211,10 +234,18 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
         // shuffled to match, where every sample's floats are shuffled the same way.
         std::vector<int64_t> order;
         if (s.k == kind::linear && !l.input_quantization) order = cpu::sample_order(layout_of[size_t(s.input)], rows, s.in_size);
-        const bool layout_free =
-            s.k == kind::pool || s.k == kind::activation || s.k == kind::batchnorm || (s.k == kind::conv && !l.input_quantization) ||
-            !order.empty();
-        p->to_plain.push_back(layout_free ? nullptr : convert(s.input, s.in_size));
+        const cpu::layout& first = layout_of[size_t(s.input)];
+        const bool fits = first.fits(rows, s.in_shape);
+        bool layout_free = !order.empty() || s.k == kind::activation ||
+                           (fits && (s.k == kind::pool || s.k == kind::batchnorm || (s.k == kind::conv && !l.input_quantization)));
+        // A binary step takes both operands as they lie when they share a layout, or when
+        // the second is a plain broadcast (a per-channel gate); else both become plain.
+        const cpu::layout operand = s.k == kind::binary ? layout_of[size_t(s.inputs[1])] : cpu::layout();
+        if (s.k == kind::binary)
+            layout_free = fits && ((operand == first && s.operand_shape == s.in_shape) || (operand.plain() && s.in_sizes[1] < s.in_size));
+        p->to_plain.emplace_back();
+        for (size_t i = 0; i < s.inputs.size(); ++i)
+            p->to_plain.back().push_back(layout_free ? nullptr : convert(s.inputs[i], s.in_sizes[i], i));
         const cpu::layout& in = layout_free ? layout_of[size_t(s.input)] : cpu::layout();
         cpu::layout& out = layout_of[size_t(s.output)];
         switch (s.k) {
@@ -229,12 +260,12 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 }
                 const float* w = order.empty() ? s.weight.data() : weight->data();
                 if (rows <= gemv_max_rows) {
-                    p->run.push_back([&s, weight, w, rows, relu, n, k](const float* src, float* dst) {
-                        cpu::gemv_rows(src, rows, w, s.bias.data(), dst, n, k, relu);
+                    p->run.push_back([&s, weight, w, rows, relu, n, k](const float* const* src, float* dst) {
+                        cpu::gemv_rows(src[0], rows, w, s.bias.data(), dst, n, k, relu);
                     });
                 } else {
                     auto kernel = std::make_shared<cpu::linear_kernel>(rows, n, k, w, s.bias.data(), relu);
-                    p->run.push_back([kernel](const float* src, float* dst) { kernel->run(src, dst); });
+                    p->run.push_back([kernel](const float* const* src, float* dst) { kernel->run(src[0], dst); });
                 }
                 break;
             }
@@ -242,7 +273,7 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 auto k = std::make_shared<cpu::conv_kernel>(window_of(s.in_shape, s.out_shape, l.win, rows), s.weight.data(),
                                                             s.bias.data(), s.post, in, plain);
                 out = k->dst_layout();
-                p->run.push_back([k](const float* src, float* dst) { k->run(src, dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
                 break;
             }
             case kind::pool: {
@@ -257,42 +288,58 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 }
                 auto k = std::make_shared<cpu::pool_kernel>(window_of(s.in_shape, s.out_shape, w, rows), how, in);
                 out = k->dst_layout();
-                p->run.push_back([k](const float* src, float* dst) { k->run(src, dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
                 break;
             }
             case kind::activation: {
                 auto k = std::make_shared<cpu::eltwise_kernel>(rows * s.in_size, s.post, in);
                 out = in;
-                p->run.push_back([k](const float* src, float* dst) { k->run(src, dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
                 break;
             }
             case kind::batchnorm: {
                 const int64_t channels = s.in_shape[0];
                 auto k = std::make_shared<cpu::batchnorm_kernel>(rows, channels, s.in_size / channels, s.weight.data(), s.bias.data(), in);
                 out = in;
-                p->run.push_back([k](const float* src, float* dst) { k->run(src, dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
                 break;
             }
             case kind::softmax:
             case kind::log_softmax: {
                 auto k = std::make_shared<cpu::softmax_kernel>(rows, s.in_size, s.k == kind::log_softmax);
-                p->run.push_back([k](const float* src, float* dst) { k->run(src, dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+                break;
+            }
+            case kind::binary: {
+                auto k = std::make_shared<cpu::binary_kernel>(l.op, rows, s.in_shape, s.operand_shape, in,
+                                                              layout_free ? operand : cpu::layout());
+                out = in;
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], src[1], dst); });
+                break;
+            }
+            case kind::concat: {
+                auto k = std::make_shared<cpu::concat_kernel>(rows, s.in_shapes, l.axis);
+                const size_t n = s.inputs.size();
+                p->run.push_back([k, n](const float* const* src, float* dst) { k->run(std::vector<const float*>(src, src + n), dst); });
                 break;
             }
         }
         auto name = [](const cpu::layout& x) { return x.plain() ? "plain" : "blocked"; };
-        std::string line = l.name + ": " + name(layout_of[size_t(s.input)]);
-        if (p->to_plain.back()) line.append(" converted to plain");
+        std::string line = l.name + ": ";
+        for (size_t i = 0; i < s.inputs.size(); ++i) {
+            line.append(i ? " + " : "").append(name(layout_of[size_t(s.inputs[i])]));
+            if (p->to_plain.back()[i]) line.append(" converted to plain");
+        }
         if (!order.empty()) line.append(" read by shuffled weights");
         p->layouts.push_back(line.append(" -> ").append(name(out)));
         const int buffer = buffer_of_[size_t(s.output)];
         buffer_size[size_t(buffer)] = std::max(buffer_size[size_t(buffer)], out.floats());
     }
-    p->to_plain.push_back(convert(output_value_, output_width_));
-    if (p->to_plain.back()) p->layouts.push_back("output: blocked converted to plain");
+    p->to_plain.push_back({convert(output_value_, output_width_, 0)});
+    if (p->to_plain.back()[0]) p->layouts.push_back("output: blocked converted to plain");
     p->buffers.resize(buffer_size.size());
     for (size_t b = 0; b < buffer_size.size(); ++b) p->buffers[b].resize(size_t(buffer_size[b]));
-    p->scratch.resize(size_t(scratch));
+    for (int64_t floats : scratch) p->scratch.emplace_back(size_t(floats));
     return *p;
 }
 
@@ -344,32 +391,37 @@ void engine::run_part(batch_plan& plan, const float* input, int64_t rows, const 
         return b < 0 ? const_cast<float*>(input) : plan.buffers[size_t(b)].data();
     };
     std::vector<float> quantized_input;
+    std::vector<const float*> srcs;
     for (size_t k = 0; k < steps_.size(); ++k) {
         const step& s = steps_[k];
-        const float* src = data_of(s.input);
-        if (const auto& convert = plan.to_plain[k]) {
-            convert->run(src, plan.scratch.data());
-            src = plan.scratch.data();
+        srcs.clear();
+        for (size_t i = 0; i < s.inputs.size(); ++i) {
+            const float* src = data_of(s.inputs[i]);
+            if (const auto& convert = plan.to_plain[k][i]) {
+                convert->run(src, plan.scratch[i].data());
+                src = plan.scratch[i].data();
+            }
+            srcs.push_back(src);
         }
         if (s.k == kind::linear || s.k == kind::conv) {
             if (const auto& iq = s.source->input_quantization) {
                 // Static activation quantization, simulated: the values become exactly
                 // what an 8-bit asymmetric input would carry.
-                quantized_input.assign(src, src + rows * s.in_size);
+                quantized_input.assign(srcs[0], srcs[0] + rows * s.in_size);
                 for (float& x : quantized_input) {
                     const float q = std::clamp(std::nearbyint(x / iq->scale) + float(iq->zero_point), 0.0f, 255.0f);
                     x = (q - float(iq->zero_point)) * iq->scale;
                 }
-                src = quantized_input.data();
+                srcs[0] = quantized_input.data();
             }
-            if (on_layer_input) on_layer_input(s.source->name, src, rows, s.in_size);
+            if (on_layer_input) on_layer_input(s.source->name, srcs[0], rows, s.in_size);
         }
-        plan.run[k](src, data_of(s.output));
+        plan.run[k](srcs.data(), data_of(s.output));
     }
     const float* out = data_of(output_value_);
-    if (const auto& convert = plan.to_plain.back()) {
-        convert->run(out, plan.scratch.data());
-        out = plan.scratch.data();
+    if (const auto& convert = plan.to_plain.back()[0]) {
+        convert->run(out, plan.scratch[0].data());
+        out = plan.scratch[0].data();
     }
     std::copy(out, out + rows * output_width_, result);
 }

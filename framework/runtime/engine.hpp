@@ -49,13 +49,17 @@ class engine {
     std::vector<std::string> layout_summary(int64_t rows) const;
 
   private:
-    enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm };
+    enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm, binary, concat };
     struct step {
         const layer* source;
         kind k;
-        int input = 0, output = 0;                // value ids; value 0 is the caller's input
-        std::vector<int64_t> in_shape, out_shape;  // per sample
+        std::vector<int> inputs;                   // value ids; value 0 is the caller's input
+        std::vector<int64_t> in_sizes;             // per sample, per input
+        int input = 0, output = 0;                 // the first input; the output
+        std::vector<int64_t> in_shape, out_shape;  // per sample (in_shape: the first input's)
         int64_t in_size = 0, out_size = 0;
+        std::vector<int64_t> operand_shape;              // binary: the second operand's
+        std::vector<std::vector<int64_t>> in_shapes;     // concat: every input's
         std::vector<float> weight;  // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale
         std::vector<float> bias;    // batchnorm: shift
         cpu::activation post;       // fused into a linear (relu only) or a conv

@@ -247,6 +247,40 @@ TEST_CASE("factorizer.svd splits a conv into a narrower conv and a 1x1 conv", "[
     CHECK(std::filesystem::exists(dir / "run" / "models" / "svd.onnx"));
 }
 
+TEST_CASE("a residual CNN runs the whole pipeline: pruned, calibrated, int8, exported", "[model][run][cnn]") {
+    test::temp_dir dir;
+    // The reference CNN with a skip: conv2's activations plus the pooled conv1 output it
+    // reads (both [16, 14, 14]), as a ResNet block adds its input back. The skip is scaled
+    // by 0.05 (a batchnorm on it) so that the head, trained without it, still mostly fits.
+    model m = load_any_model(SHRINK_REFERENCE_CNN);
+    m.tensors["skip_scale.weight"].shape = m.tensors["skip_scale.bias"].shape = {16};
+    m.tensors["skip_scale.weight"].values.assign(16, 0.05f);
+    m.tensors["skip_scale.bias"].values.assign(16, 0.0f);
+    layer scale = make_layer("skip_scale", "batchnorm", "pool1.out", "skip_scale.out", "skip_scale.weight", "skip_scale.bias");
+    layer skip = make_layer("skip", "add", "relu2.out", "skip.out");
+    skip.more_inputs = {"skip_scale.out"};
+    m.layers.insert(m.layers.begin() + long(m.find_layer("relu2") - m.layers.data()) + 1, {scale, skip});
+    m.find_layer("pool2")->input = "skip.out";
+    save_model(m, dir / "residual.safetensors");
+    test::write_text(dir / "r.yaml", recipe_over((dir / "residual.safetensors").string(),
+                                                 "  - { id: prune, use: pruner.magnitude, params: { sparsity: 0.5, scope: global } }\n"
+                                                 "  - { id: calib, use: calibrator.minmax }\n"
+                                                 "  - { id: int8, use: quantizer.rtn, params: { bits: 8, granularity: per_channel, activation_bits: 8 } }\n"
+                                                 "  - { id: e, use: evaluator.accuracy }\n", 0.5, 1000) +
+                                         "output: { format: onnx }\n");
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const model out = load_model(dir / "run" / "models" / "int8.safetensors");
+    CHECK(out.find_layer("skip")->more_inputs == std::vector<std::string>{"skip_scale.out"});
+    CHECK(out.at(out.find_layer("conv2")->weight).quant);
+    CHECK(out.find_layer("conv2")->input_quantization);
+    const json report = json::parse(test::read_text(dir / "run" / "report.json"));
+    CHECK(report["baseline"]["value"].get<double>() > 0.7);  // 0.786 on 1000 images
+    CHECK(report["results"][0]["retention"].get<double>() >= 0.98);
+    CHECK(std::filesystem::exists(dir / "run" / "models" / "int8.onnx"));
+}
+
 TEST_CASE("per-channel preprocessing feeds each channel its own mean and std, in the declared layout", "[model][run]") {
     test::temp_dir dir;
     // A 3-channel version of the reference MLP that reads only channel 1 (the middle one).

@@ -210,6 +210,22 @@ TEST_CASE("conv outputs stay blocked through pooling up to the linear head", "[e
     cpu::set_thread_count(threads);
 }
 
+TEST_CASE("a residual join adds two blocked values as they lie", "[engine][cnn]") {
+    // blocked_cnn with a skip: relu2's output plus the tanh before conv2 (both 16x6x6).
+    model m = blocked_cnn(8);
+    layer join = make_layer("skip", "add", "relu2.out", "skip.out");
+    join.more_inputs = {"tanh.out"};
+    m.layers.insert(m.layers.begin() + 6, join);
+    m.find_layer("pool2")->input = "skip.out";
+    m.validate();
+    const std::vector<std::string> layouts = engine(m).layout_summary(4);
+    CHECK(layouts[4] == "skip: blocked + blocked -> blocked");
+    check_layouts_agree(m, 4);
+    // tanh.out stays alive across conv2 for the join, so conv2 writes into conv1's
+    // (larger, free) buffer; the join runs in place there, and pool2 takes tanh's.
+    CHECK(engine(m).planned_floats() == 16 * 12 * 12 + 16 * 6 * 6);
+}
+
 TEST_CASE("blocked values are converted where a step reads plain data, and only there", "[engine][cnn]") {
     SECTION("padded blocks (4 channels) before the linear head") {
         // tiny_cnn cut after its first pooling: conv1 (4 channels) bn1 relu1 pool1 fc1.

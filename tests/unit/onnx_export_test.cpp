@@ -116,3 +116,35 @@ TEST_CASE("int8 weights are exported as int8 initializers with DequantizeLinear"
     CHECK(dequantize);
     CHECK(proto.opset_import(0).version() == 13);
 }
+
+TEST_CASE("exported graphs with joins compute what shrink's engine computes", "[onnx][export][cnn]") {
+    // tiny_cnn(side 12) with, after leaky2 ([6, 6, 6]): a gate from its pooled channels
+    // (reshaped to [6, 1, 1]), a broadcast of a [6] vector along the width, a concat with
+    // leaky2 along the channels, then a ratio and a difference of activations.
+    model m = test::tiny_cnn(5, 12);
+    auto add = [&](layer l, std::vector<std::string> more = {}) {
+        l.more_inputs = std::move(more);
+        m.layers.insert(m.layers.begin() + long(m.layers.size()) - 4, l);  // before pool2, flatten, fc1, softmax
+        return l.output;
+    };
+    add(make_layer("squeeze", "global_avg_pool", "leaky2.out", "squeeze.out"));
+    add(make_layer("sflat", "flatten", "squeeze.out", "sflat.out"));
+    add(make_layer("gate", "sigmoid", "sflat.out", "gate.out"));
+    layer shaped = make_layer("gate4", "reshape", "gate.out", "gate4.out");
+    shaped.shape = {6, 1, 1};
+    add(shaped);
+    add(make_layer("gated", "mul", "leaky2.out", "gated.out"), {"gate4.out"});
+    add(make_layer("widthwise", "mul", "gated.out", "widthwise.out"), {"gate.out"});  // [6] along W: exported with a Reshape
+    layer cat = make_layer("cat", "concat", "widthwise.out", "cat.out");
+    cat.axis = 0;
+    add(cat, {"leaky2.out"});
+    add(make_layer("sig", "sigmoid", "cat.out", "sig.out"));
+    add(make_layer("ratio", "div", "cat.out", "ratio.out"), {"sig.out"});
+    add(make_layer("diff", "sub", "ratio.out", "diff.out"), {"cat.out"});
+    m.find_layer("pool2")->input = "diff.out";
+    rng gen(6);
+    m.tensors.erase("fc1.weight");
+    test::add_random_tensor(m, gen, "fc1.weight", {10, 12 * 3 * 3}, 0.3);
+    m.validate();
+    check_export_matches_engine(m, "joins");
+}
