@@ -238,11 +238,10 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
         const bool fits = first.fits(rows, s.in_shape);
         bool layout_free = !order.empty() || s.k == kind::activation ||
                            (fits && (s.k == kind::pool || s.k == kind::batchnorm || (s.k == kind::conv && !l.input_quantization)));
-        // A binary step takes both operands as they lie when they share a layout, or when
-        // the second is a plain broadcast (a per-channel gate); else both become plain.
+        // A binary step takes both operands as they lie (oneDNN's binary primitive reads
+        // each in its own layout, the second broadcast) when their dims are what they hold.
         const cpu::layout operand = s.k == kind::binary ? layout_of[size_t(s.inputs[1])] : cpu::layout();
-        if (s.k == kind::binary)
-            layout_free = fits && ((operand == first && s.operand_shape == s.in_shape) || (operand.plain() && s.in_sizes[1] < s.in_size));
+        if (s.k == kind::binary) layout_free = fits && operand.fits(rows, s.operand_shape);
         p->to_plain.emplace_back();
         for (size_t i = 0; i < s.inputs.size(); ++i)
             p->to_plain.back().push_back(layout_free ? nullptr : convert(s.inputs[i], s.in_sizes[i], i));

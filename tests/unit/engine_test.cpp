@@ -226,6 +226,25 @@ TEST_CASE("a residual join adds two blocked values as they lie", "[engine][cnn]"
     CHECK(engine(m).planned_floats() == 16 * 12 * 12 + 16 * 6 * 6);
 }
 
+TEST_CASE("a per-channel gate scales a blocked value as it lies", "[engine][cnn]") {
+    // blocked_cnn with a squeeze-and-excitation gate on the tanh's output: its channels
+    // pooled, a sigmoid, reshaped to [16, 1, 1], multiplied in before conv2.
+    model m = blocked_cnn(9);
+    const long at = long(m.find_layer("conv2") - m.layers.data());
+    layer shaped = make_layer("gate4", "reshape", "gate.out", "gate4.out");
+    shaped.shape = {16, 1, 1};
+    layer gated = make_layer("gated", "mul", "tanh.out", "gated.out");
+    gated.more_inputs = {"gate4.out"};
+    m.layers.insert(m.layers.begin() + at, {make_layer("squeeze", "global_avg_pool", "tanh.out", "squeeze.out"),
+                                            make_layer("sflat", "flatten", "squeeze.out", "sflat.out"),
+                                            make_layer("gate", "sigmoid", "sflat.out", "gate.out"), shaped, gated});
+    m.find_layer("conv2")->input = "gated.out";
+    m.validate();
+    const std::vector<std::string> layouts = engine(m).layout_summary(4);
+    CHECK(std::find(layouts.begin(), layouts.end(), "gated: blocked + blocked -> blocked") != layouts.end());
+    check_layouts_agree(m, 4);
+}
+
 TEST_CASE("blocked values are converted where a step reads plain data, and only there", "[engine][cnn]") {
     SECTION("padded blocks (4 channels) before the linear head") {
         // tiny_cnn cut after its first pooling: conv1 (4 channels) bn1 relu1 pool1 fc1.
