@@ -17,20 +17,23 @@ using tag = dnnl::memory::format_tag;
 
 dnnl::memory::desc nchw(int64_t n, int64_t c, int64_t h, int64_t w) { return dnnl::memory::desc({n, c, h, w}, dt::f32, tag::nchw); }
 
-}  // namespace
-
-struct conv_kernel::impl {
-    unary_primitive conv;
-    // Where the primitive wants other layouts than the caller's: conversions, and the
-    // converted data.
-    unary_primitive convert_src, convert_dst;
+// The conv primitive, and where it wants other layouts than the caller's, conversions
+// in and out through buffers of its own.
+struct conv_with_conversions : kernel::impl {
+    std::unique_ptr<unary_primitive> conv, convert_src, convert_dst;
     mutable std::vector<float> src_converted, dst_converted;
-    layout dst_layout;
+
+    void run(const float* src, float* dst) const override {
+        if (convert_src) convert_src->run(src, src_converted.data());
+        conv->run(convert_src ? src_converted.data() : src, convert_dst ? dst_converted.data() : dst);
+        if (convert_dst) convert_dst->run(dst_converted.data(), dst);
+    }
 };
 
-conv_kernel::conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f, const layout& src,
-                         bool plain_dst)
-    : impl_(std::make_unique<impl>()) {
+}  // namespace
+
+kernel make_conv_kernel(const window_shape& s, const float* weight, const float* bias, const activation& f, const layout& src,
+                        bool plain_dst) {
     onednn_context& c = onednn();
     const dnnl::memory::desc src_md = desc_of(src, {s.batch, s.in_c, s.in_h, s.in_w});
     const dnnl::memory::desc plain_dst_md = nchw(s.batch, s.out_c, s.out_h, s.out_w);
@@ -72,39 +75,24 @@ conv_kernel::conv_kernel(const window_shape& s, const float* weight, const float
         const std::string impl = pd->impl_info_str();
         if (impl.find("gemm") == std::string::npos && impl.find("ref") == std::string::npos) break;
     }
-    impl_->conv = unary_primitive(dnnl::convolution_forward(*pd), pd->src_desc(), pd->dst_desc());
-    impl_->conv.args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd->weights_desc()));
-    if (bias) impl_->conv.args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
+    auto k = std::make_unique<conv_with_conversions>();
+    k->conv = std::make_unique<unary_primitive>(dnnl::convolution_forward(*pd), pd->src_desc(), pd->dst_desc());
+    k->conv->args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd->weights_desc()));
+    if (bias) k->conv->args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
     const dnnl::memory::desc dst_md = plain_dst ? plain_dst_md : pd->dst_desc();
-    impl_->dst_layout = layout_of(dst_md);
+    k->dst_layout = layout_of(dst_md);
     if (pd->src_desc() != src_md) {
-        impl_->convert_src = unary_primitive(src_md, pd->src_desc());
-        impl_->src_converted.resize(pd->src_desc().get_size() / sizeof(float));
+        k->convert_src = std::make_unique<unary_primitive>(src_md, pd->src_desc());
+        k->src_converted.resize(pd->src_desc().get_size() / sizeof(float));
     }
     if (pd->dst_desc() != dst_md) {
-        impl_->convert_dst = unary_primitive(pd->dst_desc(), dst_md);
-        impl_->dst_converted.resize(pd->dst_desc().get_size() / sizeof(float));
+        k->convert_dst = std::make_unique<unary_primitive>(pd->dst_desc(), dst_md);
+        k->dst_converted.resize(pd->dst_desc().get_size() / sizeof(float));
     }
+    return kernel(std::move(k));
 }
 
-conv_kernel::~conv_kernel() = default;
-conv_kernel::conv_kernel(conv_kernel&&) noexcept = default;
-
-void conv_kernel::run(const float* src, float* dst) const {
-    impl& k = *impl_;
-    if (k.convert_src) k.convert_src.run(src, k.src_converted.data());
-    k.conv.run(k.convert_src ? k.src_converted.data() : src, k.convert_dst ? k.dst_converted.data() : dst);
-    if (k.convert_dst) k.convert_dst.run(k.dst_converted.data(), dst);
-}
-
-const layout& conv_kernel::dst_layout() const { return impl_->dst_layout; }
-
-struct pool_kernel::impl : unary_primitive {
-    using unary_primitive::unary_primitive;
-    layout dst_layout;
-};
-
-pool_kernel::pool_kernel(const window_shape& s, pooling kind, const layout& src) {
+kernel make_pool_kernel(const window_shape& s, pooling kind, const layout& src) {
     // The output takes the input's layout: pooling works channel by channel in any.
     const dnnl::memory::desc src_md = desc_of(src, {s.batch, s.in_c, s.in_h, s.in_w});
     const dnnl::memory::desc dst_md = src.plain() ? nchw(s.batch, s.out_c, s.out_h, s.out_w)
@@ -115,15 +103,7 @@ pool_kernel::pool_kernel(const window_shape& s, pooling kind, const layout& src)
     const dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md, {s.strides[0], s.strides[1]},
                                         {s.kernel[0], s.kernel[1]}, {s.pads[0], s.pads[1]}, {s.pads[2], s.pads[3]});
     const dnnl::pooling_forward::primitive_desc pd(d, own_scratchpad(), onednn().engine);
-    impl_ = std::make_unique<impl>(dnnl::pooling_forward(pd), src_md, pd.dst_desc());
-    impl_->dst_layout = layout_of(pd.dst_desc());
+    return kernel(std::make_unique<unary_primitive>(dnnl::pooling_forward(pd), src_md, pd.dst_desc()));
 }
-
-const layout& pool_kernel::dst_layout() const { return impl_->dst_layout; }
-
-pool_kernel::~pool_kernel() = default;
-pool_kernel::pool_kernel(pool_kernel&&) noexcept = default;
-
-void pool_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 }  // namespace shrink::cpu

@@ -23,20 +23,12 @@ eltwise_post_op eltwise_algorithm(const activation& f) {
     throw std::invalid_argument("'" + f.op + "' is not an activation");
 }
 
-struct eltwise_kernel::impl : unary_primitive {
-    using unary_primitive::unary_primitive;
-};
-
-eltwise_kernel::eltwise_kernel(int64_t count, const activation& f, const layout& l) {
+kernel make_eltwise_kernel(int64_t count, const activation& f, const layout& l) {
     const eltwise_post_op alg = eltwise_algorithm(f);
     const dnnl::memory::desc md = desc_of(l, {count});
     const dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, alg.algorithm, md, alg.alpha, alg.beta);
-    impl_ = std::make_unique<impl>(dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, own_scratchpad(), onednn().engine)), md, md);
+    return kernel(std::make_unique<unary_primitive>(
+        dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(d, own_scratchpad(), onednn().engine)), md, md));
 }
-
-eltwise_kernel::~eltwise_kernel() = default;
-eltwise_kernel::eltwise_kernel(eltwise_kernel&&) noexcept = default;
-
-void eltwise_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 }  // namespace shrink::cpu

@@ -1,10 +1,9 @@
 // Elementwise activations on oneDNN, run alone or fused into a conv as a post-op.
 #pragma once
 
-#include "cpu/layout.hpp"
+#include "cpu/kernel.hpp"
 
 #include <cstdint>
-#include <memory>
 #include <string>
 
 namespace shrink::cpu {
@@ -22,17 +21,7 @@ struct activation {
 bool is_activation(const std::string& op);
 
 /// dst = f(src) over `count` floats, or over an activation in blocked layout `l` (whose
-/// padding stays untouched); src == dst is allowed.
-class eltwise_kernel {
-  public:
-    eltwise_kernel(int64_t count, const activation& f, const layout& l = {});
-    ~eltwise_kernel();
-    eltwise_kernel(eltwise_kernel&&) noexcept;
-    void run(const float* src, float* dst) const;
-
-  private:
-    struct impl;
-    std::unique_ptr<impl> impl_;
-};
+/// padding stays untouched); src == dst is allowed. Writes `l`.
+kernel make_eltwise_kernel(int64_t count, const activation& f, const layout& l = {});
 
 }  // namespace shrink::cpu

@@ -82,8 +82,8 @@ concat_kernel::concat_kernel(int64_t batch, const std::vector<std::vector<int64_
 concat_kernel::~concat_kernel() = default;
 concat_kernel::concat_kernel(concat_kernel&&) noexcept = default;
 
-void concat_kernel::run(const std::vector<const float*>& srcs, float* dst) const {
-    for (size_t i = 0; i < srcs.size(); ++i) impl_->srcs[i].set_data_handle(const_cast<float*>(srcs[i]));
+void concat_kernel::run(const float* const* srcs, float* dst) const {
+    for (size_t i = 0; i < impl_->srcs.size(); ++i) impl_->srcs[i].set_data_handle(const_cast<float*>(srcs[i]));
     impl_->dst.set_data_handle(dst);
     impl_->primitive.execute(onednn_stream(), impl_->args);
     onednn_stream().wait();

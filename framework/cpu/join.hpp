@@ -33,7 +33,8 @@ class concat_kernel {
     concat_kernel(int64_t batch, const std::vector<std::vector<int64_t>>& shapes, int64_t axis);
     ~concat_kernel();
     concat_kernel(concat_kernel&&) noexcept;
-    void run(const std::vector<const float*>& srcs, float* dst) const;
+    /// srcs: one pointer per input, in order.
+    void run(const float* const* srcs, float* dst) const;
 
   private:
     struct impl;

@@ -38,17 +38,4 @@ class layout {
 /// weight columns put in this order.
 std::vector<int64_t> sample_order(const layout& l, int64_t rows, int64_t per_sample);
 
-/// Reads an activation in a blocked layout and writes it plain (NCHW).
-class to_plain_kernel {
-  public:
-    explicit to_plain_kernel(const layout& from);
-    ~to_plain_kernel();
-    to_plain_kernel(to_plain_kernel&&) noexcept;
-    void run(const float* src, float* dst) const;
-
-  private:
-    struct impl;
-    std::unique_ptr<impl> impl_;
-};
-
 }  // namespace shrink::cpu

@@ -33,11 +33,7 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
     onednn_stream().wait();
 }
 
-struct linear_kernel::impl : unary_primitive {
-    using unary_primitive::unary_primitive;
-};
-
-linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu) {
+kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu) {
     onednn_context& c = onednn();
     const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
     const dnnl::memory::desc user_w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
@@ -52,15 +48,11 @@ linear_kernel::linear_kernel(int64_t m, int64_t n, int64_t k, const float* weigh
     }
     const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, any_w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, any_w_md, dst_md);
     const dnnl::matmul::primitive_desc pd(d, attr, c.engine);
-    impl_ = std::make_unique<impl>(dnnl::matmul(pd), src_md, dst_md);
-    impl_->args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd.weights_desc()));
-    if (bias) impl_->args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
+    auto primitive = std::make_unique<unary_primitive>(dnnl::matmul(pd), src_md, dst_md);
+    primitive->args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd.weights_desc()));
+    if (bias) primitive->args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
+    return kernel(std::move(primitive));
 }
-
-linear_kernel::~linear_kernel() = default;
-linear_kernel::linear_kernel(linear_kernel&&) noexcept = default;
-
-void linear_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 const char* onednn_version() {
     static const std::string v = [] {

@@ -1,8 +1,9 @@
 // Float matrix multiply on oneDNN, with primitives cached by problem shape.
 #pragma once
 
+#include "cpu/kernel.hpp"
+
 #include <cstdint>
-#include <memory>
 
 namespace shrink::cpu {
 
@@ -11,21 +12,10 @@ namespace shrink::cpu {
 void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
             const float* bias = nullptr);
 
-/// One linear layer's matmul for a fixed batch size, created once and run many times:
-/// dst[m, n] = relu?(src[m, k] * weight[n, k]^T + bias[n]). The weights are reordered
-/// once, at creation, into the blocked layout oneDNN prefers for this problem; a run
-/// only sets the activation pointers.
-class linear_kernel {
-  public:
-    linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu);
-    ~linear_kernel();
-    linear_kernel(linear_kernel&&) noexcept;
-    void run(const float* src, float* dst) const;
-
-  private:
-    struct impl;
-    std::unique_ptr<impl> impl_;
-};
+/// One linear layer's matmul for a fixed batch size: dst[m, n] = relu?(src[m, k] *
+/// weight[n, k]^T + bias[n]). The weights are reordered once, at creation, into the
+/// blocked layout oneDNN prefers for this problem. Plain in, plain out.
+kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu);
 
 /// oneDNN's version as "major.minor.patch".
 const char* onednn_version();

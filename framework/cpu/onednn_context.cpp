@@ -63,19 +63,10 @@ std::vector<int64_t> sample_order(const layout& l, int64_t rows, int64_t per_sam
     return order;
 }
 
-struct to_plain_kernel::impl : unary_primitive {
-    using unary_primitive::unary_primitive;
-};
-
-to_plain_kernel::to_plain_kernel(const layout& from) {
+kernel make_to_plain_kernel(const layout& from) {
     const dnnl::memory::desc src = from.desc()->md;
-    impl_ = std::make_unique<impl>(src, plain_desc(src.dims()));
+    return kernel(std::make_unique<unary_primitive>(src, plain_desc(src.dims())));
 }
-
-to_plain_kernel::~to_plain_kernel() = default;
-to_plain_kernel::to_plain_kernel(to_plain_kernel&&) noexcept = default;
-
-void to_plain_kernel::run(const float* src, float* dst) const { impl_->run(src, dst); }
 
 dnnl::primitive_attr own_scratchpad(dnnl::primitive_attr attr) {
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -108,6 +99,7 @@ unary_primitive::unary_primitive(dnnl::primitive p, const dnnl::memory::desc& sr
       dst(dst_md, onednn().engine, DNNL_MEMORY_NONE),
       args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}} {
     add_scratchpad(primitive, args);
+    dst_layout = layout_of(dst_md);
 }
 
 unary_primitive::unary_primitive(const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md)

@@ -2,6 +2,7 @@
 // per thread (the engine runs parts of a batch on several threads at once).
 #pragma once
 
+#include "cpu/kernel.hpp"
 #include "cpu/layout.hpp"
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -47,17 +48,15 @@ dnnl::memory reordered_weights(const dnnl::memory::desc& user, const float* data
 /// A copy of `md.get_size()` bytes from `data`, in memory of its own (biases, scales).
 dnnl::memory owned_copy(const dnnl::memory::desc& md, const float* data);
 
-/// A primitive that reads one activation buffer and writes another (matmul, conv,
-/// pooling, eltwise, batchnorm, reorders), made with own_scratchpad(): its memories are
-/// made once, a run only sets the data pointers. Fixed arguments (weights, bias) go
-/// into `args` once.
-struct unary_primitive {
+/// A kernel that is one primitive reading one activation buffer and writing another
+/// (matmul, pooling, eltwise, batchnorm, softmax, reorders), made with own_scratchpad():
+/// its memories are made once, a run only sets the data pointers. Fixed arguments
+/// (weights, bias) go into `args` once. Its dst_layout is dst_md's.
+struct unary_primitive : kernel::impl {
     unary_primitive(dnnl::primitive p, const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md);
     /// A reorder from src_md to dst_md.
     unary_primitive(const dnnl::memory::desc& src_md, const dnnl::memory::desc& dst_md);
-    unary_primitive() = default;
-    void run(const float* src, float* dst) const;
-    explicit operator bool() const { return bool(primitive); }
+    void run(const float* src, float* dst) const override;
 
     dnnl::primitive primitive;
     mutable dnnl::memory src, dst;

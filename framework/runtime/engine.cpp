@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <optional>
 
 namespace shrink {
 
@@ -50,7 +51,7 @@ struct engine::batch_plan {
     // Where a step reads plain data from a value in a blocked layout: per step and input,
     // the conversion, into that input's scratch buffer, which is read at once. Index
     // steps_.size() converts the model's output (into scratch[0]).
-    std::vector<std::vector<std::shared_ptr<cpu::to_plain_kernel>>> to_plain;
+    std::vector<std::vector<std::shared_ptr<cpu::kernel>>> to_plain;
     std::vector<std::string> layouts;  // per step, for layout_summary()
     std::vector<std::vector<float>> buffers;
     std::vector<std::vector<float>> scratch;  // per input position
@@ -87,9 +88,7 @@ engine::engine(const model& m) {
             s.inputs.push_back(value.at(in));
             s.in_sizes.push_back(volume(shapes.at(in)));
         }
-        s.input = s.inputs[0];
         s.in_shape = shapes.at(l.input);
-        s.in_size = volume(s.in_shape);
         std::string produced = l.output;
         if (l.op == "linear" || l.op == "conv") {
             s.k = l.op == "linear" ? kind::linear : kind::conv;
@@ -146,7 +145,7 @@ engine::engine(const model& m) {
     // one chunk per thread, whose conv output pooling reads back from memory; the MLP's
     // activations fit whole (bench/bench_runtime).
     int64_t widest = 1;
-    for (const step& s : steps_) widest = std::max(widest, s.in_size + s.out_size);
+    for (const step& s : steps_) widest = std::max(widest, s.in_size() + s.out_size);
     chunk_rows_ = std::max(split_min_rows, cpu::l2_cache_bytes() / 2 / (widest * int64_t(sizeof(float))));
     for (size_t v = 1; v < value_floats.size(); ++v) unplanned_floats_ += value_floats[v];
 
@@ -162,11 +161,11 @@ engine::engine(const model& m) {
         // Elementwise steps write over their (first) input when it dies with them; a binary
         // step only when its operands are different values.
         const bool elementwise = s.k == kind::activation || s.k == kind::batchnorm || s.k == kind::softmax || s.k == kind::log_softmax ||
-                                 (s.k == kind::binary && s.inputs[1] != s.input);
-        const bool in_place = elementwise && s.input != 0 && last_read[size_t(s.input)] == k;
+                                 (s.k == kind::binary && s.inputs[1] != s.input());
+        const bool in_place = elementwise && s.input() != 0 && last_read[size_t(s.input())] == k;
         int buffer = -1;
         if (in_place) {
-            buffer = buffer_of_[size_t(s.input)];
+            buffer = buffer_of_[size_t(s.input())];
         } else if (!free_buffers.empty()) {
             // The smallest free buffer that holds the value, else the largest (grown).
             auto best = free_buffers.end();
@@ -186,7 +185,7 @@ engine::engine(const model& m) {
         for (size_t i = 0; i < s.inputs.size(); ++i) {
             const int v = s.inputs[i];
             const bool repeated = std::find(s.inputs.begin(), s.inputs.begin() + long(i), v) != s.inputs.begin() + long(i);
-            if (v != 0 && last_read[size_t(v)] == k && !repeated && !(in_place && v == s.input)) free_buffers.push_back(buffer_of_[size_t(v)]);
+            if (v != 0 && last_read[size_t(v)] == k && !repeated && !(in_place && v == s.input())) free_buffers.push_back(buffer_of_[size_t(v)]);
         }
     }
 }
@@ -222,19 +221,19 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
     std::vector<int64_t> buffer_size(buffer_floats_.size());
     for (size_t b = 0; b < buffer_size.size(); ++b) buffer_size[b] = rows * buffer_floats_[b];
     std::vector<int64_t> scratch;
-    auto convert = [&](int value, int64_t floats, size_t slot) -> std::shared_ptr<cpu::to_plain_kernel> {
+    auto convert = [&](int value, int64_t floats, size_t slot) -> std::shared_ptr<cpu::kernel> {
         if (layout_of[size_t(value)].plain()) return nullptr;
         if (scratch.size() <= slot) scratch.resize(slot + 1);
         scratch[slot] = std::max(scratch[slot], rows * floats);
-        return std::make_shared<cpu::to_plain_kernel>(layout_of[size_t(value)]);
+        return std::make_shared<cpu::kernel>(cpu::make_to_plain_kernel(layout_of[size_t(value)]));
     };
     for (const step& s : steps_) {
         const layer& l = *s.source;
         // A linear layer reads a flattened blocked value as it lies, its weight columns
         // shuffled to match, where every sample's floats are shuffled the same way.
         std::vector<int64_t> order;
-        if (s.k == kind::linear && !l.input_quantization) order = cpu::sample_order(layout_of[size_t(s.input)], rows, s.in_size);
-        const cpu::layout& first = layout_of[size_t(s.input)];
+        if (s.k == kind::linear && !l.input_quantization) order = cpu::sample_order(layout_of[size_t(s.input())], rows, s.in_size());
+        const cpu::layout& first = layout_of[size_t(s.input())];
         const bool fits = first.fits(rows, s.in_shape);
         bool layout_free = !order.empty() || s.k == kind::activation ||
                            (fits && (s.k == kind::pool || s.k == kind::batchnorm || (s.k == kind::conv && !l.input_quantization)));
@@ -245,12 +244,13 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
         p->to_plain.emplace_back();
         for (size_t i = 0; i < s.inputs.size(); ++i)
             p->to_plain.back().push_back(layout_free ? nullptr : convert(s.inputs[i], s.in_sizes[i], i));
-        const cpu::layout& in = layout_free ? layout_of[size_t(s.input)] : cpu::layout();
+        const cpu::layout& in = layout_free ? first : cpu::layout();
         cpu::layout& out = layout_of[size_t(s.output)];
+        std::optional<cpu::kernel> unary;  // what most steps run: one input, one output
         switch (s.k) {
             case kind::linear: {
                 const bool relu = bool(s.post);
-                const int64_t n = s.out_size, k = s.in_size;
+                const int64_t n = s.out_size, k = s.in_size();
                 auto weight = std::make_shared<std::vector<float>>();
                 if (!order.empty()) {
                     weight->resize(s.weight.size());
@@ -263,18 +263,14 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                         cpu::gemv_rows(src[0], rows, w, s.bias.data(), dst, n, k, relu);
                     });
                 } else {
-                    auto kernel = std::make_shared<cpu::linear_kernel>(rows, n, k, w, s.bias.data(), relu);
-                    p->run.push_back([kernel](const float* const* src, float* dst) { kernel->run(src[0], dst); });
+                    unary = cpu::make_linear_kernel(rows, n, k, w, s.bias.data(), relu);
                 }
                 break;
             }
-            case kind::conv: {
-                auto k = std::make_shared<cpu::conv_kernel>(window_of(s.in_shape, s.out_shape, l.win, rows), s.weight.data(),
-                                                            s.bias.data(), s.post, in, plain);
-                out = k->dst_layout();
-                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+            case kind::conv:
+                unary = cpu::make_conv_kernel(window_of(s.in_shape, s.out_shape, l.win, rows), s.weight.data(), s.bias.data(), s.post, in,
+                                              plain);
                 break;
-            }
             case kind::pool: {
                 window w = l.win;
                 cpu::pooling how = l.op == "max_pool" ? cpu::pooling::max
@@ -285,30 +281,21 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                     w.kernel = {s.in_shape[1], s.in_shape[2]};
                     how = cpu::pooling::average;
                 }
-                auto k = std::make_shared<cpu::pool_kernel>(window_of(s.in_shape, s.out_shape, w, rows), how, in);
-                out = k->dst_layout();
-                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+                unary = cpu::make_pool_kernel(window_of(s.in_shape, s.out_shape, w, rows), how, in);
                 break;
             }
-            case kind::activation: {
-                auto k = std::make_shared<cpu::eltwise_kernel>(rows * s.in_size, s.post, in);
-                out = in;
-                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+            case kind::activation:
+                unary = cpu::make_eltwise_kernel(rows * s.in_size(), s.post, in);
                 break;
-            }
             case kind::batchnorm: {
                 const int64_t channels = s.in_shape[0];
-                auto k = std::make_shared<cpu::batchnorm_kernel>(rows, channels, s.in_size / channels, s.weight.data(), s.bias.data(), in);
-                out = in;
-                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+                unary = cpu::make_batchnorm_kernel(rows, channels, s.in_size() / channels, s.weight.data(), s.bias.data(), in);
                 break;
             }
             case kind::softmax:
-            case kind::log_softmax: {
-                auto k = std::make_shared<cpu::softmax_kernel>(rows, s.in_size, s.k == kind::log_softmax);
-                p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
+            case kind::log_softmax:
+                unary = cpu::make_softmax_kernel(rows, s.in_size(), s.k == kind::log_softmax);
                 break;
-            }
             case kind::binary: {
                 auto k = std::make_shared<cpu::binary_kernel>(l.op, rows, s.in_shape, s.operand_shape, in,
                                                               layout_free ? operand : cpu::layout());
@@ -318,10 +305,14 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
             }
             case kind::concat: {
                 auto k = std::make_shared<cpu::concat_kernel>(rows, s.in_shapes, l.axis);
-                const size_t n = s.inputs.size();
-                p->run.push_back([k, n](const float* const* src, float* dst) { k->run(std::vector<const float*>(src, src + n), dst); });
+                p->run.push_back([k](const float* const* src, float* dst) { k->run(src, dst); });
                 break;
             }
+        }
+        if (unary) {
+            auto k = std::make_shared<cpu::kernel>(std::move(*unary));
+            out = k->dst_layout();
+            p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], dst); });
         }
         auto name = [](const cpu::layout& x) { return x.plain() ? "plain" : "blocked"; };
         std::string line = l.name + ": ";
@@ -406,14 +397,14 @@ void engine::run_part(batch_plan& plan, const float* input, int64_t rows, const 
             if (const auto& iq = s.source->input_quantization) {
                 // Static activation quantization, simulated: the values become exactly
                 // what an 8-bit asymmetric input would carry.
-                quantized_input.assign(srcs[0], srcs[0] + rows * s.in_size);
+                quantized_input.assign(srcs[0], srcs[0] + rows * s.in_size());
                 for (float& x : quantized_input) {
                     const float q = std::clamp(std::nearbyint(x / iq->scale) + float(iq->zero_point), 0.0f, 255.0f);
                     x = (q - float(iq->zero_point)) * iq->scale;
                 }
                 srcs[0] = quantized_input.data();
             }
-            if (on_layer_input) on_layer_input(s.source->name, srcs[0], rows, s.in_size);
+            if (on_layer_input) on_layer_input(s.source->name, srcs[0], rows, s.in_size());
         }
         plan.run[k](srcs.data(), data_of(s.output));
     }

@@ -55,9 +55,11 @@ class engine {
         kind k;
         std::vector<int> inputs;                   // value ids; value 0 is the caller's input
         std::vector<int64_t> in_sizes;             // per sample, per input
-        int input = 0, output = 0;                 // the first input; the output
+        int output = 0;
         std::vector<int64_t> in_shape, out_shape;  // per sample (in_shape: the first input's)
-        int64_t in_size = 0, out_size = 0;
+        int64_t out_size = 0;
+        int input() const { return inputs[0]; }
+        int64_t in_size() const { return in_sizes[0]; }
         std::vector<int64_t> operand_shape;              // binary: the second operand's
         std::vector<std::vector<int64_t>> in_shapes;     // concat: every input's
         std::vector<float> weight;  // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale
