@@ -10,8 +10,7 @@
 #include "run/executor.hpp"
 #include "run/replay.hpp"
 #include "util/files.hpp"
-#include "train/conv_features.hpp"
-#include "train/train_mlp.hpp"
+#include "train/reference_models.hpp"
 #include "util/errors.hpp"
 #include "util/text.hpp"
 #include <boost/program_options.hpp>
@@ -125,48 +124,46 @@ int cmd_train(const std::vector<std::string>& args) {
     train_options t;
     opts.add_options()("out", po::value<std::string>()->default_value("models/fmnist-mlp.safetensors"),
                        "model file to write (.onnx: exported as ONNX)")(
-        "arch", po::value<std::string>()->default_value("mlp"),
-        "mlp, or cnn: two seeded conv blocks (batchnorm measured on training images) under the trained MLP head")(
-        "epochs", po::value<int>(&t.epochs)->default_value(t.epochs), "passes over the training set")(
+        "arch", po::value<std::string>(&t.arch)->default_value(t.arch),
+        "mlp, or cnn: two conv blocks (conv 3x3, batchnorm, relu, max_pool 2) under the MLP head")(
+        "epochs", po::value<int>(&t.epochs), "passes over the training set (default: 15 for mlp, 8 for cnn)")(
         "hidden", po::value<std::string>()->default_value("256,128"), "hidden layer widths, comma separated")(
+        "channels", po::value<std::string>()->default_value("16,32"), "cnn: the conv blocks' channels, comma separated")(
         "seed", po::value<uint64_t>(&t.seed)->default_value(t.seed), "random seed")(
         "batch", po::value<int64_t>(&t.batch)->default_value(t.batch), "minibatch size")(
-        "lr", po::value<double>(&t.learning_rate)->default_value(t.learning_rate), "Adam learning rate")(
+        "lr", po::value<double>(&t.learning_rate)->default_value(t.learning_rate), "AdamW learning rate (cosine schedule)")(
         "weight-decay", po::value<double>(&t.weight_decay)->default_value(t.weight_decay), "decoupled weight decay (AdamW)")(
         "train-samples", po::value<int64_t>(&t.train_samples)->default_value(0), "use only the first N training images (0 = all)")(
         "data", po::value<std::string>(&t.data_dir), "Fashion-MNIST directory (default: /usr/share/datasets/fashion-mnist)")(
         "threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores); the same count gives the same bytes")(
         "quiet,q", "errors only")("verbose,v", "debug output");
-    parsed p = parse("train", "[--out FILE] [--epochs N] [--hidden 256,128] [--seed S] [--threads N]", opts, args);
+    parsed p = parse("train", "[--arch mlp|cnn] [--out FILE] [--epochs N] [--hidden 256,128] [--seed S] [--threads N]", opts, args);
     if (p.help) return 0;
     set_verbosity(p.vm);
-    t.hidden.clear();
-    for (const std::string& w : split(p.vm["hidden"].as<std::string>(), ',')) {
-        auto v = parse_decimal_int(w);
-        if (!v || *v < 1 || *v > 65536) throw usage_error("--hidden takes widths like 256,128; got '" + w + "'");
-        t.hidden.push_back(*v);
-    }
+    auto widths = [&](const char* option, std::vector<int64_t>& out) {
+        out.clear();
+        for (const std::string& w : split(p.vm[option].as<std::string>(), ',')) {
+            auto v = parse_decimal_int(w);
+            if (!v || *v < 1 || *v > 65536) throw usage_error(std::string("--") + option + " takes widths like 256,128; got '" + w + "'");
+            out.push_back(*v);
+        }
+    };
+    widths("hidden", t.hidden);
+    widths("channels", t.channels);
     if (t.epochs < 1 || t.epochs > 1000) throw usage_error("--epochs must be in [1, 1000]");
     if (t.batch < 1 || t.batch > 60000) throw usage_error("--batch must be in [1, 60000]");
     if (!(t.learning_rate > 0 && t.learning_rate < 1)) throw usage_error("--lr must be in (0, 1)");
     if (!(t.weight_decay >= 0 && t.weight_decay < 10)) throw usage_error("--weight-decay must be in [0, 10)");
-    const std::string arch = p.vm["arch"].as<std::string>();
-    if (arch != "mlp" && arch != "cnn") throw usage_error("--arch takes mlp or cnn; got '" + arch + "'");
+    if (t.arch != "mlp" && t.arch != "cnn") throw usage_error("--arch takes mlp or cnn; got '" + t.arch + "'");
+    if (!p.vm.count("epochs")) t.epochs = t.arch == "cnn" ? 8 : 15;
+    if (t.arch == "cnn" && t.channels.size() != 2) throw usage_error("--channels takes two widths, one per conv block");
     cpu::set_thread_count(p.vm["threads"].as<int>());
     const fs::path out = p.vm["out"].as<std::string>();
     console& c = console::get();
-    model trunk;
-    if (arch == "cnn") {
-        c.info("measuring the conv blocks' batch normalization on training images");
-        conv_trunk_options co;
-        co.seed = t.seed;
-        trunk = random_conv_trunk(load_fashion_mnist(t.data_dir.empty() ? fashion_mnist_default_dir : t.data_dir, "train"), co);
-        t.trunk = &trunk;
-    }
-    c.info(std::string(arch == "cnn" ? "training the CNN's head on its 784 conv features: " : "training MLP ") + "784-" +
-           p.vm["hidden"].as<std::string>() + "-10 on Fashion-MNIST, " + std::to_string(t.epochs) + " epochs, seed " +
+    c.info("training " + t.arch + (t.arch == "cnn" ? " (conv channels " + p.vm["channels"].as<std::string>() + ", head " : " (784-") +
+           p.vm["hidden"].as<std::string>() + "-10) on Fashion-MNIST, " + std::to_string(t.epochs) + " epochs, seed " +
            std::to_string(t.seed) + ", " + std::to_string(cpu::thread_count()) + " threads");
-    const train_result result = train_mlp(t, [&](int epoch, double loss) {
+    const train_result result = train_reference(t, [&](int epoch, double loss) {
         c.progress("training", uint64_t(epoch), uint64_t(t.epochs));
         c.debug("epoch " + std::to_string(epoch) + " loss " + format_double(loss));
     });

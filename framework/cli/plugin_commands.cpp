@@ -10,7 +10,7 @@
 #include "run/executor.hpp"
 #include "run/replay.hpp"
 #include "util/files.hpp"
-#include "train/train_mlp.hpp"
+#include "train/reference_models.hpp"
 #include "util/errors.hpp"
 #include "util/text.hpp"
 #include <boost/program_options.hpp>

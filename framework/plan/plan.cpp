@@ -27,7 +27,9 @@ std::set<std::string> root_facts(const recipe& r) {
     std::set<std::string> f{"model"};
     if (r.calibration.present) f.insert("calibration_data");
     if (r.evaluation.present) f.insert("evaluation_data");
-    if (!r.teacher.empty()) f.insert("teacher");
+    if (r.training.present) f.insert("training_data");
+    // The model on a path can teach until it is quantized (see make_plan).
+    f.insert("teacher");
     return f;
 }
 
@@ -186,8 +188,9 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
                                                          : out.invalidates_facts;
         set.insert(f.fact);
     }
-    // A distiller learns from a teacher, whatever its plugin declares.
+    // A distiller learns from a teacher and a fine-tuner from data, whatever their plugins declare.
     if (out.kind == "distiller") out.requires_facts.insert("teacher");
+    if (out.kind == "distiller" || out.kind == "finetuner") out.requires_facts.insert("training_data");
 
     // Scope: the first layers param when set, else every layer with a weight matrix.
     for (const resolved_param& p : out.params)
@@ -432,14 +435,17 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
             const fact_state::holding* h = f.find(need, missing[0]);
             std::string msg = who + " requires '" + need + "'" +
                               (missing.size() < layers.size() ? " for layer '" + p.model.layers[size_t(missing[0])].name + "'" : "");
-            if (h && h->stale_by >= 0) {
+            if (need == "teacher" && h && h->made_by == -2) {
+                msg += ": a distiller's teacher is the model on its path, and stage '" + id_of(p, h->stale_by) +
+                       "' quantized it; a quantized model makes a poor teacher. Distil before quantizing: move '" +
+                       st.spec->id + "' before '" + id_of(p, h->stale_by) + "'";
+            } else if (h && h->stale_by >= 0) {
                 const std::string made = h->made_by >= 0 ? id_of(p, h->made_by) : "the model";
                 msg += ", but stage '" + id_of(p, h->stale_by) + "' changed the weights after '" + made +
                        "' provided it, so it is stale; move '" + made + "' after '" + id_of(p, h->stale_by) + "'";
-            } else if (need == "calibration_data" || need == "evaluation_data") {
-                msg += "; add data." + need.substr(0, need.find('_')) + " to the recipe";
-            } else if (need == "teacher") {
-                msg += ": a distiller needs a teacher; add 'teacher: PATH' (the model to learn from) to the recipe";
+            } else if (need == "calibration_data" || need == "evaluation_data" || need == "training_data") {
+                msg += "; add data." + need.substr(0, need.find('_')) + " to the recipe" +
+                       (need == "training_data" ? " (e.g. { dataset: fashion-mnist, split: train })" : "");
             } else {
                 msg += ", which no stage before it on its path provides";
                 if (need == "activation_ranges") msg += "; add a calibrator (e.g. calibrator.minmax) before it";
@@ -470,6 +476,18 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
                     h->held = false;
                     h->stale_by = i;
                 }
+        }
+        // A quantized model is a poor teacher: quantizing ends the path's teacher (made_by -2
+        // marks the reason for the message above). A distiller starts afresh: its student has
+        // none of the layer facts of the model it learned from, and is a float model that can teach.
+        if (st.provides_facts.count("weights_quantized"))
+            if (fact_state::holding* h = f.find("teacher", -1); h && h->held) *h = {false, -2, i};
+        if (st.kind == "distiller") {
+            for (auto& [fact, layers] : f.facts)
+                if (scope_of(fact) != fact_scope::global)
+                    for (auto& [l, h] : layers)
+                        if (h.held) h = {false, h.made_by, i};
+            f.facts["teacher"][-1] = {true, i, -1};
         }
         for (const std::string& made : st.provides_facts)
             for (int l : targets(made, st)) f.facts[made][l] = {true, i, -1};

@@ -237,7 +237,7 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
 
     if (const yaml_node* d = root.find("data")) {
         if (r.expect_map(*d, "data")) {
-            r.reject_unknown(*d, {"calibration", "evaluation", "preprocess"}, "data");
+            r.reject_unknown(*d, {"calibration", "evaluation", "training", "preprocess"}, "data");
             if (const yaml_node* pp = d->find("preprocess"); pp && r.expect_map(*pp, "data.preprocess")) {
                 r.reject_unknown(*pp, {"scale", "mean", "std", "layout"}, "data.preprocess");
                 out.preprocess.present = true;
@@ -266,6 +266,12 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
             }
             if (const yaml_node* c = d->find("calibration")) parse_data_source(r, *c, "data.calibration", path, out.calibration);
             if (const yaml_node* e = d->find("evaluation")) parse_data_source(r, *e, "data.evaluation", path, out.evaluation);
+            if (const yaml_node* t = d->find("training")) parse_data_source(r, *t, "data.training", path, out.training);
+            // Accuracy measured on the images a stage trained on says nothing about the model.
+            if (out.training.present && out.evaluation.present && !out.training.split.empty() &&
+                out.training.split == out.evaluation.split && out.training.path == out.evaluation.path)
+                diag.error(out.training.mark, "data.training uses the '" + out.training.split +
+                                                  "' split, which data.evaluation measures on; train on 'train' and evaluate on 'test'");
         }
     }
 
@@ -374,6 +380,7 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
     if (yaml_node* d = out.resolved.find("data"); d && d->is_map()) {
         if (yaml_node* c = d->find("calibration"); c && c->is_map()) absolute(c->find("path"), out.calibration.path);
         if (yaml_node* e = d->find("evaluation"); e && e->is_map()) absolute(e->find("path"), out.evaluation.path);
+        if (yaml_node* t = d->find("training"); t && t->is_map()) absolute(t->find("path"), out.training.path);
     }
 
     std::set<std::string> seen;

@@ -70,11 +70,12 @@ struct recipe {
     source_mark model_mark;
     data_source calibration;
     data_source evaluation;
+    data_source training;  // what fine-tuners, distillers and QAT train on
     preprocess_spec preprocess;
     std::string device = "cpu";
     source_mark device_mark;
     budget_spec budget;
-    std::string teacher;  // absolute; empty when none
+    std::string teacher;  // absolute; empty: the recipe's model is the kept teacher
     source_mark teacher_mark;
     std::optional<uint64_t> memory_limit;  // limits.memory, bytes
     source_mark limits_mark;

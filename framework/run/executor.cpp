@@ -59,11 +59,11 @@ class data_access {
     explicit data_access(const recipe& r) : recipe_(r) {}
 
     const split_view& get(shrink_split split) {
-        const bool calib = split == SHRINK_SPLIT_CALIBRATION;
-        const data_source& src = calib ? recipe_.calibration : recipe_.evaluation;
-        if (!src.present)
-            throw std::runtime_error(std::string("the recipe has no data.") + (calib ? "calibration" : "evaluation") + " section");
-        split_view& view = calib ? calibration_ : evaluation_;
+        const bool calib = split == SHRINK_SPLIT_CALIBRATION, training = split == SHRINK_SPLIT_TRAINING;
+        const data_source& src = calib ? recipe_.calibration : training ? recipe_.training : recipe_.evaluation;
+        const char* name = calib ? "calibration" : training ? "training" : "evaluation";
+        if (!src.present) throw std::runtime_error(std::string("the recipe has no data.") + name + " section");
+        split_view& view = calib ? calibration_ : training ? training_ : evaluation_;
         if (view.images) return view;
         const std::string dir = src.path.empty() ? fashion_mnist_default_dir : src.path;
         auto& images = sets_[dir + "|" + src.split];
@@ -76,15 +76,16 @@ class data_access {
         view.channels_last = recipe_.preprocess.layout == "nhwc";
         view.indices.resize(size_t(images->count));
         std::iota(view.indices.begin(), view.indices.end(), 0);
-        // Calibration draws a seeded random subset; evaluation takes the split in order.
-        if (calib) rng(derive_seed(recipe_.seed, "data.calibration")).shuffle(view.indices.begin(), view.indices.end());
+        // Calibration and training draw a seeded random subset; evaluation takes the split in order.
+        if (calib || training)
+            rng(derive_seed(recipe_.seed, std::string("data.") + name)).shuffle(view.indices.begin(), view.indices.end());
         if (src.samples && src.samples < view.indices.size()) view.indices.resize(src.samples);
         return view;
     }
 
     std::vector<std::string> files() const {
         std::vector<std::string> out;
-        for (const auto* src : {&recipe_.calibration, &recipe_.evaluation})
+        for (const auto* src : {&recipe_.calibration, &recipe_.evaluation, &recipe_.training})
             if (src->present)
                 if (auto f = find_fashion_mnist(src->path.empty() ? fashion_mnist_default_dir : src->path, src->split)) {
                     out.push_back(f->images);
@@ -96,7 +97,7 @@ class data_access {
   private:
     const recipe& recipe_;
     std::map<std::string, std::unique_ptr<image_set>> sets_;
-    split_view calibration_, evaluation_;
+    split_view calibration_, evaluation_, training_;
 };
 
 struct stage_outcome {
@@ -194,8 +195,11 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         data_files.push_back({{"file", f}, {"sha256", sha}});
         data_hash_text += f + "=" + sha + "\n";
     }
-    for (const data_source* d : {&r.calibration, &r.evaluation})
+    for (const data_source* d : {&r.calibration, &r.evaluation, &r.training})
         if (d->present) data_hash_text += d->split + "/" + std::to_string(d->samples) + "\n";
+    // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
+    auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
+    if (!r.teacher.empty()) data_hash_text += "teacher=" + sha256_file(r.teacher) + "\n";
     manifest["data"] = data_files;
     manifest["seed"] = r.seed;
     manifest["threads"] = cpu::thread_count();
@@ -248,7 +252,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         // The baseline is an evaluator applied to the input model: stored like a stage.
         const std::string key = sha256_hex("baseline\n" + key_of(st, "model:" + p.model_sha256));
         std::string source;
-        model_state state{original, {}};
+        model_state state{original, {}, root_teacher, false};
         try {
             std::map<std::string, double> results;
             if (auto stored = store.find(key, options.use_cache, source)) {
@@ -280,7 +284,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     std::map<int, std::shared_ptr<model_state>> states;  // output state per finished stage
     std::vector<int> pending_children(p.stages.size());
     for (size_t i = 0; i < p.stages.size(); ++i) pending_children[i] = int(p.stages[i].children.size());
-    auto original_state = std::make_shared<model_state>(model_state{original, {}});
+    auto original_state = std::make_shared<model_state>(model_state{original, {}, root_teacher, false});
     json results = json::array();
     bool any_failed = false, any_within = false, any_evaluator = false;
     json stage_seeds = json::object();
@@ -311,7 +315,11 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         std::string source;
         if (auto stored = store.find(keys[size_t(i)], options.use_cache, source)) {
             // The same key means the same bytes: take the stored result instead of recomputing.
-            if (stored->state) *state = std::move(*stored->state);
+            if (stored->state) {
+                const auto kept = state->teacher;
+                *state = std::move(*stored->state);
+                if (!state->teacher) state->teacher = kept;  // not a distiller's: the one it was given
+            }
             o.results = stored->results;
             o.status = "ok";
             o.source = source;

@@ -3,10 +3,15 @@
 #include "model/safetensors.hpp"
 #include "run/console.hpp"
 #include "runtime/engine.hpp"
+#include "train/fit.hpp"
+#include "train/student.hpp"
+#include "util/random.hpp"
+#include "util/text.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <stdexcept>
 
 namespace shrink {
@@ -26,6 +31,44 @@ shrink_status guarded(shrink_error* error, F&& f) noexcept {
     }
     return SHRINK_FAILED;
 }
+
+/// Turns a split's images into model inputs, checked once against the model.
+class input_filler {
+  public:
+    input_filler(const split_view& view, const model& m) : view_(view), m_(m) {
+        // Grayscale images feed a model with C channels: each pixel goes to every channel.
+        pixels_ = view.images->features;
+        channels_ = pixels_ > 0 && m.input_features % pixels_ == 0 ? m.input_features / pixels_ : 0;
+        if (channels_ < 1 || (!view.preprocess && channels_ != 1))
+            throw std::runtime_error("the data has " + std::to_string(pixels_) + " pixels per sample, the model takes " +
+                                     std::to_string(m.input_features) + " values" +
+                                     (channels_ > 1 ? " (several channels: give data.preprocess)" : ""));
+        for (const auto* list : {&view.mean, &view.std})
+            if (view.preprocess && list->size() != 1 && int64_t(list->size()) != channels_)
+                throw std::runtime_error("data.preprocess gives " + std::to_string(list->size()) +
+                                         " per-channel values; the model takes " + std::to_string(channels_) + " channel(s)");
+    }
+
+    /// Sample `idx` of the image set into `row` (the model's input_features floats).
+    void fill(int64_t idx, float* row, int32_t* label) const {
+        const uint8_t* px = view_.images->pixels.data() + idx * pixels_;
+        if (view_.preprocess)
+            for (int64_t c = 0; c < channels_; ++c) {
+                const float mean = view_.mean[view_.mean.size() == 1 ? 0 : size_t(c)];
+                const float std = view_.std[view_.std.size() == 1 ? 0 : size_t(c)];
+                for (int64_t f = 0; f < pixels_; ++f)
+                    row[view_.channels_last ? f * channels_ + c : c * pixels_ + f] = (float(px[f]) * view_.scale - mean) / std;
+            }
+        else
+            for (int64_t f = 0; f < m_.input_features; ++f) row[f] = float(px[f]) * m_.input_scale;
+        *label = view_.images->labels[size_t(idx)];
+    }
+
+  private:
+    const split_view& view_;
+    const model& m_;
+    int64_t pixels_ = 0, channels_ = 0;
+};
 
 std::string arg(const char* s, const char* what) {
     if (!s) throw std::invalid_argument(std::string(what) + " is NULL");
@@ -63,6 +106,8 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.forward = &forward;
     table_.model_size_bytes = &model_size_bytes;
     table_.result_put = &result_put;
+    table_.train = &train;
+    table_.make_student = &make_student;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -274,17 +319,7 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
         if (!observer) throw std::invalid_argument("observer is NULL");
         const split_view& view = h.data_(static_cast<shrink_split>(split));
         const model& m = h.state_.net;
-        // Grayscale images feed a model with C channels: each pixel goes to every channel.
-        const int64_t pixels = view.images->features;
-        const int64_t channels = pixels > 0 && m.input_features % pixels == 0 ? m.input_features / pixels : 0;
-        if (channels < 1 || (!view.preprocess && channels != 1))
-            throw std::runtime_error("the data has " + std::to_string(pixels) + " pixels per sample, the model takes " +
-                                     std::to_string(m.input_features) + " values" +
-                                     (channels > 1 ? " (several channels: give data.preprocess)" : ""));
-        for (const auto* list : {&view.mean, &view.std})
-            if (view.preprocess && list->size() != 1 && int64_t(list->size()) != channels)
-                throw std::runtime_error("data.preprocess gives " + std::to_string(list->size()) + " per-channel values; the model takes " +
-                                         std::to_string(channels) + " channel(s)");
+        const input_filler filler(view, m);
         const engine run(m);
         const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
         const int64_t batch = 256;
@@ -299,21 +334,8 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
             const int64_t rows = int64_t(std::min<uint64_t>(batch, total - start));
             input.resize(size_t(rows * m.input_features));
             labels.resize(size_t(rows));
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t idx = view.indices[start + uint64_t(r)];
-                const uint8_t* px = view.images->pixels.data() + idx * pixels;
-                float* row = input.data() + r * m.input_features;
-                if (view.preprocess)
-                    for (int64_t c = 0; c < channels; ++c) {
-                        const float mean = view.mean[view.mean.size() == 1 ? 0 : size_t(c)];
-                        const float std = view.std[view.std.size() == 1 ? 0 : size_t(c)];
-                        for (int64_t f = 0; f < pixels; ++f)
-                            row[view.channels_last ? f * channels + c : c * pixels + f] = (float(px[f]) * view.scale - mean) / std;
-                    }
-                else
-                    for (int64_t f = 0; f < m.input_features; ++f) row[f] = float(px[f]) * m.input_scale;
-                labels[size_t(r)] = view.images->labels[size_t(idx)];
-            }
+            for (int64_t r = 0; r < rows; ++r)
+                filler.fill(view.indices[start + uint64_t(r)], input.data() + r * m.input_features, &labels[size_t(r)]);
             engine::layer_input_fn on_input;
             if (capture_layer_inputs)
                 on_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
@@ -353,6 +375,106 @@ shrink_status stage_host::result_put(void* ctx, const char* key, double value, s
     return guarded(error, [&] {
         if (!std::isfinite(value)) throw std::invalid_argument(std::string("result '") + key + "' is not finite");
         self(ctx).results_[arg(key, "key")] = value;
+    });
+}
+
+shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec, shrink_train_report* report, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("train");
+        if (!spec || spec->struct_size < sizeof(shrink_train_spec))
+            throw std::invalid_argument("the training spec is NULL or smaller than this host's shrink_train_spec");
+        model& m = h.state_.net;
+        train::fit_options f;
+        f.epochs = spec->epochs;
+        f.batch = int64_t(spec->batch);
+        f.max_samples = int64_t(spec->max_samples);
+        f.seed = h.table_.seed;
+        if (spec->optimizer != SHRINK_OPTIMIZER_SGD && spec->optimizer != SHRINK_OPTIMIZER_ADAMW)
+            throw std::invalid_argument("unknown optimizer " + std::to_string(spec->optimizer));
+        f.optimizer.kind = spec->optimizer == SHRINK_OPTIMIZER_SGD ? "sgd" : "adamw";
+        f.optimizer.learning_rate = spec->learning_rate;
+        f.optimizer.momentum = spec->momentum;
+        f.optimizer.weight_decay = spec->weight_decay;
+        const int32_t sched = spec->schedule;
+        if (sched != SHRINK_SCHEDULE_CONSTANT && sched != SHRINK_SCHEDULE_COSINE && sched != SHRINK_SCHEDULE_STEP)
+            throw std::invalid_argument("unknown schedule " + std::to_string(sched));
+        f.optimizer.schedule = sched == SHRINK_SCHEDULE_CONSTANT ? "constant" : sched == SHRINK_SCHEDULE_COSINE ? "cosine" : "step";
+        f.optimizer.step_epochs = spec->step_epochs;
+        f.optimizer.step_gamma = spec->step_gamma;
+        f.alpha = spec->distill_alpha;
+        f.temperature = spec->temperature;
+        f.hidden_weight = spec->hidden_weight;
+        if (spec->hidden_pairs)
+            for (const std::string& pair : split(spec->hidden_pairs, ',')) {
+                if (pair.empty()) continue;
+                const size_t colon = pair.find(':');
+                if (colon == std::string::npos) throw std::invalid_argument("hidden pair '" + pair + "' is not student_value:teacher_value");
+                // A layer's name stands for its output.
+                auto value_of = [](const model& net, const std::string& name) {
+                    const layer* l = net.find_layer(name);
+                    return l ? l->output : name;
+                };
+                f.hidden_pairs.emplace_back(value_of(m, pair.substr(0, colon)),
+                                            h.state_.teacher ? value_of(*h.state_.teacher, pair.substr(colon + 1)) : pair.substr(colon + 1));
+            }
+        if (f.alpha > 0 || !f.hidden_pairs.empty()) {
+            if (!h.state_.teacher) throw std::invalid_argument("distillation needs a teacher, and this model state keeps none");
+            f.teacher = h.state_.teacher.get();
+        }
+        f.net.batch_statistics = spec->batch_statistics != 0;
+        std::set<std::string> transformed;
+        if (spec->transform_tensors)
+            for (const std::string& name : split(spec->transform_tensors, ','))
+                if (!name.empty()) {
+                    const tensor& t = m.at(name);  // throws naming an unknown tensor
+                    if (t.quant) throw std::invalid_argument("tensor '" + name + "' is already quantized");
+                    transformed.insert(name);
+                }
+        if (!transformed.empty() && !spec->transform) throw std::invalid_argument("transform_tensors given without a transform");
+        if (!transformed.empty())
+            f.before_forward = [&](std::vector<train::parameter<float>>& params) {
+                for (train::parameter<float>& p : params) {
+                    if (!transformed.count(p.tensor)) continue;
+                    p.effective.resize(p.value.size());
+                    shrink_error inner{};
+                    if (spec->transform(spec->transform_user, p.tensor.c_str(), p.value.data(), p.effective.data(),
+                                        tensor::matrix_rows(p.shape), tensor::matrix_cols(p.shape), &inner) != SHRINK_OK)
+                        throw std::runtime_error(std::string("the weight transform failed on '") + p.tensor + "': " + inner.message);
+                    for (float v : p.effective)
+                        if (!std::isfinite(v)) throw std::runtime_error("the weight transform made a non-finite value in '" + p.tensor + "'");
+                }
+            };
+        const split_view& view = h.data_(SHRINK_SPLIT_TRAINING);
+        const input_filler filler(view, m);
+        train::sample_source data;
+        data.count = int64_t(view.indices.size());
+        data.fill = [&](const int64_t* idx, int64_t rows, float* x, int32_t* labels) {
+            for (int64_t r = 0; r < rows; ++r) filler.fill(view.indices[size_t(idx[r])], x + r * m.input_features, labels + r);
+        };
+        f.on_epoch = [&](int epoch, double loss) {
+            progress(ctx, "training", uint64_t(epoch), uint64_t(f.epochs));
+            console::get().debug("[" + h.stage_id_ + "] epoch " + std::to_string(epoch) + " loss " + format_double(loss));
+        };
+        const train::fit_result r = train::fit(m, data, f);
+        h.state_.stats.clear();  // measured on the old weights
+        if (report && report->struct_size >= sizeof(shrink_train_report)) {
+            report->steps = uint64_t(r.steps);
+            report->first_epoch_loss = r.epoch_loss.front();
+            report->last_epoch_loss = r.epoch_loss.back();
+        }
+    });
+}
+
+shrink_status stage_host::make_student(void* ctx, double width_scale, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("make_student");
+        model student = shrink::make_student(h.state_.net, width_scale, derive_seed(h.table_.seed, "student"));
+        h.state_.teacher = std::make_shared<const model>(std::move(h.state_.net));
+        h.state_.teacher_from_stage = true;
+        h.state_.net = std::move(student);
+        h.state_.stats.clear();
     });
 }
 

@@ -20,6 +20,10 @@ namespace shrink {
 struct model_state {
     model net;
     std::map<std::string, std::vector<float>> stats;  // "layer/key" -> values
+    /// The model distillation losses learn from: the recipe's teacher file or input model,
+    /// until a distiller keeps the model it distilled (shared: branches do not copy it).
+    std::shared_ptr<const model> teacher;
+    bool teacher_from_stage = false;  // a distiller set it: checkpoints store it
 };
 
 /// The samples of a split a stage may see: the images and the indices to use.
@@ -63,6 +67,8 @@ class stage_host {
     static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);
     static uint64_t model_size_bytes(void*);
     static shrink_status result_put(void*, const char*, double, shrink_error*);
+    static shrink_status train(void*, const shrink_train_spec*, shrink_train_report*, shrink_error*);
+    static shrink_status make_student(void*, double, shrink_error*);
 
     model_state& state_;
     split_source data_;

@@ -26,7 +26,12 @@ std::optional<stored_stage> load_entry(const fs::path& dir) {
         stored_stage s;
         s.results = j.at("results").get<std::map<std::string, double>>();
         if (fs::is_regular_file(dir / "model.safetensors", ec)) {
-            model_state st{load_model(dir / "model.safetensors"), j.at("stats").get<std::map<std::string, std::vector<float>>>()};
+            model_state st{load_model(dir / "model.safetensors"), j.at("stats").get<std::map<std::string, std::vector<float>>>(),
+                           nullptr, false};
+            if (fs::is_regular_file(dir / "teacher.safetensors", ec)) {
+                st.teacher = std::make_shared<const model>(load_model(dir / "teacher.safetensors"));
+                st.teacher_from_stage = true;
+            }
             s.state = std::move(st);
         }
         return s;
@@ -42,7 +47,7 @@ void link_entry(const fs::path& from, const fs::path& to) {
     if (fs::is_regular_file(to / "state.json", ec)) return;
     fs::create_directories(to, ec);
     if (ec) throw std::runtime_error(to.string() + ": " + ec.message());
-    for (const char* name : {"model.safetensors", "state.json"}) {
+    for (const char* name : {"model.safetensors", "teacher.safetensors", "state.json"}) {
         if (!fs::exists(from / name, ec)) continue;
         const fs::path temp = to / (std::string(name) + ".tmp");
         fs::remove(temp, ec);
@@ -78,6 +83,7 @@ void stage_store::put(const std::string& key, const model_state* state, const st
     json stats = json::object();
     if (state) {
         save_model(state->net, dir / "model.safetensors");
+        if (state->teacher_from_stage && state->teacher) save_model(*state->teacher, dir / "teacher.safetensors");
         for (const auto& [k, v] : state->stats) stats[k] = v;
     }
     write_file_atomic(dir / "state.json", json{{"stage", stage_id}, {"key", key}, {"results", results}, {"stats", stats}}.dump() + "\n");

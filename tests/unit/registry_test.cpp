@@ -21,8 +21,9 @@ std::string load_error(const std::string& dir) {
 TEST_CASE("first-party plugins load and declare their stage types", "[registry]") {
     registry r;
     r.load_dirs({SHRINK_PLUGIN_DIR});
-    CHECK(r.type_names() == std::vector<std::string>{"calibrator.minmax", "evaluator.accuracy", "factorizer.svd",
-                                                     "pruner.magnitude", "quantizer.rtn"});
+    CHECK(r.type_names() == std::vector<std::string>{"calibrator.minmax", "distiller.kd", "evaluator.accuracy",
+                                                     "factorizer.svd", "finetuner.standard", "pruner.magnitude",
+                                                     "quantizer.qat", "quantizer.rtn"});
     const stage_type_handle* q = r.find("quantizer.rtn");
     REQUIRE(q);
     CHECK(q->kind() == "quantizer");

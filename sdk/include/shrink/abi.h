@@ -135,7 +135,11 @@ typedef struct shrink_quant_tensor {
     uint64_t scale_count;
 } shrink_quant_tensor;
 
-typedef enum shrink_split { SHRINK_SPLIT_CALIBRATION = 1, SHRINK_SPLIT_EVALUATION = 2 } shrink_split;
+typedef enum shrink_split {
+    SHRINK_SPLIT_CALIBRATION = 1,
+    SHRINK_SPLIT_EVALUATION = 2,
+    SHRINK_SPLIT_TRAINING = 3 /* what the host's train() reads */
+} shrink_split;
 
 typedef enum shrink_forward_event_kind {
     SHRINK_FORWARD_LAYER_INPUT = 1, /* before a linear or conv layer: its input activations */
@@ -154,6 +158,58 @@ typedef struct shrink_forward_event {
 
 typedef shrink_status (*shrink_forward_observer)(void* user, const shrink_forward_event* event,
                                                  shrink_error* error);
+
+/* ---- training, a host service (distillers, fine-tuners, quantization-aware training) ---- */
+
+typedef enum shrink_optimizer { SHRINK_OPTIMIZER_SGD = 1, SHRINK_OPTIMIZER_ADAMW = 2 } shrink_optimizer;
+typedef enum shrink_schedule {
+    SHRINK_SCHEDULE_CONSTANT = 1,
+    SHRINK_SCHEDULE_COSINE = 2, /* from learning_rate down to 0 over the run */
+    SHRINK_SCHEDULE_STEP = 3    /* times step_gamma every step_epochs epochs */
+} shrink_schedule;
+
+/** What the forward pass reads in place of a weight during training, e.g. its fake-quantized
+ *  form: `out` gets `count` floats computed from `value` (the weight read as rows x cols). The
+ *  gradient reaches the weight unchanged (the straight-through estimator). */
+typedef shrink_status (*shrink_weight_transform)(void* user, const char* tensor, const float* value, float* out,
+                                                 uint64_t rows, uint64_t cols, shrink_error* error);
+
+/** How to train. Zero-initialize, set struct_size = sizeof(shrink_train_spec), fill what matters. */
+typedef struct shrink_train_spec {
+    uint32_t struct_size;
+    int32_t epochs;            /* passes over the training split, >= 1 */
+    uint64_t batch;            /* samples per step, >= 1 */
+    uint64_t max_samples;      /* 0 = the whole training split */
+    int32_t optimizer;         /* shrink_optimizer */
+    double learning_rate;
+    double momentum;           /* SGD */
+    double weight_decay;       /* linear and conv weights only; decoupled for AdamW, L2 for SGD */
+    int32_t schedule;          /* shrink_schedule */
+    int32_t step_epochs;
+    double step_gamma;
+    /* Loss: (1 - distill_alpha) * cross-entropy + distill_alpha * T^2 * KL(softmax(teacher / T) ||
+       softmax(student / T)) with T = temperature, the teacher being the model state's kept teacher. */
+    double distill_alpha;
+    double temperature;
+    /* Hidden-state matching with the teacher: "student:teacher,..." naming layers (their outputs)
+       or values, of equal width, each adding hidden_weight * mean squared difference. NULL or "" = none. */
+    const char* hidden_pairs;
+    double hidden_weight;
+    /* 1: batchnorm normalizes by batch statistics and is folded afterwards (a model trained from
+       scratch, such as a fresh student); 0: batchnorm stays the model's fixed affine map. */
+    int32_t batch_statistics;
+    /* Weights the transform applies to ("" or NULL = none), comma separated tensor names. */
+    const char* transform_tensors;
+    shrink_weight_transform transform;
+    void* transform_user;
+} shrink_train_spec;
+
+typedef struct shrink_train_report {
+    uint32_t struct_size;
+    uint64_t steps;
+    double first_epoch_loss; /* mean loss per sample */
+    double last_epoch_loss;
+} shrink_train_report;
 
 #define SHRINK_LOG_DEBUG 0
 #define SHRINK_LOG_INFO 1
@@ -204,13 +260,23 @@ typedef struct shrink_host {
     uint64_t (*model_size_bytes)(void* ctx);
     /** A named result of this stage (an evaluator's metric, a count); appears in the report. */
     shrink_status (*result_put)(void* ctx, const char* key, double value, shrink_error* error);
+
+    /* Appended; present when struct_size covers them. */
+
+    /** Trains the model on the training split. Sparse weights keep their masks (pruned weights
+     *  stay 0); quantized weights stay fixed; batches are shuffled from this stage's seed. */
+    shrink_status (*train)(void* ctx, const shrink_train_spec* spec, shrink_train_report* report, shrink_error* error);
+    /** Distillation's first step: the current model becomes the kept teacher, and a student with
+     *  the same graph becomes the current model: every linear and conv layer but the last keeps
+     *  width_scale of its outputs (at least 1), with fresh weights drawn from this stage's seed. */
+    shrink_status (*make_student)(void* ctx, double width_scale, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */
 
 typedef struct shrink_stage_type {
     uint32_t struct_size;
-    const char* name; /* "<kind>.<name>", kind one of calibrator quantizer pruner factorizer distiller evaluator */
+    const char* name; /* "<kind>.<name>", kind one of calibrator quantizer pruner factorizer distiller finetuner evaluator */
     const char* doc;
     const shrink_param_decl* params;
     uint32_t param_count;

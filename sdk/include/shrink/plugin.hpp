@@ -23,6 +23,7 @@
 #include <boost/dll/alias.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -125,6 +126,33 @@ struct quantized {
     std::vector<int8_t> zero_points;  // empty when symmetric
 };
 
+/// How to train, for model::train(); see shrink_train_spec for each field.
+struct training {
+    int epochs = 1;
+    uint64_t batch = 128;
+    uint64_t max_samples = 0;  // 0 = the whole training split
+    std::string optimizer = "adamw";  // sgd | adamw
+    double learning_rate = 1e-3;
+    double momentum = 0.9;
+    double weight_decay = 0;
+    std::string schedule = "cosine";  // constant | cosine | step
+    int step_epochs = 1;
+    double step_gamma = 0.1;
+    double distill_alpha = 0;  // weight of the distillation term; needs the kept teacher
+    double temperature = 4;
+    std::string hidden_pairs;  // "student_value:teacher_value,..."
+    double hidden_weight = 0;
+    bool batch_statistics = false;  // true for a model trained from scratch (a fresh student)
+    /// Optional: what the forward pass reads in place of each weight named in transform_tensors.
+    std::vector<std::string> transform_tensors;
+    std::function<void(const std::string& tensor, const float* value, float* out, uint64_t rows, uint64_t cols)> transform;
+};
+
+struct train_report {
+    uint64_t steps = 0;
+    double first_epoch_loss = 0, last_epoch_loss = 0;
+};
+
 /// The model state a stage works on, through the host.
 class model {
   public:
@@ -221,7 +249,56 @@ class model {
 
     uint64_t size_bytes() const { return host_->model_size_bytes(host_->ctx); }
 
+    /// Trains on the recipe's training split (a host service; masks held, quantized weights fixed).
+    train_report train(const training& t) {
+        require_service(offsetof(shrink_host, train), "training");
+        shrink_train_spec spec{};
+        spec.struct_size = sizeof spec;
+        spec.epochs = t.epochs;
+        spec.batch = t.batch;
+        spec.max_samples = t.max_samples;
+        spec.optimizer = t.optimizer == "sgd" ? SHRINK_OPTIMIZER_SGD : SHRINK_OPTIMIZER_ADAMW;
+        spec.learning_rate = t.learning_rate;
+        spec.momentum = t.momentum;
+        spec.weight_decay = t.weight_decay;
+        spec.schedule = t.schedule == "constant" ? SHRINK_SCHEDULE_CONSTANT
+                        : t.schedule == "step"   ? SHRINK_SCHEDULE_STEP
+                                                 : SHRINK_SCHEDULE_COSINE;
+        spec.step_epochs = t.step_epochs;
+        spec.step_gamma = t.step_gamma;
+        spec.distill_alpha = t.distill_alpha;
+        spec.temperature = t.temperature;
+        spec.hidden_pairs = t.hidden_pairs.c_str();
+        spec.hidden_weight = t.hidden_weight;
+        spec.batch_statistics = t.batch_statistics ? 1 : 0;
+        std::string tensors;
+        for (const std::string& name : t.transform_tensors) tensors.append(tensors.empty() ? "" : ",").append(name);
+        spec.transform_tensors = tensors.c_str();
+        using transform_fn = decltype(t.transform);
+        if (t.transform) {
+            spec.transform = [](void* user, const char* tensor, const float* value, float* out, uint64_t rows, uint64_t cols,
+                                shrink_error* error) -> shrink_status {
+                return detail::guard(error, [&] { (*static_cast<const transform_fn*>(user))(tensor, value, out, rows, cols); });
+            };
+            spec.transform_user = const_cast<transform_fn*>(&t.transform);
+        }
+        shrink_train_report raw{};
+        raw.struct_size = sizeof raw;
+        call([&](shrink_error* e) { return host_->train(host_->ctx, &spec, &raw, e); });
+        return {raw.steps, raw.first_epoch_loss, raw.last_epoch_loss};
+    }
+
+    /// Keeps the current model as the teacher and makes a narrower student of it the current model.
+    void make_student(double width_scale) {
+        require_service(offsetof(shrink_host, make_student), "distillation");
+        call([&](shrink_error* e) { return host_->make_student(host_->ctx, width_scale, e); });
+    }
+
   private:
+    void require_service(size_t offset, const char* what) const {
+        if (host_->struct_size <= offset) throw plugin_error(std::string("this shrink host offers no ") + what + " service");
+    }
+
     template <class F>
     void call(F&& f) const {
         shrink_error error{};

@@ -1,0 +1,34 @@
+// The matrix products training is made of, for float (oneDNN) and double (plain loops,
+// for gradient checks in double precision). Same argument convention as cpu::matmul:
+// dst[m, n] = op(a)[m, k] * op(b)[k, n], row-major; trans_a: a is stored [k, m];
+// trans_b: b is stored [n, k].
+#pragma once
+
+#include "cpu/matmul.hpp"
+
+#include <cstdint>
+
+namespace shrink::train {
+
+inline void gemm(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k) {
+    cpu::matmul(a, trans_a, b, trans_b, dst, m, n, k);
+}
+
+inline void gemm(const double* a, bool trans_a, const double* b, bool trans_b, double* dst, int64_t m, int64_t n,
+                 int64_t k) {
+    // Each row of dst is summed by one thread in a fixed order: the same bits on any thread count.
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < m; ++i) {
+        double* row = dst + i * n;
+        for (int64_t j = 0; j < n; ++j) row[j] = 0;
+        for (int64_t p = 0; p < k; ++p) {
+            const double x = trans_a ? a[p * m + i] : a[i * k + p];
+            if (trans_b)
+                for (int64_t j = 0; j < n; ++j) row[j] += x * b[j * k + p];
+            else
+                for (int64_t j = 0; j < n; ++j) row[j] += x * b[p * n + j];
+        }
+    }
+}
+
+}  // namespace shrink::train

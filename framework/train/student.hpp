@@ -1,0 +1,17 @@
+// The student of a distillation: the teacher's graph with narrower layers and fresh weights.
+#pragma once
+
+#include "model/model.hpp"
+
+#include <cstdint>
+
+namespace shrink {
+
+/// Every linear and conv layer but the last keeps `width_scale` of its outputs (rounded,
+/// at least 1); what reads them (batchnorm, joins, the next layer) follows. Weights are
+/// drawn from `seed` (He-normal, zero biases, batchnorm 1 and 0); encodings, input
+/// quantization and statistics are not carried over. Throws std::runtime_error naming the
+/// layer that cannot narrow (a grouped conv, a reshape to a fixed size that changed).
+model make_student(const model& teacher, double width_scale, uint64_t seed);
+
+}  // namespace shrink
