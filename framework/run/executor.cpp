@@ -172,6 +172,8 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
                               "; choose another --out, --force to replace it, or --resume to continue it");
     }
     const model original = load_any_model(r.model);  // before creating anything: a bad model writes nothing
+    // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
+    const auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
     data_access data(r);
     if (occupied && options.force && !options.resume)
         for (const char* old : {"models", "checkpoints", "report.json", "manifest.json", "recipe.yaml"}) fs::remove_all(dir / old, ec);
@@ -197,8 +199,6 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     }
     for (const data_source* d : {&r.calibration, &r.evaluation, &r.training})
         if (d->present) data_hash_text += d->split + "/" + std::to_string(d->samples) + "\n";
-    // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
-    auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
     if (!r.teacher.empty()) data_hash_text += "teacher=" + sha256_file(r.teacher) + "\n";
     manifest["data"] = data_files;
     manifest["seed"] = r.seed;

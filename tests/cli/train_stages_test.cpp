@@ -62,6 +62,20 @@ TEST_CASE("distiller.kd makes a narrower student that learns, and keeps the teac
     CHECK(found);
 }
 
+TEST_CASE("distiller.kd matches named layers' outputs where the widths agree, and says where they do not", "[model][run][train]") {
+    test::temp_dir dir;
+    const json report = run_recipe(dir, recipe_with("  - { id: kd, use: distiller.kd, params: { width_scale: 1, epochs: 1, "
+                                                    "samples: 1000, match_layers: [fc1, fc2], match_weight: 0.5 } }\n"
+                                                    "  - { id: e, use: evaluator.accuracy }\n"));
+    CHECK(accuracy_of(report, "e") > 0.5);
+    test::write_text(dir / "r.yaml", recipe_with("  - { id: kd, use: distiller.kd, params: { width_scale: 0.5, epochs: 1, "
+                                                 "samples: 500, match_layers: [fc1] } }\n"));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " -q --out " + (dir / "run2").string());
+    CHECK(r.code == 3);
+    CHECK_THAT(r.output, Contains("stage 'kd' (distiller.kd) failed") && Contains("hidden pair 'fc1.out:fc1.out'") &&
+                             Contains("128 floats per sample, the teacher's 256"));
+}
+
 TEST_CASE("finetuner.standard recovers pruned accuracy with the masks held", "[model][run][train]") {
     test::temp_dir dir;
     const json report = run_recipe(dir, recipe_with(
