@@ -405,18 +405,17 @@ shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec, shrink
         f.alpha = spec->distill_alpha;
         f.temperature = spec->temperature;
         f.hidden_weight = spec->hidden_weight;
+        // A layer's name stands for its output.
+        auto value_of = [](const model* net, const std::string& name) {
+            const layer* l = net ? net->find_layer(name) : nullptr;
+            return l ? l->output : name;
+        };
         if (spec->hidden_pairs)
             for (const std::string& pair : split(spec->hidden_pairs, ',')) {
                 if (pair.empty()) continue;
                 const size_t colon = pair.find(':');
-                if (colon == std::string::npos) throw std::invalid_argument("hidden pair '" + pair + "' is not student_value:teacher_value");
-                // A layer's name stands for its output.
-                auto value_of = [](const model& net, const std::string& name) {
-                    const layer* l = net.find_layer(name);
-                    return l ? l->output : name;
-                };
-                f.hidden_pairs.emplace_back(value_of(m, pair.substr(0, colon)),
-                                            h.state_.teacher ? value_of(*h.state_.teacher, pair.substr(colon + 1)) : pair.substr(colon + 1));
+                if (colon == std::string::npos) throw std::invalid_argument("hidden pair '" + pair + "' is not student:teacher");
+                f.hidden_pairs.emplace_back(value_of(&m, pair.substr(0, colon)), value_of(h.state_.teacher.get(), pair.substr(colon + 1)));
             }
         if (f.alpha > 0 || !f.hidden_pairs.empty()) {
             if (!h.state_.teacher) throw std::invalid_argument("distillation needs a teacher, and this model state keeps none");
@@ -457,7 +456,6 @@ shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec, shrink
             console::get().debug("[" + h.stage_id_ + "] epoch " + std::to_string(epoch) + " loss " + format_double(loss));
         };
         const train::fit_result r = train::fit(m, data, f);
-        h.state_.stats.clear();  // measured on the old weights
         if (report && report->struct_size >= sizeof(shrink_train_report)) {
             report->steps = uint64_t(r.steps);
             report->first_epoch_loss = r.epoch_loss.front();

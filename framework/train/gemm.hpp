@@ -5,6 +5,7 @@
 #pragma once
 
 #include "cpu/matmul.hpp"
+#include "train/parallel.hpp"
 
 #include <cstdint>
 
@@ -17,8 +18,7 @@ inline void gemm(const float* a, bool trans_a, const float* b, bool trans_b, flo
 inline void gemm(const double* a, bool trans_a, const double* b, bool trans_b, double* dst, int64_t m, int64_t n,
                  int64_t k) {
     // Each row of dst is summed by one thread in a fixed order: the same bits on any thread count.
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
+    each(m, [&](int64_t i) {
         double* row = dst + i * n;
         for (int64_t j = 0; j < n; ++j) row[j] = 0;
         for (int64_t p = 0; p < k; ++p) {
@@ -28,7 +28,7 @@ inline void gemm(const double* a, bool trans_a, const double* b, bool trans_b, d
             else
                 for (int64_t j = 0; j < n; ++j) row[j] += x * b[p * n + j];
         }
-    }
+    });
 }
 
 }  // namespace shrink::train

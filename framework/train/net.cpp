@@ -1,6 +1,7 @@
 #include "train/net.hpp"
 
 #include "train/ops.hpp"
+#include "train/parallel.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -58,12 +59,6 @@ std::vector<int64_t> broadcast_map(const std::vector<int64_t>& a, const std::vec
     return map;
 }
 
-template <class F>
-void each(int64_t n, F&& f) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
-}
-
 }  // namespace
 
 template <class T>
@@ -77,6 +72,7 @@ struct net<T>::impl {
         std::vector<int64_t> out_shape;
         ops::window_geometry g;
         std::vector<int64_t> bmap;  // binary: broadcast map
+        char binary = 0;            // binary: '+', '-', '*' or '/'
         // Kept from forward for backward.
         std::vector<T> col, xhat, inv_std, batch_mean, batch_var, running_mean, running_var;
         std::vector<int32_t> argmax;
@@ -198,6 +194,7 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
             n.g.w = n.g.kw = in[2];
         } else if (is_binary(l.op)) {
             n.bmap = broadcast_map(n.in_shapes[0], n.in_shapes[1]);
+            n.binary = l.op == "add" ? '+' : l.op == "sub" ? '-' : l.op == "mul" ? '*' : '/';
         }
         if (has_matrix(l.op)) {
             n.weight = s.add_param(l.weight, true);
@@ -272,7 +269,7 @@ void net<T>::impl::forward_node(node& n, bool training) {
     } else if (is_binary(l.op)) {
         const std::vector<T>& b = vals[size_t(n.in[1])];
         const int64_t bw = product(n.in_shapes[1]);
-        const char op = l.op[0] == 'a' ? '+' : l.op[0] == 's' ? '-' : l.op[0] == 'm' ? '*' : '/';
+        const char op = n.binary;
         each(rows, [&](int64_t r) {
             for (int64_t i = 0; i < out_width; ++i) {
                 const T a = x0[size_t(r * out_width + i)], v = b[size_t(r * bw + n.bmap[size_t(i)])];
@@ -331,7 +328,7 @@ void net<T>::impl::backward_node(node& n) {
         const std::vector<T>& b = vals[size_t(n.in[1])];
         T* db = grads[size_t(n.in[1])].data();
         const int64_t bw = product(n.in_shapes[1]);
-        const char op = l.op[0] == 'a' ? '+' : l.op[0] == 's' ? '-' : l.op[0] == 'm' ? '*' : '/';
+        const char op = n.binary;
         // One sample per task: its share of the broadcast operand's gradient is its own.
         each(rows, [&](int64_t r) {
             for (int64_t i = 0; i < out_width; ++i) {

@@ -1,6 +1,7 @@
 #include "train/ops.hpp"
 
 #include "train/gemm.hpp"
+#include "train/parallel.hpp"
 
 #include <tbb/parallel_for.h>
 
@@ -12,20 +13,6 @@
 namespace shrink::train::ops {
 
 namespace {
-
-/// Runs f(i) for i in [0, n), in parallel over independent work.
-template <class F>
-void each(int64_t n, F&& f) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
-}
-
-/// Elementwise loops over large arrays: one thread for small ones.
-template <class F>
-void each_element(int64_t n, F&& f) {
-#pragma omp parallel for schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; ++i) f(i);
-}
 
 /// The input row a window tap reads, or -1 in the padding.
 inline int64_t tap(int64_t out, int64_t stride, int64_t pad, int64_t k, int64_t dilation, int64_t extent) {

@@ -1,5 +1,7 @@
 #include "train/optimizer.hpp"
 
+#include "train/parallel.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -36,6 +38,7 @@ void optimizer::step(std::vector<parameter<float>>& params, double rate) {
         }
     }
     ++steps_;
+    const bool sgd = o_.kind == "sgd";
     const double c1 = 1 - std::pow(o_.beta1, double(steps_)), c2 = 1 - std::pow(o_.beta2, double(steps_));
     for (size_t k = 0; k < params.size(); ++k) {
         parameter<float>& p = params[k];
@@ -43,24 +46,22 @@ void optimizer::step(std::vector<parameter<float>>& params, double rate) {
         const double decay = p.decays ? o_.weight_decay : 0.0;
         float* m = m_[k].data();
         float* v = v_[k].data();
-#pragma omp parallel for schedule(static) if (p.value.size() > 16384)
-        for (size_t i = 0; i < p.value.size(); ++i) {
-            {
-                float& w = p.value[i];
-                if (o_.kind == "sgd") {
-                    const double g = double(p.grad[i]) + decay * w;
-                    m[i] = float(o_.momentum * m[i] + g);
-                    w -= float(rate * m[i]);
-                } else {
-                    const double g = p.grad[i];
-                    m[i] = float(o_.beta1 * m[i] + (1 - o_.beta1) * g);
-                    v[i] = float(o_.beta2 * v[i] + (1 - o_.beta2) * g * g);
-                    w -= float(rate * decay * w);
-                    w -= float(rate * (m[i] / c1) / (std::sqrt(v[i] / c2) + o_.epsilon));
-                }
-                if (!p.mask.empty() && !p.mask[i]) w = 0.0f;
+        each_element(int64_t(p.value.size()), [&](int64_t j) {
+            const size_t i = size_t(j);
+            float& w = p.value[i];
+            if (sgd) {
+                const double g = double(p.grad[i]) + decay * w;
+                m[i] = float(o_.momentum * m[i] + g);
+                w -= float(rate * m[i]);
+            } else {
+                const double g = p.grad[i];
+                m[i] = float(o_.beta1 * m[i] + (1 - o_.beta1) * g);
+                v[i] = float(o_.beta2 * v[i] + (1 - o_.beta2) * g * g);
+                w -= float(rate * decay * w);
+                w -= float(rate * (m[i] / c1) / (std::sqrt(v[i] / c2) + o_.epsilon));
             }
-        }
+            if (!p.mask.empty() && !p.mask[i]) w = 0.0f;
+        });
     }
 }
 

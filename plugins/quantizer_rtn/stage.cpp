@@ -130,12 +130,16 @@ std::vector<shrink::param> weight_params() {
             shrink::param::integer("group_size", 64, 8, 4096, "elements per scale with per_group")};
 }
 
+shrink::param layers_param() {
+    return shrink::param::layers("layers", "quantize only these layers (default: every linear and conv layer)");
+}
+
 shrink::plugin make_plugin() {
     shrink::plugin p("shrink-quantizer-rtn", "0.2.0");
     std::vector<shrink::param> rtn_params = weight_params();
     rtn_params.push_back(shrink::param::choice("activation_bits", "none", "none|8",
                                                "8: also quantize each layer's input statically (needs a calibrator)"));
-    rtn_params.push_back(shrink::param::layers("layers", "quantize only these layers (default: every linear and conv layer)"));
+    rtn_params.push_back(layers_param());
     p.add({.name = "quantizer.rtn",
            .doc = "round-to-nearest weight quantization (int8/int4), stored packed",
            .params = std::move(rtn_params),
@@ -153,7 +157,7 @@ shrink::plugin make_plugin() {
                                                       .schedule = "cosine", .weight_decay = 0, .distill_alpha = 0,
                                                       .temperature = 4}))
         qat_params.push_back(std::move(tp));
-    qat_params.push_back(shrink::param::layers("layers", "quantize only these layers (default: every linear and conv layer)"));
+    qat_params.push_back(layers_param());
     p.add({.name = "quantizer.qat",
            .doc = "quantization-aware training (fake quantization, straight-through gradients), then RTN's encodings",
            .params = std::move(qat_params),
