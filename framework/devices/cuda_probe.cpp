@@ -1,5 +1,7 @@
 #include "devices/cuda_probe.hpp"
 
+#include "devices/cuda.hpp"
+
 #include <cstdlib>
 #include <dlfcn.h>
 
@@ -10,6 +12,10 @@ const cuda_status& probe_cuda() {
         cuda_status s;
         if (const char* forced = std::getenv("SHRINK_CUDA_DEVICES"); forced && std::string(forced) == "0") {
             s.reason = "SHRINK_CUDA_DEVICES=0";
+            return s;
+        }
+        if (!cuda_built()) {
+            s.reason = "this shrink was built without the CUDA toolkit";
             return s;
         }
         void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);

@@ -1,6 +1,7 @@
 #include "plan/plan.hpp"
 
 #include "devices/cuda_probe.hpp"
+#include "devices/device.hpp"
 #include "onnx/import.hpp"
 #include "plan/budget.hpp"
 #include "plan/facts.hpp"
@@ -207,20 +208,24 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
     const source_mark& device_mark = s.device.empty() ? r.device_mark : s.device_mark;
     const bool has_cuda_path = t.devices & SHRINK_DEVICE_CUDA;
     const cuda_status& cuda = probe_cuda();
-    if (device == "cuda") {
+    const std::optional<device_choice> asked = parse_device(device);
+    if (asked && asked->cuda) {
+        const source_mark& at = device_mark.line ? device_mark : s.mark;
         if (!has_cuda_path)
-            diag.error(device_mark.line ? device_mark : s.mark,
-                       where + "device 'cuda', but this stage type runs only on cpu; use device: cpu or auto, or a plugin with a cuda path");
+            diag.error(at, where + "device '" + device + "', but this stage type runs only on cpu; use device: cpu or auto, or a plugin with a cuda path");
         else if (cuda.devices == 0)
-            diag.error(device_mark.line ? device_mark : s.mark, where + "device 'cuda', but no CUDA device is visible (" + cuda.reason + ")");
-        out.device = "cuda";
+            diag.error(at, where + "device '" + device + "', but no CUDA device is visible (" + cuda.reason + ")");
+        else if (asked->ordinal >= cuda.devices)
+            diag.error(at, where + "device '" + device + "', but only " + std::to_string(cuda.devices) + " CUDA device(s) are visible (cuda:0" +
+                               (cuda.devices > 1 ? " to cuda:" + std::to_string(cuda.devices - 1) : std::string()) + ")");
+        out.device = asked->text();
     } else if (device == "auto") {
-        out.device = has_cuda_path && cuda.devices > 0 ? "cuda" : "cpu";
+        out.device = has_cuda_path && cuda.devices > 0 ? "cuda:0" : "cpu";
         if (out.device == "cpu" && !(t.devices & SHRINK_DEVICE_CPU))
             diag.error(device_mark.line ? device_mark : s.mark,
                        where + "this stage type runs only on cuda, and no CUDA device is visible (" + cuda.reason + ")");
         notes.push_back("stage '" + s.id + "': device auto chose " + out.device +
-                        (out.device == "cuda" ? "" : has_cuda_path ? " (" + cuda.reason + ")" : " (" + s.use + " has no cuda path)"));
+                        (out.device != "cpu" ? "" : has_cuda_path ? " (" + cuda.reason + ")" : " (" + s.use + " has no cuda path)"));
     } else if (!(t.devices & SHRINK_DEVICE_CPU)) {
         diag.error(s.use_mark, where + "this stage type does not run on cpu");
     }

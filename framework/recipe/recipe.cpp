@@ -1,5 +1,7 @@
 #include "recipe/recipe.hpp"
 
+#include "devices/device.hpp"
+
 #include "data/fashion_mnist.hpp"
 #include "util/text.hpp"
 
@@ -175,8 +177,8 @@ void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {
         s.device_mark = device->mark;
         if (auto v = r.text(*device, "stage device")) {
             s.device = *v;
-            if (s.device != "cpu" && s.device != "cuda" && s.device != "auto")
-                r.diag().error(device->mark, "device must be cpu, cuda or auto, got '" + s.device + "'");
+            if (!is_device_name(s.device))
+                r.diag().error(device->mark, "device must be cpu, cuda, cuda:N or auto, got '" + s.device + "'");
         }
     }
     if (const yaml_node* d = n.find("expected_drop")) s.expected_drop = r.number(*d, "expected_drop", 0.0, 1.0);
@@ -279,8 +281,8 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         out.device_mark = dev->mark;
         if (auto v = r.text(*dev, "device")) {
             out.device = *v;
-            if (out.device != "cpu" && out.device != "cuda" && out.device != "auto")
-                diag.error(dev->mark, "device must be cpu, cuda or auto, got '" + out.device + "'");
+            if (!is_device_name(out.device))
+                diag.error(dev->mark, "device must be cpu, cuda, cuda:N or auto, got '" + out.device + "'");
         }
     }
 

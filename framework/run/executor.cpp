@@ -122,7 +122,7 @@ uint64_t peak_rss_bytes() {
 std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data) {
     stage_host host(
         state, [&](shrink_split s) -> const split_view& { return data.get(s); }, st.spec->id, st.seed,
-        st.kind == "evaluator", st.device == "cuda" ? SHRINK_DEVICE_CUDA : SHRINK_DEVICE_CPU);
+        st.kind == "evaluator", parse_device(st.device).value_or(device_choice{}));
     std::vector<shrink_param_value> storage;
     const shrink_params params = c_params(st.params, storage);
     shrink_error error{};
@@ -203,7 +203,10 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     manifest["data"] = data_files;
     manifest["seed"] = r.seed;
     manifest["threads"] = cpu::thread_count();
-    manifest["device"] = "cpu";
+    manifest["device"] = r.device;  // as the recipe asks; each stage's resolved device follows
+    json stage_devices = json::object();
+    for (const planned_stage& st : p.stages) stage_devices[st.spec->id] = st.device;
+    manifest["stage_devices"] = stage_devices;
     manifest["host_cpu"] = cpu_model();
     manifest["libraries"] = {{"onednn", cpu::onednn_version()}, {"tbb", TBB_VERSION_STRING},
                              {"boost", BOOST_LIB_VERSION}, {"yaml-cpp", shrink_yaml_cpp_version},

@@ -157,7 +157,7 @@ std::string diff_runs(const std::string& a_dir, const std::string& b_dir) {
     section("plugins", plugins);
 
     std::string setup;
-    for (const char* key : {"seed", "threads", "device", "shrink_version", "host_cpu", "libraries", "stage_seeds"})
+    for (const char* key : {"seed", "threads", "device", "stage_devices", "shrink_version", "host_cpu", "libraries", "stage_seeds"})
         if (ma.value(key, json()) != mb.value(key, json()))
             setup += std::string("  ") + key + ": " + ma.value(key, json()).dump() + " -> " + mb.value(key, json()).dump() + "\n";
     section("run setup", setup);

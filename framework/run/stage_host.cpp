@@ -2,9 +2,10 @@
 
 #include "model/safetensors.hpp"
 #include "run/console.hpp"
-#include "runtime/engine.hpp"
+#include "runtime/runner.hpp"
 #include "train/fit.hpp"
 #include "train/student.hpp"
+#include "util/c_guard.hpp"
 #include "util/random.hpp"
 #include "util/text.hpp"
 
@@ -17,20 +18,6 @@
 namespace shrink {
 
 namespace {
-
-/// Host-side guard: an exception must never unwind into plugin frames.
-template <class F>
-shrink_status guarded(shrink_error* error, F&& f) noexcept {
-    try {
-        f();
-        return SHRINK_OK;
-    } catch (const std::exception& e) {
-        if (error) std::snprintf(error->message, sizeof error->message, "%s", e.what());
-    } catch (...) {
-        if (error) std::snprintf(error->message, sizeof error->message, "unknown error in the host");
-    }
-    return SHRINK_FAILED;
-}
 
 /// Turns a split's images into model inputs, checked once against the model.
 class input_filler {
@@ -84,12 +71,14 @@ void check_count(const tensor& t, const std::string& name, uint64_t count) {
 }  // namespace
 
 stage_host::stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
-                       uint32_t device)
-    : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only) {
+                       device_choice device)
+    : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only), device_(device) {
+    if (device_.cuda) cuda_ = open_cuda_stage_device(device_.ordinal);
     table_.struct_size = sizeof(shrink_host);
     table_.ctx = this;
     table_.seed = seed;
-    table_.device = device;
+    table_.device = device_.cuda ? SHRINK_DEVICE_CUDA : SHRINK_DEVICE_CPU;
+    table_.cuda = cuda_ ? cuda_->table() : nullptr;
     table_.log = &log;
     table_.progress = &progress;
     table_.layer_count = &layer_count;
@@ -320,7 +309,7 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
         const split_view& view = h.data_(static_cast<shrink_split>(split));
         const model& m = h.state_.net;
         const input_filler filler(view, m);
-        const engine run(m);
+        const std::unique_ptr<runner> run = make_runner(m, h.device_);
         const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
         const int64_t batch = 256;
         std::vector<float> input;
@@ -336,7 +325,7 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
             labels.resize(size_t(rows));
             for (int64_t r = 0; r < rows; ++r)
                 filler.fill(view.indices[start + uint64_t(r)], input.data() + r * m.input_features, &labels[size_t(r)]);
-            engine::layer_input_fn on_input;
+            runner::layer_input_fn on_input;
             if (capture_layer_inputs)
                 on_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
                     shrink_forward_event ev{};
@@ -348,13 +337,13 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
                     emit(ev);
                 };
             const auto t0 = std::chrono::steady_clock::now();
-            const std::vector<float> out = run.run(input.data(), rows, on_input);
+            const std::vector<float> out = run->run(input.data(), rows, on_input);
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             shrink_forward_event ev{};
             ev.kind = SHRINK_FORWARD_OUTPUT;
             ev.data = out.data();
             ev.rows = uint64_t(rows);
-            ev.cols = uint64_t(run.output_width());
+            ev.cols = uint64_t(run->output_width());
             ev.labels = labels.data();
             ev.seconds = seconds;
             emit(ev);

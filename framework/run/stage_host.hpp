@@ -4,6 +4,8 @@
 #pragma once
 
 #include "data/fashion_mnist.hpp"
+#include "devices/cuda.hpp"
+#include "devices/device.hpp"
 #include "model/model.hpp"
 
 #include <shrink/abi.h>
@@ -41,8 +43,10 @@ using split_source = std::function<const split_view&(shrink_split)>;
 
 class stage_host {
   public:
+    /// On a cuda device, the device is opened here (throws when it cannot be) and the
+    /// plugin gets its shrink_cuda table; the host's forward passes run there too.
     stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
-               uint32_t device = SHRINK_DEVICE_CPU);
+               device_choice device = {});
 
     const shrink_host* table() const { return &table_; }
     const std::map<std::string, double>& results() const { return results_; }
@@ -74,6 +78,8 @@ class stage_host {
     split_source data_;
     std::string stage_id_;
     bool read_only_;
+    device_choice device_;
+    std::unique_ptr<cuda_stage_device> cuda_;
     shrink_host table_{};
     std::map<std::string, double> results_;
 };

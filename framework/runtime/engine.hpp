@@ -12,6 +12,7 @@
 
 #include "cpu/eltwise.hpp"
 #include "model/model.hpp"
+#include "runtime/runner.hpp"
 
 #include <functional>
 #include <map>
@@ -22,21 +23,18 @@
 
 namespace shrink {
 
-class engine {
+class engine : public runner {
   public:
-    /// Called before each linear or conv layer with its input (rows x cols, row-major;
-    /// a conv's cols are C*H*W).
-    using layer_input_fn = std::function<void(const std::string& layer, const float* data, int64_t rows, int64_t cols)>;
 
     /// `m` must outlive the engine: its steps refer to m's layers.
     explicit engine(const model& m);
-    ~engine();
+    ~engine() override;
 
     /// Runs `rows` samples of input_features floats; returns rows x output width.
     /// Not thread-safe: an engine keeps its buffers and kernels per batch size.
-    std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const;
+    std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const override;
 
-    int64_t output_width() const { return output_width_; }
+    int64_t output_width() const override { return output_width_; }
     /// What the memory plan allocates per sample, in floats, and what one buffer per
     /// activation would take.
     int64_t planned_floats() const;

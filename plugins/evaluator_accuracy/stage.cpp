@@ -1,5 +1,6 @@
 // evaluator.accuracy: top-1 accuracy on the evaluation split, the model's size in bytes
-// as written, and the mean wall time of a batch's forward pass.
+// as written, and the mean wall time of a batch's forward pass. On a cuda stage the host
+// runs the forward pass on the GPU, so the plugin needs no CUDA code of its own.
 #include <shrink/plugin.hpp>
 
 #include <algorithm>
@@ -37,7 +38,7 @@ shrink::plugin make_plugin() {
            .doc = "top-1 accuracy with its standard error, model size in bytes and mean batch latency on the evaluation split",
            .params = {shrink::param::integer("samples", 0, 0, 10000000, "at most this many samples; 0 = the whole split")},
            .facts = {shrink::fact::requires_("evaluation_data"), shrink::fact::provides("metric")},
-           .devices = SHRINK_DEVICE_CPU,
+           .devices = SHRINK_DEVICE_CPU | SHRINK_DEVICE_CUDA,
            .expected_drop = {},
            .run = run,
            .resources = SHRINK_RESOURCE_FORWARD,

@@ -2,6 +2,9 @@
 // SVD, W ~ (U_r S_r)(V_r^T), with the rank fixed or chosen by kept energy; a layer is
 // left alone when two factors would not hold fewer parameters than W.
 #include "svd_kernel.hpp"
+#ifdef SHRINK_SVD_CUDA
+#include "svd_cuda.hpp"
+#endif
 
 #include <shrink/plugin.hpp>
 
@@ -9,6 +12,22 @@
 #include <cstdio>
 
 namespace {
+
+#ifdef SHRINK_SVD_CUDA
+constexpr uint32_t cuda_device_bit = SHRINK_DEVICE_CUDA;
+#else
+constexpr uint32_t cuda_device_bit = 0;
+#endif
+
+/// The decomposition, by cuSOLVER on the stage's GPU when it has one.
+svd::decomposition decompose(shrink::stage_context& ctx, const std::vector<float>& w, uint64_t rows, uint64_t cols) {
+#ifdef SHRINK_SVD_CUDA
+    if (ctx.on_cuda()) return svd::cuda::decompose(ctx.cuda(), w.data(), rows, cols);
+#else
+    (void)ctx;
+#endif
+    return svd::decompose(w.data(), rows, cols);
+}
 
 // Coarse prior: the energy a truncation drops maps loosely to accuracy for trained MLPs.
 double expected_drop(const shrink::params& p) {
@@ -30,7 +49,7 @@ void run(shrink::stage_context& ctx) {
         if (m.info(l.weight).encoding & SHRINK_ENCODING_QUANTIZED)
             throw shrink::plugin_error("layer '" + l.name + "' is quantized; factorize in full precision, before quantizing");
         const std::vector<float> w = m.read(l.weight);
-        const svd::decomposition d = svd::decompose(w.data(), out, in);
+        const svd::decomposition d = decompose(ctx, w, out, in);
         uint64_t rank = fixed_rank > 0 ? std::min(fixed_rank, d.k) : svd::rank_for_energy(d.sigma, energy);
         char line[200];
         if (rank * (in + out) >= in * out) {
@@ -62,7 +81,7 @@ shrink::plugin make_plugin() {
                       shrink::param::layers("layers", "factor only these layers (default: every linear and conv layer)")},
            .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_factorized"),
                      shrink::fact::invalidates("activation_ranges"), shrink::fact::invalidates("weights_sparse")},
-           .devices = SHRINK_DEVICE_CPU,
+           .devices = SHRINK_DEVICE_CPU | cuda_device_bit,
            .expected_drop = expected_drop,
            .run = run,
            .resources = SHRINK_RESOURCE_WEIGHT_COPY,

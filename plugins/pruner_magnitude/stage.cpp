@@ -1,6 +1,9 @@
 // pruner.magnitude: unstructured magnitude pruning of linear weights to a target
 // sparsity, per layer or globally; the host stores the mask and only the kept values.
 #include "magnitude_kernel.hpp"
+#ifdef SHRINK_MAGNITUDE_CUDA
+#include "magnitude_cuda.hpp"
+#endif
 
 #include <shrink/plugin.hpp>
 
@@ -9,6 +12,23 @@
 #include <cstdio>
 
 namespace {
+
+#ifdef SHRINK_MAGNITUDE_CUDA
+constexpr uint32_t cuda_device_bit = SHRINK_DEVICE_CUDA;
+#else
+constexpr uint32_t cuda_device_bit = 0;
+#endif
+
+/// Masks for these weights, on the stage's GPU when it has one (the same masks either way).
+std::vector<std::vector<uint8_t>> masks_for(shrink::stage_context& ctx, const std::vector<const std::vector<float>*>& w,
+                                            const std::vector<const std::vector<uint8_t>*>& current, double sparsity) {
+#ifdef SHRINK_MAGNITUDE_CUDA
+    if (ctx.on_cuda()) return magnitude::cuda::prune(ctx.cuda(), w, current, sparsity);
+#else
+    (void)ctx;
+#endif
+    return magnitude::prune(w, current, sparsity);
+}
 
 // A coarse prior for one-shot pruning without fine-tuning: nearly free up to ~30%,
 // then growing quickly (cubic in sparsity); global pruning spreads the cut and costs less.
@@ -56,10 +76,10 @@ void run(shrink::stage_context& ctx) {
             w.push_back(&weights[t]);
             c.push_back(&current[t]);
         }
-        const auto masks = magnitude::prune(w, c, sparsity);
+        const auto masks = masks_for(ctx, w, c, sparsity);
         for (size_t t = 0; t < masks.size(); ++t) apply(t, masks[t]);
     } else {
-        for (size_t t = 0; t < weights.size(); ++t) apply(t, magnitude::prune({&weights[t]}, {&current[t]}, sparsity)[0]);
+        for (size_t t = 0; t < weights.size(); ++t) apply(t, masks_for(ctx, {&weights[t]}, {&current[t]}, sparsity)[0]);
     }
     ctx.result("layers_pruned", double(targets.size()));
     ctx.log("pruned " + std::to_string(targets.size()) + " layers to " + std::to_string(int(sparsity * 100)) +
@@ -77,7 +97,7 @@ shrink::plugin make_plugin() {
                       shrink::param::layers("layers", "prune only these layers (default: every linear and conv layer)")},
            .facts = {shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_sparse"),
                      shrink::fact::invalidates("activation_ranges")},
-           .devices = SHRINK_DEVICE_CPU,
+           .devices = SHRINK_DEVICE_CPU | cuda_device_bit,
            .expected_drop = expected_drop,
            .run = run,
            .resources = SHRINK_RESOURCE_WEIGHT_COPY,

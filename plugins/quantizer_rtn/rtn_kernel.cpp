@@ -40,8 +40,10 @@ RTN_INLINE params_of_group range_of(const float* x, uint64_t n, int bits, bool s
     const int32_t qmax = (1 << (bits - 1)) - 1;
     float lo = 0, hi = 0;
     min_max(x, n, lo, hi);
-    if (symmetric) return {std::max(-lo, hi) / float(qmax), 0};
-    const float scale = (hi - lo) / float((1 << bits) - 1);
+    // A scale is never negative; fabs settles the sign of a zero one, which the vectorized
+    // min and max leave to chance (and which a GPU's reduction must reproduce bit for bit).
+    if (symmetric) return {std::fabs(std::max(-lo, hi) / float(qmax)), 0};
+    const float scale = std::fabs((hi - lo) / float((1 << bits) - 1));
     if (scale == 0) return {0, 0};
     const int32_t qmin = -(1 << (bits - 1));
     const float z = float(qmin) + ((-lo / scale + round_magic) - round_magic);

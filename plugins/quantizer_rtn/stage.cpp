@@ -8,6 +8,9 @@
 // estimator). At the end the trained weights are quantized by the same RTN, so the stored
 // model computes what training saw.
 #include "rtn_kernel.hpp"
+#ifdef SHRINK_RTN_CUDA
+#include "rtn_cuda.hpp"
+#endif
 
 #include <shrink/plugin.hpp>
 #include <shrink/training.hpp>
@@ -16,6 +19,12 @@
 #include <cmath>
 
 namespace {
+
+#ifdef SHRINK_RTN_CUDA
+constexpr uint32_t cuda_device_bit = SHRINK_DEVICE_CUDA;
+#else
+constexpr uint32_t cuda_device_bit = 0;
+#endif
 
 rtn::options options_of(const shrink::params& p) {
     rtn::options o;
@@ -60,10 +69,17 @@ std::vector<shrink::layer> layers_to_quantize(shrink::stage_context& ctx, const 
     return out;
 }
 
-void quantize_weights(shrink::model& m, const std::vector<shrink::layer>& layers, const rtn::options& o) {
+/// RTN of each layer's weight, on the stage's GPU when it has one (the same codes either way).
+void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::layer>& layers, const rtn::options& o) {
+    shrink::model& m = ctx.model();
     for (const shrink::layer& l : layers) {
         const std::vector<float> w = m.read(l.weight);
+#ifdef SHRINK_RTN_CUDA
+        rtn::result r = ctx.on_cuda() ? rtn::cuda::quantize(ctx.cuda(), w.data(), l.out_features, l.in_features, o)
+                                      : rtn::quantize(w.data(), l.out_features, l.in_features, o);
+#else
         rtn::result r = rtn::quantize(w.data(), l.out_features, l.in_features, o);
+#endif
         shrink::quantized q;
         q.bits = o.bits;
         q.symmetric = o.symmetric;
@@ -80,7 +96,7 @@ void run(shrink::stage_context& ctx) {
     const bool quantize_inputs = ctx.params().choice("activation_bits") == "8";
     shrink::model& m = ctx.model();
     const std::vector<shrink::layer> layers = layers_to_quantize(ctx, "quantizer.rtn");
-    quantize_weights(m, layers, o);
+    quantize_weights(ctx, layers, o);
     if (quantize_inputs)
         for (const shrink::layer& l : layers) {
             const std::vector<float> lo = m.get_stat(l.name, "input_min"), hi = m.get_stat(l.name, "input_max");
@@ -107,7 +123,7 @@ void run_qat(shrink::stage_context& ctx) {
     };
     const shrink::train_report r = m.train(t);
     shrink::report_training(ctx, r);
-    quantize_weights(m, layers, o);
+    quantize_weights(ctx, layers, o);
     ctx.result("layers_quantized", double(layers.size()));
     ctx.log("trained " + std::to_string(layers.size()) + " layers through int" + std::to_string(o.bits) +
             " fake quantization for " + std::to_string(r.steps) + " steps, then quantized them");
@@ -147,7 +163,7 @@ shrink::plugin make_plugin() {
                      shrink::fact::forbids("weights_quantized"),
                      shrink::fact::provides("weights_quantized"),
                      shrink::fact::invalidates("activation_ranges")},
-           .devices = SHRINK_DEVICE_CPU,
+           .devices = SHRINK_DEVICE_CPU | cuda_device_bit,
            .expected_drop = expected_drop,
            .run = run,
            .resources = SHRINK_RESOURCE_WEIGHT_COPY,

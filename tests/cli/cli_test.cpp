@@ -62,7 +62,11 @@ TEST_CASE("describe shows params with types, defaults, ranges and docs, the cont
     CHECK_THAT(r.output, Contains("group_size: int in [8, 4096], default 64"));
     CHECK_THAT(r.output, Contains("bits: one of 8|4, default 8"));
     CHECK_THAT(r.output, Contains("requires activation_ranges (when activation_bits is set)"));
-    CHECK_THAT(r.output, Contains("devices: cpu"));
+#ifdef SHRINK_HAVE_CUDA
+    CHECK_THAT(r.output, Contains("devices: cpu cuda"));  // built with the toolkit: the GPU path is declared
+#else
+    CHECK_THAT(r.output, Contains("devices: cpu\n"));
+#endif
     const auto bad = test::shrink_cli("describe quantizer.rnt");
     CHECK(bad.code == 1);
     CHECK_THAT(bad.output, Contains("did you mean 'quantizer.rtn'?"));

@@ -68,6 +68,17 @@ TEST_CASE("rtn keeps zeros exactly zero, even asymmetric", "[kernels]") {
     }
 }
 
+TEST_CASE("rtn gives an all-zero group the scale +0, whatever the signs of its zeros", "[kernels]") {
+    // The GPU path must write the same bytes; the vectorized min and max alone leave the sign to chance.
+    for (uint64_t cols : {7, 64, 4096})
+        for (bool symmetric : {true, false}) {
+            std::vector<float> w(2 * cols, 0.0f);
+            std::fill(w.begin() + int64_t(cols), w.end(), -0.0f);
+            const rtn::result r = rtn::quantize(w.data(), 2, cols, {8, symmetric, rtn::granularity::per_channel, 64});
+            for (float s : r.scales) CHECK_FALSE(std::signbit(s));
+        }
+}
+
 TEST_CASE("rtn error shrinks with more bits and smaller groups", "[kernels]") {
     const std::vector<float> w = gaussian(128 * 256, 3);
     auto err = [&](rtn::options o) { return relative_error(w, rtn::dequantize(rtn::quantize(w.data(), 128, 256, o), 128, 256)); };

@@ -1,4 +1,5 @@
 #include "model/safetensors.hpp"
+#include "devices/cuda_probe.hpp"
 #include "plan/plan.hpp"
 #include "support.hpp"
 
@@ -157,11 +158,28 @@ TEST_CASE("expected drops compound along each path against the budget", "[plan]"
     CHECK(est.p.stages[0].expected_drop == Approx(0.08));
 }
 
-TEST_CASE("cuda is refused until a CUDA stage exists; auto resolves to cpu and says so", "[plan]") {
-    CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, device: cuda }\n"), Contains("device 'cuda' is not available"));
-    const planned x = plan_of("device: auto\nstages:\n  - { id: q, use: quantizer.rtn }\n");
-    CHECK(x.p.stages[0].device == "cpu");
-    CHECK_THAT(format_plan(x.p, true), Contains("device: auto chose cpu"));
+TEST_CASE("cuda and cuda:N are checked at plan time; auto resolves and says why", "[plan]") {
+    // A stage type without a cuda path is refused on cuda wherever the plan runs.
+    CHECK_THAT(plan_error("stages:\n  - { id: c, use: calibrator.minmax, device: cuda }\n"),
+               Contains("device 'cuda', but this stage type runs only on cpu"));
+    const planned x = plan_of("device: auto\nstages:\n  - { id: q, use: quantizer.rtn }\n  - { id: c, use: calibrator.minmax }\n");
+    CHECK(x.p.stages[1].device == "cpu");
+    CHECK_THAT(format_plan(x.p, true), Contains("stage 'c': device auto chose cpu (calibrator.minmax has no cuda path)"));
+    const cuda_status& cuda = probe_cuda();
+    if (cuda.devices == 0) {
+        // Here (and in CI): no device, so cuda is refused before anything runs, and auto falls back.
+        CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, device: cuda }\n"),
+                   Contains("device 'cuda', but no CUDA device is visible (" + cuda.reason + ")"));
+        CHECK_THAT(plan_error("device: cuda:1\nstages:\n  - { id: q, use: quantizer.rtn }\n"),
+                   Contains("device 'cuda:1', but no CUDA device is visible"));
+        CHECK(x.p.stages[0].device == "cpu");
+        CHECK_THAT(format_plan(x.p, true), Contains("stage 'q': device auto chose cpu (" + cuda.reason + ")"));
+    } else {
+        CHECK(plan_of("stages:\n  - { id: q, use: quantizer.rtn, device: cuda }\n").p.stages[0].device == "cuda:0");
+        CHECK_THAT(plan_error("device: cuda:" + std::to_string(cuda.devices) + "\nstages:\n  - { id: q, use: quantizer.rtn }\n"),
+                   Contains("CUDA device(s) are visible"));
+        CHECK(x.p.stages[0].device == "cuda:0");
+    }
 }
 
 TEST_CASE("stage seeds derive from the recipe seed and the stage id only", "[plan]") {

@@ -1,3 +1,4 @@
+#include "devices/device.hpp"
 #include "recipe/recipe.hpp"
 #include "support.hpp"
 
@@ -89,7 +90,7 @@ TEST_CASE("a data section must point at existing files", "[recipe]") {
 TEST_CASE("every problem is reported in one pass", "[recipe]") {
     const std::string e = recipe_error(head + "seed: -1\ndevice: tpu\nstages: []\n");
     CHECK_THAT(e, Contains("seed must be in"));
-    CHECK_THAT(e, Contains("device must be cpu, cuda or auto, got 'tpu'"));
+    CHECK_THAT(e, Contains("device must be cpu, cuda, cuda:N or auto, got 'tpu'"));
     CHECK_THAT(e, Contains("stages is empty"));
 }
 
@@ -118,4 +119,13 @@ TEST_CASE("to_yaml writes a recipe that parses back to the same tree", "[recipe]
     const yaml_node b = parse_yaml(to_yaml(a), "t2");
     CHECK(to_yaml(a) == to_yaml(b));
     CHECK(b.find("name")->text == "q: x");
+}
+
+TEST_CASE("device names: cpu, cuda, cuda:N and auto", "[recipe]") {
+    CHECK(parse_device("cpu").value().text() == "cpu");
+    CHECK(parse_device("cuda").value().text() == "cuda:0");
+    CHECK(parse_device("cuda:12").value().ordinal == 12);
+    for (const char* bad : {"auto", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1234", "CUDA"}) CHECK_FALSE(parse_device(bad));
+    CHECK(is_device_name("auto"));
+    CHECK_FALSE(is_device_name("tpu"));
 }

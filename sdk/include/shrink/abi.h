@@ -211,6 +211,28 @@ typedef struct shrink_train_report {
     double last_epoch_loss;
 } shrink_train_report;
 
+/* ---- the CUDA device, a host service for stages that run on SHRINK_DEVICE_CUDA ---------- */
+
+/** The GPU a stage runs on, owned by the host: one stream, library handles bound to it, and
+ *  the only way bytes cross between host and device memory. A plugin launches its own
+ *  kernels on `stream` (built against the same CUDA major version as the host: the handles
+ *  are the CUDA runtime's, cuBLAS's and cuSOLVER's own types). Every call is ordered on
+ *  `stream`; download and synchronize wait for it and report a failed kernel. */
+typedef struct shrink_cuda {
+    uint32_t struct_size;
+    void* ctx;        /* pass back as the first argument */
+    int32_t ordinal;  /* the device number, as in cudaSetDevice (current during the stage) */
+    void* stream;     /* cudaStream_t */
+    void* cublas;     /* cublasHandle_t, its stream set to `stream` */
+    void* cusolver;   /* cusolverDnHandle_t, its stream set to `stream` */
+    /** Device memory, freed by release (or by the host when the stage ends). */
+    shrink_status (*alloc)(void* ctx, uint64_t bytes, void** out, shrink_error* error);
+    void (*release)(void* ctx, void* device_ptr);
+    shrink_status (*upload)(void* ctx, void* device_dst, const void* host_src, uint64_t bytes, shrink_error* error);
+    shrink_status (*download)(void* ctx, void* host_dst, const void* device_src, uint64_t bytes, shrink_error* error);
+    shrink_status (*synchronize)(void* ctx, shrink_error* error);
+} shrink_cuda;
+
 #define SHRINK_LOG_DEBUG 0
 #define SHRINK_LOG_INFO 1
 #define SHRINK_LOG_WARNING 2
@@ -270,6 +292,9 @@ typedef struct shrink_host {
      *  the same graph becomes the current model: every linear and conv layer but the last keeps
      *  width_scale of its outputs (at least 1), with fresh weights drawn from this stage's seed. */
     shrink_status (*make_student)(void* ctx, double width_scale, shrink_error* error);
+    /** The stage's GPU when device is SHRINK_DEVICE_CUDA, else NULL. The host's forward()
+     *  runs on it too. */
+    const shrink_cuda* cuda;
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

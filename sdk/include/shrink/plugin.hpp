@@ -19,6 +19,7 @@
 #pragma once
 
 #include <shrink/abi.h>
+#include <shrink/cuda.hpp>
 
 #include <boost/dll/alias.hpp>
 
@@ -316,6 +317,14 @@ class stage_context {
     const shrink::params& params() const { return params_; }
     shrink::model& model() { return model_; }
     uint64_t seed() const { return host_->seed; }
+    /// Whether the plan put this stage on a GPU (only where the stage type declares
+    /// SHRINK_DEVICE_CUDA); then cuda() is its device.
+    bool on_cuda() const { return host_->device == SHRINK_DEVICE_CUDA; }
+    cuda_device cuda() const {
+        const bool offered = host_->struct_size > offsetof(shrink_host, cuda) && host_->cuda;
+        if (!on_cuda() || !offered) throw plugin_error("this stage does not run on a CUDA device");
+        return cuda_device(host_->cuda);
+    }
     void log(const std::string& message, int32_t level = SHRINK_LOG_INFO) const {
         host_->log(host_->ctx, level, message.c_str());
     }

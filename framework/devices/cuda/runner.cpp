@@ -1,0 +1,283 @@
+// The CUDA runtime: the model's steps as cuBLAS products and our own kernels
+// (devices/cuda/kernels.cu). Weights are decoded once, on the device: quantized codes,
+// scales and zero points travel and are dequantized there; a sparse weight runs dense
+// with its pruned entries zero, as on the CPU. A conv is im2col plus one strided batched
+// product per group, written straight into NCHW; its bias, a batchnorm that follows it
+// and an activation after that run as one epilogue kernel, as do a linear's.
+#include "devices/cuda.hpp"
+#include "devices/cuda/context.hpp"
+#include "devices/cuda/kernels.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <map>
+#include <stdexcept>
+
+namespace shrink {
+
+namespace {
+
+/// The product of shape[from, to).
+int64_t volume(const std::vector<int64_t>& shape, size_t from = 0, size_t to = SIZE_MAX) {
+    to = std::min(to, shape.size());
+    return std::accumulate(shape.begin() + int64_t(std::min(from, to)), shape.begin() + int64_t(to), int64_t(1), std::multiplies<>());
+}
+
+gpu::act act_of(const layer& l) {
+    static const std::map<std::string, gpu::act::kind> kinds{{"relu", gpu::act::relu},       {"leaky_relu", gpu::act::leaky_relu},
+                                                             {"sigmoid", gpu::act::sigmoid}, {"tanh", gpu::act::tanh},
+                                                             {"gelu", gpu::act::gelu},       {"clip", gpu::act::clip}};
+    auto it = kinds.find(l.op);
+    return it == kinds.end() ? gpu::act{} : gpu::act{it->second, l.alpha, l.beta};
+}
+
+bool is_activation(const std::string& op) { return act_of(make_layer("", op, "", "")).k != gpu::act::none; }
+
+/// A tensor's dense floats on the device, decoded there when quantized.
+gpu::buffer<float> device_floats(gpu::context& c, const tensor& t) {
+    const uint64_t n = t.element_count();
+    gpu::buffer<float> out(c, n);
+    if (!t.quant) {
+        const std::vector<float> dense = t.decode();  // pruned entries are zero already; the mask is applied anyway
+        c.upload(out.data(), dense.data(), n * sizeof(float));
+        return out;
+    }
+    gpu::buffer<int8_t> q(c, n), zeros(c, t.zero_points.size());
+    gpu::buffer<float> scales(c, t.scales.size());
+    gpu::buffer<uint8_t> mask(c, t.mask.size());
+    c.upload(q.data(), t.q.data(), n);
+    c.upload(scales.data(), t.scales.data(), t.scales.size() * sizeof(float));
+    if (!t.zero_points.empty()) c.upload(zeros.data(), t.zero_points.data(), t.zero_points.size());
+    if (!t.mask.empty()) c.upload(mask.data(), t.mask.data(), t.mask.size());
+    gpu::dequantize(q.data(), scales.data(), zeros.data(), mask.data(), n, t.cols(), t.quant->group_size, out.data(), c.stream());
+    c.synchronize();  // the codes' buffers go when this returns
+    return out;
+}
+
+class cuda_runner final : public runner {
+  public:
+    cuda_runner(const model& m, int ordinal) : c_(gpu::context::get(ordinal)) {
+        m.validate();
+        const auto shapes = m.activation_shapes();
+        std::map<std::string, int> consumers;
+        for (const layer& l : m.layers)
+            for (const std::string& in : l.inputs()) ++consumers[in];
+        value_floats_.push_back(m.input_features);
+        values_[m.input] = 0;
+        auto absorbable = [&](size_t j, const std::string& produced) {
+            return j < m.layers.size() && m.layers[j].input == produced && consumers[produced] == 1 && produced != m.output;
+        };
+        for (size_t i = 0; i < m.layers.size(); ++i) {
+            const layer& l = m.layers[i];
+            if (l.op == "flatten" || l.op == "reshape") {
+                values_[l.output] = values_.at(l.input);
+                continue;
+            }
+            step s;
+            s.l = &l;
+            for (const std::string& in : l.inputs()) {
+                s.inputs.push_back(values_.at(in));
+                s.in_shapes.push_back(shapes.at(in));
+            }
+            std::string produced = l.output;
+            if (l.op == "linear" || l.op == "conv") {
+                s.weight = device_floats(c_, m.at(l.weight));
+                if (!l.bias.empty()) s.bias = device_floats(c_, m.at(l.bias));
+                s.channels = m.at(l.weight).shape[0];
+                if (l.op == "conv" && absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
+                    const layer& bn = m.layers[++i];
+                    s.bn_scale = device_floats(c_, m.at(bn.weight));
+                    s.bn_shift = device_floats(c_, m.at(bn.bias));
+                    produced = bn.output;
+                }
+                if (absorbable(i + 1, produced) && is_activation(m.layers[i + 1].op)) {
+                    s.post = act_of(m.layers[++i]);
+                    produced = m.layers[i].output;
+                }
+            } else if (l.op == "batchnorm") {
+                s.bn_scale = device_floats(c_, m.at(l.weight));
+                s.bn_shift = device_floats(c_, m.at(l.bias));
+            } else if (!is_activation(l.op) && l.op != "softmax" && l.op != "log_softmax" && !is_binary(l.op) &&
+                       l.op != "concat" && l.op != "max_pool" && l.op != "avg_pool" && l.op != "global_avg_pool") {
+                throw std::runtime_error("layer '" + l.name + "': op '" + l.op + "' has no CUDA kernel");
+            }
+            if (is_binary(l.op) && std::max(s.in_shapes[0].size(), s.in_shapes[1].size()) > 4)
+                throw std::runtime_error("layer '" + l.name + "': the CUDA runtime broadcasts at most 4 dimensions per sample");
+            s.out_shape = shapes.at(produced);
+            s.output = int(value_floats_.size());
+            value_floats_.push_back(volume(s.out_shape));
+            values_[produced] = s.output;
+            if (l.op == "conv") col_floats_ = std::max(col_floats_, volume(s.in_shapes[0], 0, 1) * l.win.kernel[0] * l.win.kernel[1] *
+                                                                        volume(s.out_shape, 1));
+            steps_.push_back(std::move(s));
+        }
+        output_value_ = values_.at(m.output);
+        output_width_ = value_floats_[size_t(output_value_)];
+    }
+
+    int64_t output_width() const override { return output_width_; }
+
+    std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input) const override {
+        gpu::check(cudaSetDevice(c_.ordinal()), "cudaSetDevice");
+        if (rows <= 0) return {};
+        reserve(rows);
+        c_.upload(buffers_[0].data(), input, size_t(rows * value_floats_[0]) * sizeof(float));
+        for (const step& s : steps_) run_step(s, rows, on_layer_input);
+        std::vector<float> out(size_t(rows * output_width_));
+        c_.download(out.data(), buffers_[size_t(output_value_)].data(), out.size() * sizeof(float));
+        return out;
+    }
+
+  private:
+    struct step {
+        const layer* l = nullptr;
+        std::vector<int> inputs;
+        std::vector<std::vector<int64_t>> in_shapes;  // per sample
+        std::vector<int64_t> out_shape;
+        int output = 0;
+        int64_t channels = 0;  // linear, conv: output features or channels
+        gpu::buffer<float> weight, bias, bn_scale, bn_shift;
+        gpu::act post;
+    };
+
+    void reserve(int64_t rows) const {
+        if (rows <= reserved_rows_) return;
+        buffers_.clear();
+        for (int64_t floats : value_floats_) buffers_.emplace_back(c_, size_t(rows * floats));
+        quantized_ = gpu::buffer<float>(c_, size_t(rows * *std::max_element(value_floats_.begin(), value_floats_.end())));
+        col_ = gpu::buffer<float>(c_, size_t(std::min(rows, col_chunk(rows)) * col_floats_));
+        reserved_rows_ = rows;
+    }
+
+    // Samples per im2col pass: the whole batch unless its matrix passes 64 Mi floats.
+    int64_t col_chunk(int64_t rows) const {
+        return col_floats_ ? std::max<int64_t>(1, std::min(rows, (int64_t(64) << 20) / col_floats_)) : rows;
+    }
+
+    void run_step(const step& s, int64_t rows, const layer_input_fn& on_layer_input) const {
+        const layer& l = *s.l;
+        cudaStream_t stream = c_.stream();
+        const float* in = buffers_[size_t(s.inputs[0])].data();
+        float* out = buffers_[size_t(s.output)].data();
+        const int64_t in_size = volume(s.in_shapes[0]);
+        if (l.op == "linear" || l.op == "conv") {
+            if (l.input_quantization) {
+                gpu::fake_quantize(in, quantized_.data(), rows * in_size, l.input_quantization->scale, l.input_quantization->zero_point, stream);
+                in = quantized_.data();
+            }
+            if (on_layer_input) {
+                std::vector<float> host(size_t(rows * in_size));
+                c_.download(host.data(), in, host.size() * sizeof(float));
+                on_layer_input(l.name, host.data(), rows, in_size);
+            }
+            const float one = 1.0f, zero = 0.0f;
+            if (l.op == "linear") {
+                gpu::check(cublasSgemm(c_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(s.channels), int(rows), int(in_size), &one, s.weight.data(),
+                                       int(in_size), in, int(in_size), &zero, out, int(s.channels)),
+                           "linear product");
+                gpu::channel_epilogue(out, rows, s.channels, 1, s.bias.data(), nullptr, nullptr, s.post, stream);
+                return;
+            }
+            const gpu::window2d w = window_of(l, s, rows);
+            const int64_t spatial = w.out_h * w.out_w, k_all = w.in_c * w.kh * w.kw, groups = l.win.group;
+            const int64_t k_group = k_all / groups, out_group = s.channels / groups, chunk = col_chunk(rows);
+            for (int64_t first = 0; first < rows; first += chunk) {
+                gpu::window2d part = w;
+                part.batch = std::min(chunk, rows - first);
+                gpu::im2col(in + first * in_size, part, col_.data(), stream);
+                for (int64_t g = 0; g < groups; ++g)
+                    gpu::check(cublasSgemmStridedBatched(c_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(spatial), int(out_group), int(k_group), &one,
+                                                         col_.data() + g * k_group * spatial, int(spatial), k_all * spatial,
+                                                         s.weight.data() + g * out_group * k_group, int(k_group), 0, &zero,
+                                                         out + first * s.channels * spatial + g * out_group * spatial, int(spatial),
+                                                         s.channels * spatial, int(part.batch)),
+                               "convolution product");
+            }
+            gpu::channel_epilogue(out, rows, s.channels, spatial, s.bias.data(), s.bn_scale.data(), s.bn_shift.data(), s.post, stream);
+            return;
+        }
+        if (l.op == "batchnorm") {
+            cudaMemcpyAsync(out, in, size_t(rows * in_size) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
+            gpu::channel_epilogue(out, rows, s.in_shapes[0][0], volume(s.in_shapes[0], 1), nullptr, s.bn_scale.data(), s.bn_shift.data(),
+                                  gpu::act{}, stream);
+        } else if (const gpu::act f = act_of(l); f.k != gpu::act::none) {
+            gpu::activation(in, out, rows * in_size, f, stream);
+        } else if (l.op == "softmax" || l.op == "log_softmax") {
+            gpu::softmax(in, out, rows, in_size, l.op == "log_softmax", stream);
+        } else if (l.op == "max_pool" || l.op == "avg_pool" || l.op == "global_avg_pool") {
+            const gpu::pool_kind k = l.op == "max_pool" ? gpu::pool_kind::max
+                                     : l.op == "avg_pool" && l.win.count_include_pad ? gpu::pool_kind::average_with_pad
+                                                                                     : gpu::pool_kind::average;
+            gpu::pool(in, window_of(l, s, rows), k, out, stream);
+        } else if (is_binary(l.op)) {
+            run_binary(s, rows, in, out);
+        } else if (l.op == "concat") {
+            run_concat(s, rows, out);
+        }
+    }
+
+    gpu::window2d window_of(const layer& l, const step& s, int64_t rows) const {
+        const auto& in = s.in_shapes[0];
+        const auto& out = s.out_shape;
+        gpu::window2d w{};
+        w.batch = rows;
+        w.in_c = in[0], w.in_h = in.size() > 1 ? in[1] : 1, w.in_w = in.size() > 2 ? in[2] : 1;
+        w.out_c = out[0], w.out_h = out.size() > 1 ? out[1] : 1, w.out_w = out.size() > 2 ? out[2] : 1;
+        const bool global = l.op == "global_avg_pool";
+        w.kh = global ? w.in_h : l.win.kernel[0];
+        w.kw = global ? w.in_w : l.win.kernel[1];
+        w.stride_h = global ? 1 : l.win.strides[0];
+        w.stride_w = global ? 1 : l.win.strides[1];
+        w.pad_top = global ? 0 : l.win.pads[0];
+        w.pad_left = global ? 0 : l.win.pads[1];
+        w.dil_h = global ? 1 : l.win.dilations[0];
+        w.dil_w = global ? 1 : l.win.dilations[1];
+        return w;
+    }
+
+    void run_binary(const step& s, int64_t rows, const float* a, float* out) const {
+        const auto& as = s.in_shapes[0];
+        const auto& bs = s.in_shapes[1];
+        int64_t dims[4] = {1, 1, 1, 1}, strides[4] = {0, 0, 0, 0};
+        for (size_t k = 0; k < as.size(); ++k) dims[4 - as.size() + k] = as[k];
+        int64_t stride = 1;
+        for (size_t k = bs.size(); k-- > 0;) {
+            strides[4 - bs.size() + k] = bs[k] == 1 ? 0 : stride;
+            stride *= bs[k];
+        }
+        static const std::map<std::string, int> ops{{"add", 0}, {"sub", 1}, {"mul", 2}, {"div", 3}};
+        gpu::binary(a, buffers_[size_t(s.inputs[1])].data(), out, rows, dims, strides, volume(bs), ops.at(s.l->op), c_.stream());
+    }
+
+    void run_concat(const step& s, int64_t rows, float* out) const {
+        const size_t axis = size_t(s.l->axis);
+        const int64_t outer = rows * volume(s.out_shape, 0, axis), out_inner = volume(s.out_shape, axis);
+        int64_t offset = 0;
+        for (size_t i = 0; i < s.inputs.size(); ++i) {
+            const int64_t inner = volume(s.in_shapes[i], axis);
+            gpu::check(cudaMemcpy2DAsync(out + offset, size_t(out_inner) * sizeof(float), buffers_[size_t(s.inputs[i])].data(),
+                                         size_t(inner) * sizeof(float), size_t(inner) * sizeof(float), size_t(outer),
+                                         cudaMemcpyDeviceToDevice, c_.stream()),
+                       "concat copy");
+            offset += inner;
+        }
+    }
+
+    gpu::context& c_;
+    std::vector<step> steps_;
+    std::map<std::string, int> values_;  // activation name -> value (flatten and reshape alias their input)
+    std::vector<int64_t> value_floats_;  // per sample
+    int output_value_ = 0;
+    int64_t output_width_ = 0;
+    int64_t col_floats_ = 0;             // the largest conv's im2col matrix, per sample
+    mutable int64_t reserved_rows_ = 0;
+    mutable std::vector<gpu::buffer<float>> buffers_;  // one per value
+    mutable gpu::buffer<float> quantized_, col_;
+};
+
+}  // namespace
+
+std::unique_ptr<runner> make_cuda_runner(const model& m, int ordinal) { return std::make_unique<cuda_runner>(m, ordinal); }
+
+}  // namespace shrink
