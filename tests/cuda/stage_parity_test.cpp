@@ -35,7 +35,7 @@ json run_on(const test::temp_dir& dir, const std::string& device, const std::str
 
 double result_of(const json& report, const std::string& stage, const std::string& key) {
     for (const json& r : report["results"])
-        if (r["stage"] == stage && r["key"] == key) return r["value"].get<double>();
+        if (r["stage"] == stage) return r["extra"].at(key).get<double>();
     FAIL("no " << key << " from " << stage);
     return 0;
 }
