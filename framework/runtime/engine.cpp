@@ -7,6 +7,7 @@
 #include "cpu/matmul.hpp"
 #include "cpu/softmax.hpp"
 #include "cpu/threading.hpp"
+#include "runtime/fusion.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -60,20 +61,13 @@ struct engine::batch_plan {
 engine::engine(const model& m) {
     m.validate();
     const auto shapes = m.activation_shapes();
-    std::map<std::string, int> consumers;
-    for (const layer& l : m.layers)
-        for (const std::string& in : l.inputs()) ++consumers[in];
+    const fusion_rule fuse(m);
     std::map<std::string, int> value{{m.input, 0}};
     std::vector<int64_t> value_floats{m.input_features};
     auto new_value = [&](const std::string& name) {
         value[name] = int(value_floats.size());
         value_floats.push_back(volume(shapes.at(name)));
         return value[name];
-    };
-    // Layer j can be absorbed into the step that produced `produced`: it is the only
-    // reader, and nobody needs the value in between.
-    auto absorbable = [&](size_t j, const std::string& produced) {
-        return j < m.layers.size() && m.layers[j].input == produced && consumers[produced] == 1 && produced != m.output;
     };
 
     for (size_t i = 0; i < m.layers.size(); ++i) {
@@ -95,7 +89,7 @@ engine::engine(const model& m) {
             s.weight = m.at(l.weight).decode();
             const int64_t out_channels = m.at(l.weight).shape[0];
             s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
-            if (s.k == kind::conv && absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
+            if (s.k == kind::conv && fuse.absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
                 // conv then batchnorm is one conv: scale each output channel's weights and bias.
                 const layer& bn = m.layers[++i];
                 const std::vector<float> scale = m.at(bn.weight).decode(), shift = m.at(bn.bias).decode();
@@ -107,7 +101,7 @@ engine::engine(const model& m) {
                 s.folded.push_back(bn.name);
                 produced = bn.output;
             }
-            if (absorbable(i + 1, produced) && cpu::is_activation(m.layers[i + 1].op) &&
+            if (fuse.absorbable(i + 1, produced) && cpu::is_activation(m.layers[i + 1].op) &&
                 (s.k == kind::conv || m.layers[i + 1].op == "relu")) {
                 const layer& f = m.layers[++i];
                 s.post = cpu::activation{f.op, f.alpha, f.beta};

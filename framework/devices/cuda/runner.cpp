@@ -7,6 +7,7 @@
 #include "devices/cuda.hpp"
 #include "devices/cuda/context.hpp"
 #include "devices/cuda/kernels.hpp"
+#include "runtime/fusion.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -24,15 +25,18 @@ int64_t volume(const std::vector<int64_t>& shape, size_t from = 0, size_t to = S
     return std::accumulate(shape.begin() + int64_t(std::min(from, to)), shape.begin() + int64_t(to), int64_t(1), std::multiplies<>());
 }
 
-gpu::act act_of(const layer& l) {
+/// The activation a layer applies, or none for every other op.
+gpu::act act_of(const std::string& op, float alpha = 0, float beta = 0) {
     static const std::map<std::string, gpu::act::kind> kinds{{"relu", gpu::act::relu},       {"leaky_relu", gpu::act::leaky_relu},
                                                              {"sigmoid", gpu::act::sigmoid}, {"tanh", gpu::act::tanh},
                                                              {"gelu", gpu::act::gelu},       {"clip", gpu::act::clip}};
-    auto it = kinds.find(l.op);
-    return it == kinds.end() ? gpu::act{} : gpu::act{it->second, l.alpha, l.beta};
+    auto it = kinds.find(op);
+    return it == kinds.end() ? gpu::act{} : gpu::act{it->second, alpha, beta};
 }
 
-bool is_activation(const std::string& op) { return act_of(make_layer("", op, "", "")).k != gpu::act::none; }
+gpu::act act_of(const layer& l) { return act_of(l.op, l.alpha, l.beta); }
+
+bool is_activation(const std::string& op) { return act_of(op).k != gpu::act::none; }
 
 /// A tensor's dense floats on the device, decoded there when quantized.
 gpu::buffer<float> device_floats(gpu::context& c, const tensor& t) {
@@ -60,14 +64,9 @@ class cuda_runner final : public runner {
     cuda_runner(const model& m, int ordinal) : c_(gpu::context::get(ordinal)) {
         m.validate();
         const auto shapes = m.activation_shapes();
-        std::map<std::string, int> consumers;
-        for (const layer& l : m.layers)
-            for (const std::string& in : l.inputs()) ++consumers[in];
+        const fusion_rule fuse(m);
         value_floats_.push_back(m.input_features);
         values_[m.input] = 0;
-        auto absorbable = [&](size_t j, const std::string& produced) {
-            return j < m.layers.size() && m.layers[j].input == produced && consumers[produced] == 1 && produced != m.output;
-        };
         for (size_t i = 0; i < m.layers.size(); ++i) {
             const layer& l = m.layers[i];
             if (l.op == "flatten" || l.op == "reshape") {
@@ -85,13 +84,13 @@ class cuda_runner final : public runner {
                 s.weight = device_floats(c_, m.at(l.weight));
                 if (!l.bias.empty()) s.bias = device_floats(c_, m.at(l.bias));
                 s.channels = m.at(l.weight).shape[0];
-                if (l.op == "conv" && absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
+                if (l.op == "conv" && fuse.absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
                     const layer& bn = m.layers[++i];
                     s.bn_scale = device_floats(c_, m.at(bn.weight));
                     s.bn_shift = device_floats(c_, m.at(bn.bias));
                     produced = bn.output;
                 }
-                if (absorbable(i + 1, produced) && is_activation(m.layers[i + 1].op)) {
+                if (fuse.absorbable(i + 1, produced) && is_activation(m.layers[i + 1].op)) {
                     s.post = act_of(m.layers[++i]);
                     produced = m.layers[i].output;
                 }
