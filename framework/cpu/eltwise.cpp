@@ -8,7 +8,8 @@
 namespace shrink::cpu {
 
 bool is_activation(const std::string& op) {
-    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "clip";
+    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "gelu_tanh" ||
+           op == "clip";
 }
 
 eltwise_post_op eltwise_algorithm(const activation& f) {
@@ -18,6 +19,7 @@ eltwise_post_op eltwise_algorithm(const activation& f) {
     if (f.op == "sigmoid") return {a::eltwise_logistic, 0, 0};
     if (f.op == "tanh") return {a::eltwise_tanh, 0, 0};
     if (f.op == "gelu") return {a::eltwise_gelu_erf, 0, 0};
+    if (f.op == "gelu_tanh") return {a::eltwise_gelu_tanh, 0, 0};
     // clip_v2 is min(max(x, lo), hi), ONNX's Clip; oneDNN's older clip is lo < x <= hi.
     if (f.op == "clip") return {a::eltwise_clip_v2, f.alpha, f.beta};
     throw std::invalid_argument("'" + f.op + "' is not an activation");

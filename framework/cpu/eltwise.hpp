@@ -9,7 +9,7 @@
 namespace shrink::cpu {
 
 /// An activation function: `op` is a model op name ("relu", "leaky_relu", "sigmoid",
-/// "tanh", "gelu", "clip"; empty = none); leaky_relu's slope is alpha, clip keeps
+/// "tanh", "gelu", "gelu_tanh", "clip"; empty = none); leaky_relu's slope is alpha, clip keeps
 /// [alpha, beta].
 struct activation {
     std::string op;

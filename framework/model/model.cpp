@@ -104,7 +104,7 @@ tensor& model::at(const std::string& tensor_name) {
 
 const std::vector<std::string>& known_ops() {
     static const std::vector<std::string> ops{"linear",  "conv",       "batchnorm", "relu",     "leaky_relu",
-                                              "sigmoid", "tanh",       "gelu",      "clip",     "softmax",
+                                              "sigmoid", "tanh",       "gelu",      "gelu_tanh", "clip",     "softmax",
                                               "log_softmax", "max_pool", "avg_pool", "global_avg_pool", "flatten",
                                               "reshape", "add",        "sub",       "mul",      "div",
                                               "concat"};
@@ -141,7 +141,8 @@ std::string dims_text(const std::vector<int64_t>& shape) {
 }
 
 bool elementwise(const std::string& op) {
-    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "clip";
+    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "gelu_tanh" ||
+           op == "clip";
 }
 
 // Sizes are bounded so that every product below stays far from overflow.

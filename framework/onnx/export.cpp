@@ -95,6 +95,32 @@ std::string weight_input(onnx::GraphProto* g, const layer& l, const tensor& w) {
     return l.weight;
 }
 
+/// Opset 13 has no Gelu: the formulas as PyTorch writes them, which the importer matches.
+void gelu(onnx::GraphProto* g, const layer& l) {
+    const std::string& x = l.input;
+    auto v = [&](const char* what) { return l.name + "." + what; };
+    add_float(g, v("one"), {}, {1.0f});
+    add_float(g, v("half"), {}, {0.5f});
+    if (l.op == "gelu") {  // x * 0.5 * (1 + erf(x / sqrt(2)))
+        add_float(g, v("root2"), {}, {1.41421356f});
+        add_node(g, "Div", v("div"), {x, v("root2")}, {v("scaled")});
+        add_node(g, "Erf", v("erf"), {v("scaled")}, {v("erf")});
+        add_node(g, "Add", v("add"), {v("erf"), v("one")}, {v("plus")});
+    } else {  // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+        add_float(g, v("kappa"), {}, {0.044715f});
+        add_float(g, v("beta"), {}, {0.7978845608f});
+        add_node(g, "Mul", v("square"), {x, x}, {v("square")});
+        add_node(g, "Mul", v("cube"), {x, v("square")}, {v("cube")});
+        add_node(g, "Mul", v("cubic_term"), {v("kappa"), v("cube")}, {v("cubic_term")});
+        add_node(g, "Add", v("inner_sum"), {x, v("cubic_term")}, {v("inner_sum")});
+        add_node(g, "Mul", v("inner"), {v("beta"), v("inner_sum")}, {v("inner")});
+        add_node(g, "Tanh", v("tanh"), {v("inner")}, {v("tanh")});
+        add_node(g, "Add", v("add"), {v("one"), v("tanh")}, {v("plus")});
+    }
+    add_node(g, "Mul", v("mul"), {x, v("plus")}, {v("product")});
+    add_node(g, "Mul", l.name, {v("product"), v("half")}, {l.output});
+}
+
 }  // namespace
 
 std::string export_onnx(const model& m) {
@@ -120,16 +146,8 @@ std::string export_onnx(const model& m) {
             add_float(g, l.name + ".min", {}, {l.alpha});
             add_float(g, l.name + ".max", {}, {l.beta});
             add_node(g, "Clip", l.name, {l.input, l.name + ".min", l.name + ".max"}, {l.output});
-        } else if (l.op == "gelu") {
-            // Opset 13 has no Gelu: x * 0.5 * (1 + erf(x / sqrt(2))), as PyTorch writes it.
-            add_float(g, l.name + ".root2", {}, {1.41421356f});
-            add_float(g, l.name + ".one", {}, {1.0f});
-            add_float(g, l.name + ".half", {}, {0.5f});
-            add_node(g, "Div", l.name + ".div", {l.input, l.name + ".root2"}, {l.name + ".scaled"});
-            add_node(g, "Erf", l.name + ".erf", {l.name + ".scaled"}, {l.name + ".erf"});
-            add_node(g, "Add", l.name + ".add", {l.name + ".erf", l.name + ".one"}, {l.name + ".plus"});
-            add_node(g, "Mul", l.name + ".mul", {l.input, l.name + ".plus"}, {l.name + ".product"});
-            add_node(g, "Mul", l.name, {l.name + ".product", l.name + ".half"}, {l.output});
+        } else if (l.op == "gelu" || l.op == "gelu_tanh") {
+            gelu(g, l);
         } else if (l.op == "flatten") {
             int_attr(add_node(g, "Flatten", l.name, {l.input}, {l.output}), "axis", 1);
         } else if (l.op == "reshape") {

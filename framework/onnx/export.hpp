@@ -4,7 +4,7 @@
 // QuantizeLinear/DequantizeLinear pairs (uint8); factorized layers as their two Gemms
 // or Convs; convs, pooling and activations as the ONNX ops of the same name; batchnorm
 // as BatchNormalization with mean 0, variance 1 and epsilon 0 (it holds the folded scale
-// and shift); gelu as PyTorch's erf formula (opset 13 has no Gelu);
+// and shift); gelu and gelu_tanh as PyTorch writes their formulas (opset 13 has no Gelu);
 // pruned weights as zeros. Per-group and int4 weights are written dequantized to float:
 // ONNX has block-wise and 4-bit quantization only from opset 21.
 #pragma once

@@ -2,6 +2,7 @@
 
 #include "model/safetensors.hpp"
 #include "onnx/interpreter.hpp"
+#include "onnx/patterns.hpp"
 #include "util/errors.hpp"
 
 #include <algorithm>
@@ -34,10 +35,12 @@ struct import_failure {
 /// Turns an ONNX graph into a shrink model, node by node along the data path.
 class importer {
   public:
-    importer(const graph& g, std::map<std::string, nd_tensor> values, model& m) : g_(g), values_(std::move(values)), m_(m) {
-        for (const auto& [name, t] : g.initializers) known_.insert(name);
-        for (const node& n : g.nodes)
+    importer(const graph& g, std::map<std::string, nd_tensor> values, model& m)
+        : g_(g), values_(std::move(values)), m_(m), known_(data_independent_values(g)) {
+        for (const node& n : g.nodes) {
             for (const std::string& i : n.inputs) consumers_[i].push_back(&n);
+            for (const std::string& o : n.outputs) producer_[o] = &n;
+        }
     }
 
     void input(const std::string& onnx_name, const std::vector<int64_t>& per_sample) {
@@ -75,10 +78,7 @@ class importer {
         for (size_t i = 0; i < n.inputs.size(); ++i)
             if (act_.count(n.inputs[i])) data_inputs.push_back(i);
         // Off the data path (constants, shape arithmetic): the probe run settled these values.
-        if (data_inputs.empty() || n.op == "Shape" || n.op == "Size") {
-            for (const std::string& o : n.outputs) known_.insert(o);
-            return;
-        }
+        if (data_inputs.empty() || n.op == "Shape" || n.op == "Size") return;
         if (absorbed_.count(n.outputs[0])) return;
         if (data_inputs.size() > 1) return join(n, data_inputs);
         const std::string& x = n.inputs[data_inputs[0]];
@@ -105,11 +105,14 @@ class importer {
             add(n, x, "leaky_relu", [&](layer& l) { l.alpha = float(n.float_attr("alpha", 0.01)); });
             return;
         }
-        if (op == "Gelu") {
-            if (const attribute* a = n.attr("approximate"); a && a->s && *a->s != "none") refuse("only the exact (erf) Gelu is supported");
-            add(n, x, "gelu");
+        if (op == "Gelu") {  // opset 20, or a formula patterns.hpp rewrote
+            const attribute* a = n.attr("approximate");
+            const std::string approximate = a && a->s ? *a->s : "none";
+            if (approximate != "none" && approximate != "tanh") refuse("approximate '" + approximate + "' is not a Gelu approximation");
+            add(n, x, approximate == "none" ? "gelu" : "gelu_tanh");
             return;
         }
+        if (op == "QuantizeLinear") return quantize_pair(n, x);
         if (op == "Clip") return clip(n, x);
         if (op == "Softmax" || op == "LogSoftmax") {
             const int64_t axis = n.int_attr("axis", g_.opset >= 13 ? -1 : 1);
@@ -164,8 +167,58 @@ class importer {
         tensor t;
         t.shape = std::move(shape);
         t.values = std::move(values);
+        return store(name, std::move(t));
+    }
+    std::string store(const std::string& name, tensor t) {
         m_.tensors[name] = std::move(t);
         return name;
+    }
+
+    /// A weight that DequantizeLinear makes from constant int8 or uint8 codes, as shrink's
+    /// int8 encoding of a [out, ...] weight of `shape` (per tensor, or per output channel
+    /// when the scales run along the ONNX weight's axis `out_axis`); `alpha` scales it.
+    /// nullopt for any other weight, or a layout that encoding does not hold (scales along
+    /// the inputs, blocks, other code types): then the dequantized floats import.
+    std::optional<tensor> quantized_weight(const std::string& v, const std::vector<int64_t>& shape, int64_t out_axis, double alpha) const {
+        auto p = producer_.find(v);
+        if (p == producer_.end() || p->second->op != "DequantizeLinear") return std::nullopt;
+        const node& dq = *p->second;
+        if (dq.inputs.size() < 2 || dq.attr("block_size")) return std::nullopt;
+        for (const std::string& i : dq.inputs)
+            if (!i.empty() && !known_.count(i)) return std::nullopt;
+        const nd_tensor& codes = value(dq.inputs[0]);
+        const nd_tensor& scale = value(dq.inputs[1]);
+        const nd_tensor* zero = dq.inputs.size() > 2 && !dq.inputs[2].empty() ? &value(dq.inputs[2]) : nullptr;
+        if ((codes.type != element::i8 && codes.type != element::u8) || (zero && zero->type != codes.type) || codes.size() != volume(shape))
+            return std::nullopt;
+        if (zero && zero->size() != scale.size()) return std::nullopt;
+        int64_t axis = dq.int_attr("axis", 1);
+        if (axis < 0) axis += int64_t(codes.shape.size());
+        const bool per_channel = scale.size() != 1;
+        if (per_channel && (axis != out_axis || scale.shape != std::vector<int64_t>{shape[0]})) return std::nullopt;
+        // uint8 codes with their zero points shifted by 128 give the same values as int8.
+        const int shift = codes.type == element::u8 ? -128 : 0;
+        const int64_t out = shape[0], cols = codes.size() / out;
+        std::vector<int8_t> q(size_t(codes.size()));
+        for (int64_t o = 0; o < out; ++o)
+            for (int64_t c = 0; c < cols; ++c)  // a [in, out] weight (MatMul, Gemm without transB) is read transposed
+                q[size_t(o * cols + c)] = int8_t(int(codes.data[size_t(out_axis == 0 ? o * cols + c : c * out + o)]) + shift);
+        std::vector<float> scales;
+        std::vector<int8_t> zero_points;
+        bool symmetric = true;
+        for (int64_t s = 0; s < scale.size(); ++s) {
+            scales.push_back(float(alpha * scale.data[size_t(s)]));
+            zero_points.push_back(int8_t((zero ? int(zero->data[size_t(s)]) : 0) + shift));
+            symmetric = symmetric && zero_points.back() == 0;
+        }
+        tensor layout;
+        layout.shape = shape;
+        try {
+            return make_quantized(layout, quant_spec{8, symmetric, per_channel ? uint64_t(cols) : 0}, std::move(q), std::move(scales),
+                                  std::move(zero_points));
+        } catch (const std::runtime_error&) {
+            return std::nullopt;  // negative scales, say: the floats are still right
+        }
     }
 
     void reshape(const node& n, const std::string& x) {
@@ -249,6 +302,7 @@ class importer {
         for (int64_t o = 0; o < out; ++o)
             for (int64_t i = 0; i < in; ++i)
                 w[size_t(o * in + i)] = float(alpha * (out_first ? wt.data[size_t(o * in + i)] : wt.data[size_t(i * out + o)]));
+        std::optional<tensor> codes = quantized_weight(n.inputs[1], {out, in}, out_first ? 0 : 1, alpha);
         std::string result = n.outputs[0];
         std::vector<float> bias;
         if (n.op == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty()) {
@@ -267,8 +321,9 @@ class importer {
             }
         }
         add(n, x, "linear", [&](layer& l) {
-            l.weight = store(l.name + ".weight", {out, in}, std::move(w));
+            l.weight = codes ? store(l.name + ".weight", std::move(*codes)) : store(l.name + ".weight", {out, in}, std::move(w));
             if (!bias.empty()) l.bias = store(l.name + ".bias", {out}, std::move(bias));
+            l.input_quantization = input_quantization_of(x);
         }, result);
     }
 
@@ -338,9 +393,11 @@ class importer {
             has_bias = true;
         }
         std::string result = n.outputs[0];
+        std::optional<tensor> codes = quantized_weight(n.inputs[1], wt.shape, 0, 1.0);
         // Conv then BatchNormalization (inference) is one conv: fold the normalization
-        // into each output channel's weights and bias.
-        if (const node* next = only_consumer(result); next && next->op == "BatchNormalization" && next->inputs[0] == result) {
+        // into each output channel's weights and bias. Quantized weights keep their codes
+        // instead, and the normalization its own layer (the runtime folds it when it runs).
+        if (const node* next = only_consumer(result); !codes && next && next->op == "BatchNormalization" && next->inputs[0] == result) {
             if (auto affine = batchnorm_affine(*next, channels)) {
                 const size_t per_channel = weight.size() / size_t(channels);
                 for (size_t o = 0; o < size_t(channels); ++o) {
@@ -354,8 +411,9 @@ class importer {
         }
         const auto& shape = add(n, x, "conv", [&](layer& l) {
             l.win = w;
-            l.weight = store(l.name + ".weight", wt.shape, std::move(weight));
+            l.weight = codes ? store(l.name + ".weight", std::move(*codes)) : store(l.name + ".weight", wt.shape, std::move(weight));
             if (has_bias) l.bias = store(l.name + ".bias", {channels}, std::move(bias));
+            l.input_quantization = input_quantization_of(x);
         }, result);
         if (shape != out) refuse("its output shape differs from what ONNX computes");
     }
@@ -420,41 +478,7 @@ class importer {
             if (op == "Mul") scale[k] = float(v);
             if (op == "Div") scale[k] = float(1.0 / v);
         }
-        if (gelu(n, x)) return;
         add_scale_shift(n, x, std::move(scale), std::move(shift));
-    }
-
-    /// PyTorch (before opset 20) exports GELU as x * 0.5 * (1 + erf(x / sqrt(2))), in
-    /// either order of the last two products. Matched from its first node; true when
-    /// taken as one gelu layer.
-    bool gelu(const node& first, const std::string& x) {
-        const double root2 = std::sqrt(2.0);
-        auto scalar_of = [&](const node& n, const std::string& other_than) -> std::optional<double> {
-            for (const std::string& i : n.inputs)
-                if (i != other_than && known_.count(i) && value(i).size() == 1) return value(i).data[0];
-            return std::nullopt;
-        };
-        auto near = [](std::optional<double> v, double want) { return v && std::abs(*v - want) < 1e-4 * std::abs(want); };
-        const std::string& v0 = first.outputs[0];
-        if (!((first.op == "Div" && first.inputs[0] == x && near(scalar_of(first, x), root2)) ||
-              (first.op == "Mul" && near(scalar_of(first, x), 1.0 / root2))))
-            return false;
-        const node* erf = only_consumer(v0);
-        if (!erf || erf->op != "Erf") return false;
-        const node* plus = only_consumer(erf->outputs[0]);
-        if (!plus || plus->op != "Add" || !near(scalar_of(*plus, erf->outputs[0]), 1.0)) return false;
-        const node* a = only_consumer(plus->outputs[0]);
-        if (!a || a->op != "Mul") return false;
-        const node* b = only_consumer(a->outputs[0]);
-        if (!b || b->op != "Mul") return false;
-        const bool a_takes_x = std::find(a->inputs.begin(), a->inputs.end(), x) != a->inputs.end();
-        const bool ok = a_takes_x ? near(scalar_of(*b, a->outputs[0]), 0.5)
-                                  : near(scalar_of(*a, plus->outputs[0]), 0.5) &&
-                                        std::find(b->inputs.begin(), b->inputs.end(), x) != b->inputs.end();
-        if (!ok) return false;
-        for (const node* n : {erf, plus, a, b}) absorbed_.insert(n->outputs[0]);
-        add(first, x, "gelu", {}, b->outputs[0]);
-        return true;
     }
 
     void clip(const node& n, const std::string& x) {
@@ -508,6 +532,42 @@ class importer {
         if (!keep) add(n, n.outputs[0] + "#pooled", "flatten");
     }
 
+    /// QuantizeLinear then DequantizeLinear with the same per-tensor scale and zero point
+    /// (as shrink exports static int8 inputs): the input quantization of the Gemm, MatMul
+    /// and Conv nodes that read the result.
+    void quantize_pair(const node& q, const std::string& x) {
+        const node* dq = only_consumer(q.outputs[0]);
+        if (!dq || dq->op != "DequantizeLinear" || dq->inputs.empty() || dq->inputs[0] != q.outputs[0])
+            refuse("a QuantizeLinear is imported only when one DequantizeLinear alone reads it");
+        auto parameters = [&](const node& n) {
+            const nd_tensor& scale = constant(n, 1, "scale");
+            if (scale.size() != 1) refuse("activations are imported with one scale per tensor only");
+            nd_tensor zero{element::u8, {}, {0.0}};
+            if (n.inputs.size() > 2 && !n.inputs[2].empty()) zero = constant(n, 2, "zero point");
+            if (zero.size() != 1 || (zero.type != element::u8 && zero.type != element::i8))
+                refuse("activations are imported with an 8-bit zero point only");
+            // shrink's inputs take uint8 codes; int8 codes with the zero point moved by 128 are the same values.
+            return std::make_pair(scale.data[0], zero.data[0] + (zero.type == element::i8 ? 128 : 0));
+        };
+        const auto [scale, zero] = parameters(q);
+        if (parameters(*dq) != std::make_pair(scale, zero)) refuse("its DequantizeLinear uses another scale or zero point");
+        if (!(scale > 0) || !std::isfinite(scale)) refuse("the scale must be positive and finite");
+        const std::string& result = dq->outputs.at(0);
+        for (const node* c : consumers_[result])
+            if ((c->op != "Gemm" && c->op != "MatMul" && c->op != "Conv") || c->inputs[0] != result)
+                refuse("its quantized value is read by a " + c->op + " node; shrink imports quantized activations only as the input of Gemm, MatMul and Conv");
+        if (is_graph_output(result)) refuse("its quantized value is a graph output");
+        act_[q.outputs[0]] = act_.at(x);
+        act_[result] = act_.at(x);
+        absorbed_.insert(result);
+        input_quant_[result] = input_quant{float(scale), int32_t(zero)};
+    }
+
+    std::optional<input_quant> input_quantization_of(const std::string& x) const {
+        auto it = input_quant_.find(x);
+        return it == input_quant_.end() ? std::nullopt : std::optional<input_quant>(it->second);
+    }
+
     void pad(const node& n, const std::string& x) {
         const attribute* mode = n.attr("mode");
         if (mode && mode->s && *mode->s != "constant") refuse("only constant padding is supported");
@@ -537,13 +597,15 @@ class importer {
     const graph& g_;
     std::map<std::string, nd_tensor> values_;
     model& m_;
-    std::set<std::string> known_;     // values that do not depend on the data
+    std::set<std::string> known_;     // values that do not depend on the data (patterns.hpp)
     std::set<std::string> absorbed_;  // outputs of nodes taken into an earlier layer
     std::map<std::string, std::string> act_;            // ONNX value -> shrink activation
     std::map<std::string, std::vector<int64_t>> shape_;  // shrink activation -> per-sample shape
     std::map<std::string, std::vector<const node*>> consumers_;
     std::map<std::string, std::array<int64_t, 4>> pending_pads_;  // Pad outputs a Conv will take in
     std::map<std::string, std::string> pad_source_;
+    std::map<std::string, input_quant> input_quant_;  // DequantizeLinear outputs of quantized activations
+    std::map<std::string, const node*> producer_;
     std::map<std::string, int> counts_;
 };
 
@@ -576,7 +638,9 @@ model import_onnx(const std::filesystem::path& file) {
     model m;
     m.input_scale = 1.0f;  // preprocessing comes from the recipe's data.preprocess
     m.info = {{"made_by", "shrink import"}, {"source", file.filename().string()}, {"opset", std::to_string(g.opset)}};
-    importer in(g, std::move(values), m);
+    // GELU written out in elementary ops becomes one Gelu node, found by structure.
+    const graph fused = fuse_patterns(g, values);
+    importer in(fused, std::move(values), m);
     try {
         in.input(x, std::vector<int64_t>(shape->second.begin() + 1, shape->second.end()));
         in.run();

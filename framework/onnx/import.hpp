@@ -1,13 +1,13 @@
-// Importing an ONNX model as a shrink model, to compress it.
+// Importing an ONNX classifier (MLP or CNN, with joins) as a shrink model, to compress it.
 //
-// shrink's model graph runs MLP classifiers so far (linear, ReLU, softmax), so the
-// importer accepts graphs that are one: Gemm, or MatMul followed by an Add of a constant
-// bias, as linear layers; Relu; Softmax over the last axis; and Flatten, Reshape,
-// Identity, Dropout (inference), Squeeze and Unsqueeze that only reshape [batch, features]
-// data, which are no-ops on it. Shapes, including shape subgraphs (Shape -> Gather ->
-// Concat -> Reshape), are found by running the graph once in the reference interpreter.
-// Anything else is refused with the node named; convolutional models need the general
-// runtime that comes next.
+// The file is read and its nodes sorted (onnx_file.hpp); every value's shape is learnt by
+// running the graph once in the reference interpreter; functions exporters spell as
+// several nodes (GELU) are rewritten as one (patterns.hpp); then the data path is walked
+// node by node into layers. QDQ weights (DequantizeLinear of int8 or uint8 constants)
+// keep their codes as shrink's int8 encoding, and a QuantizeLinear/DequantizeLinear pair
+// before a Gemm, MatMul or Conv becomes that layer's static input quantization, so a
+// model shrink exported as QDQ imports back as the same quantized model. docs/onnx.md
+// lists what imports; anything else is refused with the node named.
 #pragma once
 
 #include "model/model.hpp"

@@ -291,6 +291,15 @@ const std::map<std::string, op_fn>& ops() {
             const double a = n.float_attr("alpha", 0.01);
             return std::vector<nd_tensor>{unary(*in[0], [a](double v) { return v >= 0 ? v : a * v; })};
         };
+        t["Gelu"] = [](const node& n, const inputs_t& in, int64_t) {  // opset 20
+            const attribute* a = n.attr("approximate");
+            const std::string approximate = a && a->s ? *a->s : "none";
+            if (approximate == "none")
+                return std::vector<nd_tensor>{unary(*in[0], [](double v) { return 0.5 * v * (1 + std::erf(v * M_SQRT1_2)); })};
+            if (approximate != "tanh") throw std::runtime_error("approximate '" + approximate + "' is not a Gelu approximation");
+            const double beta = std::sqrt(2 / M_PI);
+            return std::vector<nd_tensor>{unary(*in[0], [beta](double v) { return 0.5 * v * (1 + std::tanh(beta * (v + 0.044715 * v * v * v))); })};
+        };
         t["Elu"] = [](const node& n, const inputs_t& in, int64_t) {
             const double a = n.float_attr("alpha", 1.0);
             return std::vector<nd_tensor>{unary(*in[0], [a](double v) { return v >= 0 ? v : a * (std::exp(v) - 1); })};

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <queue>
 #include <set>
 
 namespace shrink::onnx_import {
@@ -168,6 +170,45 @@ nd_tensor convert(const onnx::TensorProto& t, const std::string& where, const fs
     return out;
 }
 
+/// ONNX asks for nodes in topological order, but ONNX Runtime sorts them itself, so files
+/// that list a reader before its producer exist and run there. Sorting once here lets
+/// everything after (the interpreter, the importer's walk) rely on the order. Stable: a
+/// sorted graph keeps its order. Throws for a cycle, naming a node on it.
+void sort_topologically(std::vector<node>& nodes) {
+    std::map<std::string, size_t> producer;
+    for (size_t i = 0; i < nodes.size(); ++i)
+        for (const std::string& o : nodes[i].outputs)
+            if (!o.empty() && !producer.emplace(o, i).second) throw std::runtime_error("value '" + o + "' is produced by two nodes");
+    std::vector<std::vector<size_t>> readers(nodes.size());
+    std::vector<size_t> waiting(nodes.size(), 0);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        std::set<size_t> from;
+        for (const std::string& in : nodes[i].inputs)
+            if (auto p = producer.find(in); p != producer.end()) from.insert(p->second);
+        for (size_t p : from) readers[p].push_back(i);
+        waiting[i] = from.size();
+    }
+    std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;  // the earliest listed first
+    for (size_t i = 0; i < nodes.size(); ++i)
+        if (!waiting[i]) ready.push(i);
+    std::vector<size_t> order;
+    while (!ready.empty()) {
+        const size_t i = ready.top();
+        ready.pop();
+        order.push_back(i);
+        for (size_t r : readers[i])
+            if (--waiting[r] == 0) ready.push(r);
+    }
+    if (order.size() != nodes.size()) {
+        for (size_t i = 0; i < nodes.size(); ++i)
+            if (waiting[i]) throw std::runtime_error("the graph has a cycle through node '" + (nodes[i].name.empty() ? nodes[i].op : nodes[i].name) + "'");
+    }
+    std::vector<node> sorted;
+    sorted.reserve(nodes.size());
+    for (size_t i : order) sorted.push_back(std::move(nodes[i]));
+    nodes = std::move(sorted);
+}
+
 std::string read_bounded(const fs::path& file) {
     try {
         return read_file_bounded(file, onnx_max_bytes);
@@ -233,6 +274,7 @@ graph read_model(const fs::path& file) {
             }
             g.nodes.push_back(std::move(x));
         }
+        sort_topologically(g.nodes);
     } catch (const input_error&) {
         throw;
     } catch (const std::exception& e) {

@@ -47,7 +47,9 @@ struct graph {
     bool non_tensor_values = false;    // a graph input or output is a sequence, map or optional
 };
 
-/// Throws input_error naming the file (and node or tensor) for anything malformed.
+/// Nodes come back in topological order (stable: a sorted file keeps its order), as ONNX
+/// Runtime runs them whatever order the file lists. Throws input_error naming the file
+/// (and node or tensor) for anything malformed, a cycle included.
 graph read_model(const std::filesystem::path& file);
 
 /// A serialized TensorProto (the test data's input_N.pb / output_N.pb).

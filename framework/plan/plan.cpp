@@ -211,9 +211,11 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
     const std::optional<device_choice> asked = parse_device(device);
     if (asked && asked->cuda) {
         const source_mark& at = device_mark.line ? device_mark : s.mark;
+        // Both reasons when both hold: the plan reads the same whatever the build (a build
+        // without the CUDA toolkit has no cuda paths and sees no device).
         if (!has_cuda_path)
             diag.error(at, where + "device '" + device + "', but this stage type runs only on cpu; use device: cpu or auto, or a plugin with a cuda path");
-        else if (cuda.devices == 0)
+        if (cuda.devices == 0)
             diag.error(at, where + "device '" + device + "', but no CUDA device is visible (" + cuda.reason + ")");
         else if (asked->ordinal >= cuda.devices)
             diag.error(at, where + "device '" + device + "', but only " + std::to_string(cuda.devices) + " CUDA device(s) are visible (cuda:0" +

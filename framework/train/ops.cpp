@@ -304,6 +304,13 @@ void affine_backward(const T* dy, const T* x, int64_t rows, int64_t channels, in
     });
 }
 
+// GELU's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+constexpr double gelu_beta = 0.7978845608028654, gelu_kappa = 0.044715;
+template <class T>
+T gelu_tanh_inner(T x) {
+    return T(gelu_beta) * (x + T(gelu_kappa) * x * x * x);
+}
+
 template <class T>
 void activation_forward(const std::string& op, double alpha, double beta, const T* x, int64_t n, T* y) {
     const T a = T(alpha), b = T(beta);
@@ -312,6 +319,7 @@ void activation_forward(const std::string& op, double alpha, double beta, const 
     else if (op == "sigmoid") each_element(n, [&](int64_t i) { y[i] = T(1) / (T(1) + std::exp(-x[i])); });
     else if (op == "tanh") each_element(n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
     else if (op == "gelu") each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2))); });
+    else if (op == "gelu_tanh") each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::tanh(gelu_tanh_inner(x[i]))); });
     else if (op == "clip") each_element(n, [&](int64_t i) { y[i] = std::clamp(x[i], a, b); });
     else throw std::logic_error("not an activation: " + op);
 }
@@ -329,6 +337,12 @@ void activation_backward(const std::string& op, double alpha, double beta, const
             const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
             const T pdf = std::exp(T(-0.5) * x[i] * x[i]) * T(0.3989422804014327);
             dx[i] += dy[i] * (cdf + x[i] * pdf);
+        });
+    else if (op == "gelu_tanh")
+        each_element(n, [&](int64_t i) {
+            const T t = std::tanh(gelu_tanh_inner(x[i]));
+            const T inner_grad = T(gelu_beta) * (T(1) + T(3 * gelu_kappa) * x[i] * x[i]);
+            dx[i] += dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * x[i] * (T(1) - t * t) * inner_grad);
         });
     // A clipped value passes no gradient (the same convention as relu at 0).
     else if (op == "clip") each_element(n, [&](int64_t i) { dx[i] += x[i] > a && x[i] < b ? dy[i] : T(0); });

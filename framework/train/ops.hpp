@@ -58,7 +58,7 @@ template <class T>
 void affine_backward(const T* dy, const T* x, int64_t rows, int64_t channels, int64_t plane, const T* scale, T* dx,
                      T* dscale, T* dshift);
 
-// relu, leaky_relu (alpha), sigmoid, tanh, gelu (erf form), clip [alpha, beta].
+// relu, leaky_relu (alpha), sigmoid, tanh, gelu (erf form), gelu_tanh (tanh approximation), clip [alpha, beta].
 template <class T>
 void activation_forward(const std::string& op, double alpha, double beta, const T* x, int64_t n, T* y);
 template <class T>

@@ -97,6 +97,20 @@ TEST_CASE("the CUDA runtime matches the CPU engine on MLPs with every weight enc
     check_parity(m);
 }
 
+TEST_CASE("the CUDA runtime matches the CPU engine on every activation", "[cuda][runtime]") {
+    for (const char* op : {"leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "clip"}) {
+        INFO(op);
+        model m = test::tiny_model(9, 24);
+        for (const char* name : {"relu1", "relu2"}) {
+            layer& l = *m.find_layer(name);
+            l.op = op;
+            l.alpha = std::string(op) == "clip" ? -0.05f : 0.1f;
+            l.beta = 0.05f;
+        }
+        check_parity(m, {1, 7});
+    }
+}
+
 TEST_CASE("the CUDA runtime matches the CPU engine on CNNs, joins and grouped convs", "[cuda][runtime]") {
     check_parity(test::tiny_cnn(3, 12));
     check_parity(joined_cnn());

@@ -2,7 +2,8 @@
 # Interop: models shrink exports run in ONNX Runtime (onnxruntime-node) with the same
 # top-1 accuracy on the Fashion-MNIST test set as shrink measured, within 0.1 points:
 # float, int8 QDQ (with static int8 inputs), pruned, and factorized; for the reference MLP
-# and the reference CNN.
+# and the reference CNN. The int8 QDQ files also import back into shrink as int8 models
+# with exactly the accuracy shrink measured before exporting them.
 #   check.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd) source=$(cd "$2" && pwd)
@@ -10,15 +11,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SHRINK_LEDGER=off SHRINK_CACHE=off
 
-# ONNX Runtime for node, installed like any other set-up step. Its install script would
-# fetch GPU binaries from nuget; the CPU binaries are in the npm package itself.
-ort="$build/interop"
-if [ ! -d "$ort/node_modules/onnxruntime-node" ]; then
-  command -v npm > /dev/null || { echo "interop: npm is missing (apt-get install nodejs npm)" >&2; exit 1; }
-  mkdir -p "$ort"
-  npm install --prefix "$ort" --no-audit --no-fund --ignore-scripts --loglevel=error onnxruntime-node@1.30.0 > /dev/null
-fi
-export NODE_PATH="$ort/node_modules"
+# shellcheck source=install_ort.sh
+. "$source/tests/interop/install_ort.sh" "$build"
 
 # The same stages on each reference model; the CNN is ONNX, fed pixels / 255.
 recipe() {  # MODEL PREPROCESS
@@ -48,10 +42,36 @@ recipe "$source/models/fmnist-cnn.onnx" "  preprocess: { scale: 0.00392156862745
 "$build/bin/shrink" export "$source/models/fmnist-mlp.safetensors" --out "$work/mlp/models/float.onnx" > /dev/null
 cp "$source/models/fmnist-cnn.onnx" "$work/cnn/models/float.onnx"
 
+# The int8 QDQ files import back as quantized models (recipes take .onnx directly) with the
+# accuracy shrink measured before exporting them.
+for model in mlp cnn; do
+  cat > "$work/$model-back.yaml" <<YAML
+version: 1
+name: interop-back
+model: $work/$model/models/int8.onnx
+data:
+  evaluation: { dataset: fashion-mnist, split: test }
+  preprocess: { scale: 0.00392156862745098 }
+stages:
+  - { id: eval, use: evaluator.accuracy }
+YAML
+  "$build/bin/shrink" run "$work/$model-back.yaml" --out "$work/$model-back" -q
+  "$build/bin/shrink" inspect "$work/$model/models/int8.onnx" > "$work/$model-back.txt"
+done
+
 python3 - "$work" "$source/tests/interop/ort_accuracy.js" <<'PY'
-import json, subprocess, sys
+import json, re, subprocess, sys
 work, script = sys.argv[1], sys.argv[2]
 bad = 0
+for model in ("mlp", "cnn"):
+    exported = next(e["value"] for e in json.load(open(f"{work}/{model}/report.json"))["results"] if e["path"][-2] == "int8")
+    back = json.load(open(f"{work}/{model}-back/report.json"))["baseline"]["value"]
+    layers = re.findall(r"int8 (?:sym|asym) per-(?:channel|tensor)", open(f"{work}/{model}-back.txt").read())
+    inputs = open(f"{work}/{model}-back.txt").read().count("(input int8")
+    ok = back == exported and layers and inputs
+    bad += not ok
+    print(f"interop {model} int8 QDQ imported back: {len(layers)} int8 weights, {inputs} int8 inputs, accuracy {back:.4f} "
+          f"(shrink before export {exported:.4f}) {'ok' if ok else 'DIFFERS'}")
 for model, shape in (("mlp", "784"), ("cnn", "1,28,28")):
     report = json.load(open(f"{work}/{model}/report.json"))
     measured = {"float": report["baseline"]["value"]}

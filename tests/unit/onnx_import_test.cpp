@@ -6,6 +6,7 @@
 #include "onnx/interpreter.hpp"
 #include "runtime/engine.hpp"
 #include "support.hpp"
+#include "unit/onnx_builder.hpp"
 #include "util/errors.hpp"
 #include "util/random.hpp"
 
@@ -13,86 +14,10 @@
 #include <onnx/onnx_pb.h>
 
 using namespace shrink;
+using test::builder;
+using test::import_and_compare;
+using test::random_values;
 using Catch::Matchers::Contains;
-
-namespace {
-
-struct builder {
-    onnx::ModelProto proto;
-    onnx::GraphProto* g;
-    explicit builder(const std::vector<int64_t>& input_dims) {
-        proto.set_ir_version(7);
-        proto.add_opset_import()->set_version(13);
-        g = proto.mutable_graph();
-        auto* in = g->add_input();
-        in->set_name("x");
-        auto* t = in->mutable_type()->mutable_tensor_type();
-        t->set_elem_type(onnx::TensorProto::FLOAT);
-        t->mutable_shape()->add_dim()->set_dim_param("batch");
-        for (int64_t d : input_dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-    }
-    void init(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::FLOAT);
-        for (int64_t d : dims) t->add_dims(d);
-        for (float x : v) t->add_float_data(x);
-    }
-    void init_i64(const std::string& name, const std::vector<int64_t>& v) {
-        auto* t = g->add_initializer();
-        t->set_name(name);
-        t->set_data_type(onnx::TensorProto::INT64);
-        t->add_dims(int64_t(v.size()));
-        for (int64_t x : v) t->add_int64_data(x);
-    }
-    onnx::NodeProto* node(const std::string& op, std::vector<std::string> in, const std::string& out) {
-        auto* n = g->add_node();
-        n->set_op_type(op);
-        n->set_name(op + "_" + out);
-        for (auto& i : in) n->add_input(i);
-        n->add_output(out);
-        return n;
-    }
-    void output(const std::string& name) { g->add_output()->set_name(name); }
-    static void ints(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
-        auto* a = n->add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::INTS);
-        for (int64_t x : v) a->add_ints(x);
-    }
-    static void integer(onnx::NodeProto* n, const std::string& name, int64_t v) {
-        auto* a = n->add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::INT);
-        a->set_i(v);
-    }
-    static void real(onnx::NodeProto* n, const std::string& name, float v) {
-        auto* a = n->add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::FLOAT);
-        a->set_f(v);
-    }
-    static void text(onnx::NodeProto* n, const std::string& name, const std::string& v) {
-        auto* a = n->add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::STRING);
-        a->set_s(v);
-    }
-    void save(const std::filesystem::path& file) {
-        std::string bytes;
-        proto.SerializeToString(&bytes);
-        test::write_text(file, bytes);
-    }
-};
-
-std::vector<float> random_values(size_t n, uint64_t seed, float sd = 0.3f) {
-    rng gen(seed);
-    std::vector<float> v(n);
-    for (float& x : v) x = float(gen.normal() * sd);
-    return v;
-}
-
-}  // namespace
 
 TEST_CASE("a model exported to ONNX imports back to the same computation", "[onnx][import]") {
     test::temp_dir dir;
@@ -190,27 +115,6 @@ TEST_CASE("what shrink's graph cannot hold is refused, naming the node", "[onnx]
     test::write_text(dir / "junk.onnx", "not protobuf at all");
     CHECK_THROWS_AS(onnx_import::import_onnx(dir / "junk.onnx"), input_error);
 }
-
-namespace {
-
-/// Imports b's graph and checks shrink's engine computes what the ONNX interpreter does.
-model import_and_compare(builder& b, const std::filesystem::path& file, const std::vector<int64_t>& per_sample, int64_t rows,
-                         uint64_t seed) {
-    b.save(file);
-    const model m = onnx_import::import_onnx(file);
-    int64_t features = 1;
-    for (int64_t d : per_sample) features *= d;
-    const std::vector<float> x = random_values(size_t(rows * features), seed);
-    std::vector<int64_t> shape{rows};
-    shape.insert(shape.end(), per_sample.begin(), per_sample.end());
-    const auto want = onnx_import::run_graph(onnx_import::read_model(file), {{"x", {onnx_import::element::f32, shape, {x.begin(), x.end()}}}})[0];
-    const std::vector<float> got = engine(m).run(x.data(), rows);
-    REQUIRE(got.size() == want.data.size());
-    for (size_t i = 0; i < got.size(); ++i) REQUIRE(got[i] == Approx(want.data[i]).margin(2e-5).epsilon(1e-4));
-    return m;
-}
-
-}  // namespace
 
 TEST_CASE("a PyTorch-style CNN imports: conv+batchnorm folded, pooling, padding, GELU, normalization", "[onnx][import][cnn]") {
     test::temp_dir dir;

@@ -197,7 +197,7 @@ TEST_CASE("gradients of batchnorm match central differences in both modes", "[tr
 }
 
 TEST_CASE("gradients of activations and softmax match central differences", "[train]") {
-    for (const char* op : {"relu", "leaky_relu", "sigmoid", "tanh", "gelu", "clip"}) {
+    for (const char* op : {"relu", "leaky_relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "clip"}) {
         SECTION(op) {
             check_gradients(around([&](model& m, rng&) {
                 layer a = make_layer("a", op, "input", "a.out");

@@ -29,7 +29,8 @@ int64_t volume(const std::vector<int64_t>& shape, size_t from = 0, size_t to = S
 gpu::act act_of(const std::string& op, float alpha = 0, float beta = 0) {
     static const std::map<std::string, gpu::act::kind> kinds{{"relu", gpu::act::relu},       {"leaky_relu", gpu::act::leaky_relu},
                                                              {"sigmoid", gpu::act::sigmoid}, {"tanh", gpu::act::tanh},
-                                                             {"gelu", gpu::act::gelu},       {"clip", gpu::act::clip}};
+                                                             {"gelu", gpu::act::gelu},       {"gelu_tanh", gpu::act::gelu_tanh},
+                                                             {"clip", gpu::act::clip}};
     auto it = kinds.find(op);
     return it == kinds.end() ? gpu::act{} : gpu::act{it->second, alpha, beta};
 }
