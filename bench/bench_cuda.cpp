@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <vector>
 
 using namespace shrink;
@@ -60,11 +61,7 @@ double wall_seconds(int reps, F&& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    if (argc < 2) {
-        std::fprintf(stderr, "usage: bench_cuda MODEL [cpu_threads]\n");
-        return 2;
-    }
+static int measure(int argc, char** argv) {
     gpu::context& c = gpu::context::get(0);
     cudaDeviceProp prop{};
     gpu::check(cudaGetDeviceProperties(&prop, 0), "device properties");
@@ -120,4 +117,17 @@ int main(int argc, char** argv) {
                     (long long)batch, g * 1e6, p * 1e6, cpu::thread_count(), p / g);
     }
     return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: bench_cuda MODEL [cpu_threads]\n");
+        return 2;
+    }
+    try {
+        return measure(argc, argv);
+    } catch (const std::exception& e) {  // no device, a bad model: a message, not an abort
+        std::fprintf(stderr, "bench_cuda: %s\n", e.what());
+        return 1;
+    }
 }

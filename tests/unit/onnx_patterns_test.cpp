@@ -2,6 +2,7 @@
 // gelu or gelu_tanh layer that computes what the ONNX graph computes, whatever the node
 // order and whether constants are Constant nodes or initializers. Near misses stay
 // unfused (and are refused at their Erf or Tanh-free remainder, naming the node).
+#include "onnx/export.hpp"
 #include "onnx/import.hpp"
 #include "onnx/interpreter.hpp"
 #include "runtime/engine.hpp"
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 using namespace shrink;
 using test::builder;
@@ -191,4 +193,25 @@ TEST_CASE("import does not depend on the order nodes are listed in", "[onnx][imp
     cycle.output("b");
     cycle.save(dir / "cycle.onnx");
     CHECK_THROWS_WITH(onnx_import::import_onnx(dir / "cycle.onnx"), Contains("cycle.onnx: error: the graph has a cycle through node 'Add_a'"));
+}
+
+TEST_CASE("gelu and gelu_tanh export as PyTorch writes them and import back as themselves", "[onnx][import][patterns]") {
+    test::temp_dir dir;
+    model m = test::tiny_model(4, 12);
+    m.find_layer("relu1")->op = "gelu";
+    m.find_layer("relu2")->op = "gelu_tanh";
+    onnx_import::save_onnx(m, dir / "gelus.onnx");
+    const onnx_import::graph g = onnx_import::read_model(dir / "gelus.onnx");
+    CHECK(std::count_if(g.nodes.begin(), g.nodes.end(), [](const onnx_import::node& n) { return n.op == "Erf"; }) == 1);
+    CHECK(std::count_if(g.nodes.begin(), g.nodes.end(), [](const onnx_import::node& n) { return n.op == "Tanh"; }) == 1);
+    const model back = onnx_import::import_onnx(dir / "gelus.onnx");
+    REQUIRE(back.layers.size() == m.layers.size());
+    CHECK(back.layers[1].op == "gelu");
+    CHECK(back.layers[3].op == "gelu_tanh");
+    const std::vector<float> x = random_values(4 * 12, 8, 2.0f);
+    const std::vector<float> want = engine(m).run(x.data(), 4), got = engine(back).run(x.data(), 4);
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-7));
+    // The exported graph computes the same in the reference interpreter.
+    const auto ref = onnx_import::run_graph(g, {{"input", {onnx_import::element::f32, {4, 12}, {x.begin(), x.end()}}}})[0];
+    for (size_t i = 0; i < got.size(); ++i) CHECK(ref.data[i] == Approx(want[i]).margin(2e-6));
 }
