@@ -16,7 +16,8 @@ export SHRINK_LEDGER=off SHRINK_CACHE=off
 names=(mlp cnn residual squeeze_excite gelu_forms)
 bad=0
 if /usr/bin/python3 -c 'import torch' 2> /dev/null; then
-  /usr/bin/python3 "$fixtures/export.py" "$work/regenerated" > /dev/null 2>&1
+  /usr/bin/python3 "$fixtures/export.py" "$work/regenerated" > "$work/export.log" 2>&1 ||
+    { echo "torch-export: tests/fixtures/torch/export.py failed:"; cat "$work/export.log"; exit 1; }
   for f in "$work"/regenerated/*.onnx; do
     cmp -s "$f" "$fixtures/$(basename "$f")" ||
       { echo "torch-export: $(basename "$f") differs from what export.py makes now: run tests/fixtures/torch/export.py and commit"; bad=1; }
