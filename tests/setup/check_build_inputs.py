@@ -63,7 +63,7 @@ def installed_packages():
 
     for line in out.splitlines():
         name, status, essential, priority, provides, pre, depends = (line.split("\t") + [""] * 7)[:7]
-        if not status.endswith("installed") or "not-installed" in status or "config-files" in status:
+        if status.split()[-1:] != ["installed"]:  # "install ok installed", "hold ok installed"
             continue
         packages[name] = {"essential": essential == "yes", "priority": priority,
                           "provides": [p[0] for p in names(provides)], "depends": names(pre) + names(depends)}
