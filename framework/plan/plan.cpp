@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -563,6 +564,18 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const uint64_t process_bytes = uint64_t(usage.ru_maxrss) * 1024;
+    // The outline a stage's own memory estimate reads (abi.h, shrink_model_outline).
+    shrink_model_outline outline{};
+    outline.struct_size = sizeof outline;
+    outline.parameters = p.model.parameters;
+    outline.activation_floats = widths;
+    outline.calibration_samples = r.calibration.present ? (r.calibration.samples ? r.calibration.samples : 60000) : 0;
+    for (const auto& l : p.model.layers)
+        if (has_matrix(l.op)) {
+            ++outline.matrix_layers;
+            outline.largest_weight = std::max(outline.largest_weight, uint64_t(l.in) * uint64_t(l.out));
+            outline.widest_input = std::max(outline.widest_input, uint64_t(l.in));
+        }
     std::vector<int> pending(n);
     for (size_t i = 0; i < n; ++i) pending[i] = int(p.stages[i].children.size());
     std::set<int> retained;
@@ -570,13 +583,28 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
         planned_stage& st = p.stages[size_t(i)];
         if (st.parent >= 0 && --pending[size_t(st.parent)] == 0) retained.erase(st.parent);
         const uint64_t states = 2 + retained.size();  // the input model, the retained branch points, this stage's own
-        const uint32_t res = st.type ? st.type->type->resources : 0;
+        uint32_t res = st.type ? st.type->type->resources : 0;
         uint64_t extra = 0;
         std::string detail = std::to_string(states) + " model states x " + format_bytes(state_bytes);
         auto add = [&](uint64_t bytes, const char* what) {
             extra += bytes;
             detail += " + " + format_bytes(bytes) + " " + what;
         };
+        // A stage that estimates its own memory (abi.h, memory_bytes) replaces what its resource bits imply.
+        const shrink_stage_type* type = st.type ? st.type->type : nullptr;
+        std::optional<uint64_t> own;
+        if (type && type->memory_bytes) {
+            std::vector<shrink_param_value> storage;
+            const shrink_params cp = c_params(st.params, storage);
+            shrink_error error{};
+            uint64_t bytes = 0;
+            if (type->memory_bytes(type->state, &cp, &outline, &bytes, &error) != SHRINK_OK)
+                diag.error(st.spec->use_mark, "stage '" + st.spec->id + "': the plugin could not estimate its memory: " + error.message);
+            else
+                own = bytes;
+        }
+        if (own) add(*own, "the stage's own estimate");
+        if (own) res = 0;
         if (res & SHRINK_RESOURCE_WEIGHT_COPY) add(p.model.parameters * 8, "weight copies");
         if (res & SHRINK_RESOURCE_FORWARD) add(p.model.parameters * 4 + 256 * widths * 8, "decoded weights and a batch");
         if (res & SHRINK_RESOURCE_ACTIVATION_CACHE)

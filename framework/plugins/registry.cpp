@@ -1,5 +1,7 @@
 #include "plugins/registry.hpp"
 
+#include "plugins/abi_tables.hpp"
+
 #include "util/errors.hpp"
 #include "util/text.hpp"
 
@@ -52,7 +54,6 @@ namespace {
 
 void check_stage_type(const shrink_stage_type& t, const std::string& file) {
     auto fail = [&](const std::string& m) { throw input_error(source_mark{file, 0, 0}, m); };
-    if (t.struct_size < sizeof(shrink_stage_type)) fail("a stage type's struct_size is smaller than ABI 1's");
     if (!t.name || !t.run) fail("a stage type has no name or no run function");
     const std::string name = t.name;
     const std::string kind = name.substr(0, name.find('.'));
@@ -106,16 +107,38 @@ void registry::load_file(const std::string& path) {
     if (d->abi_version != SHRINK_ABI_VERSION)
         fail("plugin was built for shrink plugin ABI version " + std::to_string(d->abi_version) +
              ", but this shrink uses ABI version " + std::to_string(SHRINK_ABI_VERSION) + "; rebuild it against this SDK");
-    if (d->struct_size < sizeof(shrink_plugin_descriptor)) fail("plugin descriptor is smaller than ABI 1's");
+    // Tables grow by appending (abi.h): read only what the plugin's struct_size covers.
+    shrink_plugin_descriptor desc{};
+    try {
+        desc = abi::read_table(d, SHRINK_PLUGIN_DESCRIPTOR_SIZE_1, "the plugin descriptor");
+    } catch (const std::invalid_argument& e) {
+        fail(e.what());
+    }
     plugin->descriptor = d;
-    plugin->name = d->name ? d->name : "";
-    plugin->version = d->version ? d->version : "";
+    plugin->name = desc.name ? desc.name : "";
+    plugin->version = desc.version ? desc.version : "";
     if (plugin->name.empty()) fail("plugin has no name");
+    if (desc.stage_type_count && !desc.stage_types) fail("plugin declares stage types but gives no array of them");
+
+    // The array is strided by the plugin's own sizeof(shrink_stage_type), which its first
+    // element's struct_size states; every element must state the same.
+    const auto* first = reinterpret_cast<const unsigned char*>(desc.stage_types);
+    const size_t stride = desc.stage_type_count ? desc.stage_types[0].struct_size : 0;
+    for (uint32_t i = 0; i < desc.stage_type_count; ++i) {
+        const auto* t = reinterpret_cast<const shrink_stage_type*>(first + size_t(i) * stride);
+        if (t->struct_size != stride)
+            fail("stage type " + std::to_string(i) + " has struct_size " + std::to_string(t->struct_size) + ", the first " +
+                 std::to_string(stride) + "; every element of the array must have the plugin's sizeof(shrink_stage_type)");
+        try {
+            plugin->types.push_back(abi::read_table(t, SHRINK_STAGE_TYPE_SIZE_1, "a stage type"));
+        } catch (const std::invalid_argument& e) {
+            fail(e.what());
+        }
+    }
 
     std::shared_ptr<const loaded_plugin> shared = plugin;
     std::map<std::string, stage_type_handle> added;
-    for (uint32_t i = 0; i < d->stage_type_count; ++i) {
-        const shrink_stage_type& t = d->stage_types[i];
+    for (const shrink_stage_type& t : shared->types) {
         check_stage_type(t, file);
         const std::string name = t.name;
         if (auto it = types_.find(name); it != types_.end())

@@ -14,6 +14,7 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,11 +28,14 @@ struct loaded_plugin {
     std::string name;
     std::string version;
     const shrink_plugin_descriptor* descriptor = nullptr;
+    // Host-side copies of the plugin's stage types: members its struct_size does not cover
+    // (appended after it was built) read as zero. Deque: stable addresses.
+    std::deque<shrink_stage_type> types;
 };
 
 struct stage_type_handle {
     std::shared_ptr<const loaded_plugin> plugin;
-    const shrink_stage_type* type = nullptr;
+    const shrink_stage_type* type = nullptr;  // into plugin->types
 
     std::string name() const { return type->name; }
     std::string kind() const;  // the part before the first '.'

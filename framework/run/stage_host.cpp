@@ -1,6 +1,7 @@
 #include "run/stage_host.hpp"
 
 #include "model/safetensors.hpp"
+#include "plugins/abi_tables.hpp"
 #include "run/console.hpp"
 #include "runtime/runner.hpp"
 #include "train/fit.hpp"
@@ -367,12 +368,13 @@ shrink_status stage_host::result_put(void* ctx, const char* key, double value, s
     });
 }
 
-shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec, shrink_train_report* report, shrink_error* error) {
+shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec_arg, shrink_train_report* report, shrink_error* error) {
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("train");
-        if (!spec || spec->struct_size < sizeof(shrink_train_spec))
-            throw std::invalid_argument("the training spec is NULL or smaller than this host's shrink_train_spec");
+        // A plugin built against an older abi.h passes a smaller spec: what it does not know reads as zero.
+        const shrink_train_spec spec_copy = abi::read_table(spec_arg, SHRINK_TRAIN_SPEC_SIZE_1, "the training spec");
+        const shrink_train_spec* spec = &spec_copy;
         model& m = h.state_.net;
         train::fit_options f;
         f.epochs = spec->epochs;
@@ -445,10 +447,12 @@ shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec, shrink
             console::get().debug("[" + h.stage_id_ + "] epoch " + std::to_string(epoch) + " loss " + format_double(loss));
         };
         const train::fit_result r = train::fit(m, data, f);
-        if (report && report->struct_size >= sizeof(shrink_train_report)) {
-            report->steps = uint64_t(r.steps);
-            report->first_epoch_loss = r.epoch_loss.front();
-            report->last_epoch_loss = r.epoch_loss.back();
+        if (report && report->struct_size >= SHRINK_TRAIN_REPORT_SIZE_1) {
+            shrink_train_report out{};
+            out.steps = uint64_t(r.steps);
+            out.first_epoch_loss = r.epoch_loss.front();
+            out.last_epoch_loss = r.epoch_loss.back();
+            abi::write_table(report, out);  // never past the plugin's struct_size
         }
     });
 }

@@ -6,10 +6,19 @@
  * C++ types. Plugin authors normally write against <shrink/plugin.hpp>, the header-only
  * C++ layer on top of this one.
  *
- * Rules that keep the ABI stable:
- *  - every top-level struct starts with a version or size field; members are only ever
- *    appended, never reordered or removed; SHRINK_ABI_VERSION changes exactly when a
- *    released layout changes, and the host refuses a plugin built for another version;
+ * Rules that keep the ABI stable (docs/plugins.md, "How the ABI grows"):
+ *  - every table that may grow starts with a size (or version and size) field; members
+ *    are only ever appended, never reordered or removed. Each table's first released size
+ *    is SHRINK_<TABLE>_SIZE_1 below; its released members are frozen (the host checks
+ *    every offset with static_assert). A reader accepts a table at least that large and
+ *    reads only the members its struct_size covers; arrays of such tables are strided by
+ *    the first element's struct_size. A plugin built against an older abi.h therefore
+ *    loads in a newer host, and a newer plugin checks host->struct_size before calling
+ *    an appended service. SHRINK_ABI_VERSION changes only if a released layout must
+ *    change, and the host refuses a plugin built for another version;
+ *  - structs without a size field (shrink_param_decl, shrink_fact_decl, shrink_layer_info,
+ *    shrink_tensor_info, shrink_quant_tensor, shrink_forward_event, ...) never change: new
+ *    information comes through new, appended calls;
  *  - functions return shrink_status (0 = ok); on failure they write a NUL-terminated
  *    message into the caller's shrink_error and leave out-parameters untouched;
  *  - strings are UTF-8, NUL-terminated, owned by whoever passed them; a pointer received
@@ -28,7 +37,9 @@ extern "C" {
 /** The ABI this header describes. \since 1 */
 #define SHRINK_ABI_VERSION 1u
 
-/** Name of the single exported entry point (a Boost.DLL alias). */
+/** Name of the single exported entry point: a variable holding a shrink_plugin_entry_fn
+ *  (what BOOST_DLL_ALIAS exports; a C plugin writes
+ *  `const shrink_plugin_entry_fn shrink_plugin_entry = my_entry;` with default visibility). */
 #define SHRINK_PLUGIN_ENTRY_NAME "shrink_plugin_entry"
 
 typedef int32_t shrink_status; /* 0 = ok, anything else = failed, see shrink_error */
@@ -299,6 +310,18 @@ typedef struct shrink_host {
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */
 
+/** What the planner knows of the model before any weight is read: the input of a stage's
+ *  memory_bytes. Grows like the other tables; read only what struct_size covers. */
+typedef struct shrink_model_outline {
+    uint32_t struct_size;
+    uint32_t matrix_layers;        /* linear and conv layers */
+    uint64_t parameters;           /* weight and bias elements of the whole model */
+    uint64_t largest_weight;       /* elements of the largest linear or conv weight */
+    uint64_t widest_input;         /* the largest in_features of a linear or conv layer */
+    uint64_t activation_floats;    /* floats of every activation of one sample */
+    uint64_t calibration_samples;  /* samples the recipe's calibration data holds; 0 = none */
+} shrink_model_outline;
+
 typedef struct shrink_stage_type {
     uint32_t struct_size;
     const char* name; /* "<kind>.<name>", kind one of calibrator quantizer pruner factorizer distiller finetuner evaluator */
@@ -316,6 +339,14 @@ typedef struct shrink_stage_type {
        estimate (SHRINK_RESOURCE_* bits), and how its time grows (SHRINK_TIME_*). */
     uint32_t resources;
     int32_t time_class;
+
+    /* Appended after the first release: read only when struct_size covers the member. */
+
+    /** The stage's own estimate of the bytes it holds at its peak beyond the model state,
+     *  from its params and the model's outline; it replaces the estimate `resources` implies.
+     *  NULL: the planner uses `resources`. */
+    shrink_status (*memory_bytes)(const void* state, const shrink_params* params,
+                                  const shrink_model_outline* model, uint64_t* bytes, shrink_error* error);
 } shrink_stage_type;
 
 #define SHRINK_RESOURCE_WEIGHT_COPY 1u      /* a float copy of the largest weight it works on */
@@ -337,6 +368,17 @@ typedef struct shrink_plugin_descriptor {
     const shrink_stage_type* stage_types;
     uint32_t stage_type_count;
 } shrink_plugin_descriptor;
+
+/* First released sizes: the smallest struct_size a reader accepts for each growing table
+ * (the size of the table when ABI 1 was first released; members appended later are read
+ * only when struct_size covers them). */
+#define SHRINK_PLUGIN_DESCRIPTOR_SIZE_1 (offsetof(shrink_plugin_descriptor, stage_type_count) + sizeof(uint32_t))
+#define SHRINK_STAGE_TYPE_SIZE_1 (offsetof(shrink_stage_type, time_class) + sizeof(int32_t))
+#define SHRINK_HOST_SIZE_1 (offsetof(shrink_host, cuda) + sizeof(void*))
+#define SHRINK_CUDA_SIZE_1 (offsetof(shrink_cuda, synchronize) + sizeof(void*))
+#define SHRINK_TRAIN_SPEC_SIZE_1 (offsetof(shrink_train_spec, transform_user) + sizeof(void*))
+#define SHRINK_TRAIN_REPORT_SIZE_1 (offsetof(shrink_train_report, last_epoch_loss) + sizeof(double))
+#define SHRINK_MODEL_OUTLINE_SIZE_1 (offsetof(shrink_model_outline, calibration_samples) + sizeof(uint64_t))
 
 /** The entry point's signature, fixed for all ABI versions. The plugin fills *out with a
  *  descriptor that lives as long as the library. */

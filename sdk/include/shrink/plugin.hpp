@@ -390,6 +390,9 @@ struct stage_type {
     std::function<void(stage_context&)> run;
     uint32_t resources = 0;  // SHRINK_RESOURCE_* bits
     int32_t time_class = SHRINK_TIME_WEIGHTS;
+    /// Optional: bytes the stage holds at its peak beyond the model state, for these params
+    /// and this model (abi.h, memory_bytes); set, it replaces the estimate `resources` implies.
+    std::function<uint64_t(const shrink::params&, const shrink_model_outline&)> memory = {};
 };
 
 /// A plugin: a name, a version and its stage types. Lives as long as the library.
@@ -429,6 +432,7 @@ class plugin {
             t.run = &run_trampoline;
             t.resources = e.type.resources;
             t.time_class = e.type.time_class;
+            t.memory_bytes = e.type.memory ? &memory_trampoline : nullptr;
             c_types_.push_back(t);
         }
         c_descriptor_ = {SHRINK_ABI_VERSION, sizeof(shrink_plugin_descriptor), name_.c_str(), version_.c_str(),
@@ -448,6 +452,17 @@ class plugin {
         return detail::guard(error, [&] {
             const auto* type = static_cast<const stage_type*>(state);
             *drop = type->expected_drop ? type->expected_drop(params(raw)) : 0.0;
+        });
+    }
+
+    static shrink_status memory_trampoline(const void* state, const shrink_params* raw, const shrink_model_outline* outline,
+                                           uint64_t* bytes, shrink_error* error) {
+        return detail::guard(error, [&] {
+            const auto* type = static_cast<const stage_type*>(state);
+            // A host older than this SDK may pass a smaller outline: what it lacks reads as 0.
+            shrink_model_outline o{};
+            std::memcpy(&o, outline, std::min<size_t>(outline->struct_size, sizeof o));
+            *bytes = type->memory(params(raw), o);
         });
     }
 
