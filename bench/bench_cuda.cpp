@@ -5,11 +5,11 @@
 // CPU engine (host input to host output, transfers included). One JSON object per line.
 //   build/bin/bench_cuda MODEL [cpu_threads]
 #include "cpu/threading.hpp"
-#include "devices/cuda.hpp"
-#include "devices/cuda/context.hpp"
+#include "cuda/cuda.hpp"
+#include "cuda/context.hpp"
 #include "onnx/import.hpp"
 #include "rtn_cuda.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -4,7 +4,7 @@
 //   build/bin/bench_runtime MODEL [threads]   (MODEL: .safetensors or .onnx)
 #include "cpu/threading.hpp"
 #include "onnx/import.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 
 #include <algorithm>
 #include <chrono>

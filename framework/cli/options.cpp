@@ -1,7 +1,7 @@
 // Option parsing shared by the subcommands.
 #include "cli/subcommands.hpp"
 
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "util/errors.hpp"
 
 #include <iostream>

@@ -6,7 +6,7 @@
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
 #include "plan/plan.hpp"
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "run/executor.hpp"
 #include "run/replay.hpp"
 #include "util/files.hpp"

@@ -1,11 +1,17 @@
 #include "devices/cuda_probe.hpp"
 
-#include "devices/cuda.hpp"
-
 #include <cstdlib>
 #include <dlfcn.h>
 
 namespace shrink {
+
+bool cuda_built() {
+#ifdef SHRINK_HAVE_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
 
 const cuda_status& probe_cuda() {
     static const cuda_status status = [] {

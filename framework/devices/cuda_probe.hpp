@@ -11,6 +11,9 @@ struct cuda_status {
     std::string reason;  // why there are none, for messages
 };
 
+/// Whether this build holds CUDA code (the toolkit was found when it was configured).
+bool cuda_built();
+
 /// Cached after the first call. SHRINK_CUDA_DEVICES=0 forces "none" (for tests).
 const cuda_status& probe_cuda();
 

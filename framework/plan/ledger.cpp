@@ -1,6 +1,6 @@
 #include "plan/ledger.hpp"
 
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "util/files.hpp"
 
 #include <ctime>

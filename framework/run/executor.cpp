@@ -7,7 +7,7 @@
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
 #include "plan/budget.hpp"
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "run/stage_host.hpp"
 #include "run/stage_store.hpp"
 #include "util/files.hpp"

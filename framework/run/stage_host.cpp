@@ -2,7 +2,7 @@
 
 #include "model/safetensors.hpp"
 #include "plugins/abi_tables.hpp"
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "runtime/runner.hpp"
 #include "train/fit.hpp"
 #include "train/student.hpp"

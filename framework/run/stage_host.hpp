@@ -4,7 +4,7 @@
 #pragma once
 
 #include "data/fashion_mnist.hpp"
-#include "devices/cuda.hpp"
+#include "cuda/cuda.hpp"
 #include "devices/device.hpp"
 #include "model/model.hpp"
 

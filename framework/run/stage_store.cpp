@@ -1,7 +1,7 @@
 #include "run/stage_store.hpp"
 
 #include "model/safetensors.hpp"
-#include "run/console.hpp"
+#include "util/console.hpp"
 #include "util/files.hpp"
 
 #include <nlohmann/json.hpp>

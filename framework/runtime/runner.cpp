@@ -1,7 +1,7 @@
 #include "runtime/runner.hpp"
 
-#include "devices/cuda.hpp"
-#include "runtime/engine.hpp"
+#include "cuda/cuda.hpp"
+#include "cpu/engine.hpp"
 
 namespace shrink {
 

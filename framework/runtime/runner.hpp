@@ -1,31 +1,14 @@
-// What runs a model forward, on whichever device: the CPU engine (runtime/engine.hpp) and
-// the CUDA runtime (devices/cuda/) both answer this, so forward passes, evaluation and
-// benchmarks pick a device in one place, make_runner.
+// Picks the backend that runs a model forward on a device: the CPU engine (cpu/engine.hpp)
+// or the CUDA runtime (cuda/). The one place above both backends, so forward passes,
+// evaluation and benchmarks choose a device without knowing either.
 #pragma once
 
+#include "backend/runner.hpp"
 #include "devices/device.hpp"
-#include "model/model.hpp"
 
-#include <cstdint>
-#include <functional>
 #include <memory>
-#include <string>
-#include <vector>
 
 namespace shrink {
-
-class runner {
-  public:
-    /// Called before each linear or conv layer with its input in host memory (rows x
-    /// cols, row-major; a conv's cols are C*H*W).
-    using layer_input_fn = std::function<void(const std::string& layer, const float* data, int64_t rows, int64_t cols)>;
-
-    virtual ~runner() = default;
-    /// Runs `rows` samples of input_features floats; returns rows x output_width().
-    /// Not thread-safe: a runner keeps its buffers per batch size.
-    virtual std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const = 0;
-    virtual int64_t output_width() const = 0;
-};
 
 /// The runner for `m` on `where`. `m` must outlive it.
 std::unique_ptr<runner> make_runner(const model& m, const device_choice& where);

@@ -1,7 +1,7 @@
 #include "train/reference_models.hpp"
 
 #include "data/fashion_mnist.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "train/fit.hpp"
 #include "util/random.hpp"
 #include "util/text.hpp"

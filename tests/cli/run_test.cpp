@@ -1,7 +1,7 @@
 // `shrink run` end to end: the quickstart on the reference model, determinism, failures.
 #include "model/safetensors.hpp"
 #include "onnx/import.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "util/files.hpp"
 

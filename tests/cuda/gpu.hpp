@@ -1,7 +1,7 @@
 // The test programs' handle on CUDA device 0, opened once, as a stage would get it.
 #pragma once
 
-#include "devices/cuda.hpp"
+#include "cuda/cuda.hpp"
 
 #include <shrink/cuda.hpp>
 

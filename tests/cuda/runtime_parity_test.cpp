@@ -4,10 +4,10 @@
 // the largest |cpu| output). On the reference models and the real test set, the argmax
 // may flip only where the top two logits are that close.
 #include "data/fashion_mnist.hpp"
-#include "devices/cuda.hpp"
+#include "cuda/cuda.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/import.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>

@@ -6,7 +6,7 @@
 //   shrink_forward MODEL ROWS SEED DIR
 #include "cpu/threading.hpp"
 #include "onnx/import.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "util/files.hpp"
 #include "util/random.hpp"
 

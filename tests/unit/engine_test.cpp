@@ -1,6 +1,6 @@
 #include "cpu/threading.hpp"
 #include "model/model.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "util/random.hpp"
 

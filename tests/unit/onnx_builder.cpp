@@ -2,7 +2,7 @@
 
 #include "onnx/import.hpp"
 #include "onnx/interpreter.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "util/random.hpp"
 

@@ -3,7 +3,7 @@
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
 #include "onnx/interpreter.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "util/random.hpp"
 

@@ -4,7 +4,7 @@
 // keeps its codes and computes what the ONNX graph computes.
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "unit/onnx_builder.hpp"
 

@@ -5,7 +5,7 @@
 // checked on the same files by tests/interop/torch_exports.sh.
 #include "onnx/import.hpp"
 #include "onnx/interpreter.hpp"
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 #include "support.hpp"
 #include "unit/onnx_builder.hpp"
 

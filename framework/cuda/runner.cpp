@@ -1,13 +1,13 @@
 // The CUDA runtime: the model's steps as cuBLAS products and our own kernels
-// (devices/cuda/kernels.cu). Weights are decoded once, on the device: quantized codes,
+// (cuda/kernels.cu). Weights are decoded once, on the device: quantized codes,
 // scales and zero points travel and are dequantized there; a sparse weight runs dense
 // with its pruned entries zero, as on the CPU. A conv is im2col plus one strided batched
 // product per group, written straight into NCHW; its bias, a batchnorm that follows it
 // and an activation after that run as one epilogue kernel, as do a linear's.
-#include "devices/cuda.hpp"
-#include "devices/cuda/context.hpp"
-#include "devices/cuda/kernels.hpp"
-#include "runtime/fusion.hpp"
+#include "cuda/cuda.hpp"
+#include "cuda/context.hpp"
+#include "cuda/kernels.hpp"
+#include "backend/fusion.hpp"
 
 #include <algorithm>
 #include <functional>

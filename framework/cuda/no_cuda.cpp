@@ -1,6 +1,6 @@
 // The CUDA device in a build without the CUDA toolkit: planning already refuses cuda
 // (probe_cuda says why), so these only answer a caller that skipped the plan.
-#include "devices/cuda.hpp"
+#include "cuda/cuda.hpp"
 
 #include <stdexcept>
 
@@ -10,7 +10,6 @@ namespace {
 [[noreturn]] void absent() { throw std::runtime_error("this shrink was built without the CUDA toolkit"); }
 }  // namespace
 
-bool cuda_built() { return false; }
 std::unique_ptr<cuda_stage_device> open_cuda_stage_device(int) { absent(); }
 std::unique_ptr<runner> make_cuda_runner(const model&, int) { absent(); }
 

@@ -1,4 +1,4 @@
-#include "devices/cuda/kernels.hpp"
+#include "cuda/kernels.hpp"
 
 #include <cfloat>
 

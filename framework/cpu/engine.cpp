@@ -1,4 +1,4 @@
-#include "runtime/engine.hpp"
+#include "cpu/engine.hpp"
 
 #include "cpu/batchnorm.hpp"
 #include "cpu/conv.hpp"
@@ -7,7 +7,7 @@
 #include "cpu/matmul.hpp"
 #include "cpu/softmax.hpp"
 #include "cpu/threading.hpp"
-#include "runtime/fusion.hpp"
+#include "backend/fusion.hpp"
 
 #include <algorithm>
 #include <cmath>

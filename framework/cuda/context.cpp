@@ -1,4 +1,4 @@
-#include "devices/cuda/context.hpp"
+#include "cuda/context.hpp"
 
 #include <map>
 #include <memory>

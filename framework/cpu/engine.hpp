@@ -12,7 +12,7 @@
 
 #include "cpu/eltwise.hpp"
 #include "model/model.hpp"
-#include "runtime/runner.hpp"
+#include "backend/runner.hpp"
 
 #include <functional>
 #include <map>

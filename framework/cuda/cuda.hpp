@@ -1,18 +1,15 @@
-// The CUDA device as the rest of the host sees it. Implemented in devices/cuda/ where the
-// toolkit was found at build time, else by devices/no_cuda.cpp, whose functions say so;
-// nothing outside devices/ and runtime/ includes a CUDA header.
+// The CUDA backend as the rest of the host sees it. Implemented in cuda/ where the toolkit
+// was found at build time, else by cuda/no_cuda.cpp, whose functions say so; nothing
+// outside cuda/ includes a CUDA header.
 #pragma once
 
-#include "runtime/runner.hpp"
+#include "backend/runner.hpp"
 
 #include <shrink/abi.h>
 
 #include <memory>
 
 namespace shrink {
-
-/// Whether this build holds CUDA code.
-bool cuda_built();
 
 /// A stage's view of device `ordinal`: the shrink_cuda table handed to its plugin. Memory
 /// the plugin leaves allocated is freed when this ends.

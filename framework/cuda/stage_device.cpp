@@ -1,7 +1,7 @@
 // The shrink_cuda table a stage's plugin gets: the device's context behind C function
 // pointers, plus a record of the stage's allocations so that none outlives the stage.
-#include "devices/cuda.hpp"
-#include "devices/cuda/context.hpp"
+#include "cuda/cuda.hpp"
+#include "cuda/context.hpp"
 #include "util/c_guard.hpp"
 
 #include <set>
@@ -60,8 +60,6 @@ class stage_device final : public cuda_stage_device {
 };
 
 }  // namespace
-
-bool cuda_built() { return true; }
 
 std::unique_ptr<cuda_stage_device> open_cuda_stage_device(int ordinal) { return std::make_unique<stage_device>(ordinal); }
 

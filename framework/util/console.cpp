@@ -1,4 +1,4 @@
-#include "run/console.hpp"
+#include "util/console.hpp"
 
 #include <cstdio>
 #include <unistd.h>
