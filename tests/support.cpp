@@ -57,7 +57,9 @@ cli_result shrink_cli(const std::string& args, const std::string& env) {
 std::string add_random_tensor(model& m, rng& gen, const std::string& name, std::vector<int64_t> shape, double sd) {
     tensor t;
     t.shape = std::move(shape);
-    for (uint64_t i = 0; i < t.element_count(); ++i) t.values.push_back(float(gen.normal() * sd));
+    std::vector<float> values;
+    for (uint64_t i = 0; i < t.element_count(); ++i) values.push_back(float(gen.normal() * sd));
+    t.values = std::move(values);
     m.tensors[name] = t;
     return name;
 }
@@ -73,9 +75,12 @@ model tiny_model(uint64_t seed, int64_t inputs) {
         const std::string name = "fc" + std::to_string(l + 1);
         tensor w, b;
         w.shape = {widths[l + 1], widths[l]};
-        for (int64_t i = 0; i < widths[l + 1] * widths[l]; ++i) w.values.push_back(float(gen.normal() * 0.1));
+        std::vector<float> wv, bv;
+        for (int64_t i = 0; i < widths[l + 1] * widths[l]; ++i) wv.push_back(float(gen.normal() * 0.1));
         b.shape = {widths[l + 1]};
-        for (int64_t i = 0; i < widths[l + 1]; ++i) b.values.push_back(float(gen.normal() * 0.01));
+        for (int64_t i = 0; i < widths[l + 1]; ++i) bv.push_back(float(gen.normal() * 0.01));
+        w.values = std::move(wv);
+        b.values = std::move(bv);
         m.tensors[name + ".weight"] = w;
         m.tensors[name + ".bias"] = b;
         m.layers.push_back(make_layer(name, "linear", prev, name + ".out", name + ".weight", name + ".bias"));

@@ -24,6 +24,24 @@ namespace {
 constexpr int64_t gemv_max_rows = 4;
 // A batch splits into one part per thread from this many rows per part.
 constexpr int64_t split_min_rows = 16;
+// A linear weight of at least this many bytes is read where it lies instead of being
+// reordered into oneDNN's blocked layout: each copy (one per batch size and thread) would
+// cost the weight's size in memory, and a product with a weight far larger than the
+// caches is bound by reading it either way. Smaller weights (every reference model's) are
+// reordered as before.
+constexpr uint64_t in_place_weight_bytes = uint64_t(16) << 20;
+
+/// A weight's floats: the payload itself when it is dense f32 (shared, never copied),
+/// else decoded (widened, dequantized, zeros where pruned).
+shared_array<float> floats_of(const tensor& t) {
+    const uint64_t n = t.element_count();
+    if (n * sizeof(float) >= in_place_weight_bytes && !t.quant && !t.sparse() && t.type == dtype::f32) return t.values;
+    // A cache line's alignment for what the kernels read row after row.
+    std::shared_ptr<float> aligned(static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(64))),
+                                   [](float* p) { ::operator delete[](p, std::align_val_t(64)); });
+    t.decode_range(0, n, aligned.get());
+    return shared_array<float>::view(aligned, aligned.get(), n);
+}
 
 int64_t volume(const std::vector<int64_t>& shape) {
     int64_t n = 1;
@@ -86,7 +104,7 @@ engine::engine(const model& m) {
         std::string produced = l.output;
         if (l.op == "linear" || l.op == "conv") {
             s.k = l.op == "linear" ? kind::linear : kind::conv;
-            s.weight = m.at(l.weight).decode();
+            s.weight = floats_of(m.at(l.weight));
             const int64_t out_channels = m.at(l.weight).shape[0];
             s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
             if (s.k == kind::conv && fuse.absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
@@ -94,8 +112,9 @@ engine::engine(const model& m) {
                 const layer& bn = m.layers[++i];
                 const std::vector<float> scale = m.at(bn.weight).decode(), shift = m.at(bn.bias).decode();
                 const size_t per_channel = s.weight.size() / size_t(out_channels);
+                float* weight = s.weight.write();  // the model's own payload stays as it is
                 for (size_t o = 0; o < size_t(out_channels); ++o) {
-                    for (size_t k = 0; k < per_channel; ++k) s.weight[o * per_channel + k] *= scale[o];
+                    for (size_t k = 0; k < per_channel; ++k) weight[o * per_channel + k] *= scale[o];
                     s.bias[o] = s.bias[o] * scale[o] + shift[o];
                 }
                 s.folded.push_back(bn.name);
@@ -115,7 +134,7 @@ engine::engine(const model& m) {
             s.k = l.op == "softmax" ? kind::softmax : kind::log_softmax;
         } else if (l.op == "batchnorm") {
             s.k = kind::batchnorm;
-            s.weight = m.at(l.weight).decode();
+            s.weight = floats_of(m.at(l.weight));
             s.bias = m.at(l.bias).decode();
         } else if (is_binary(l.op)) {
             s.k = kind::binary;
@@ -257,7 +276,8 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                         cpu::gemv_rows(src[0], rows, w, s.bias.data(), dst, n, k, relu);
                     });
                 } else {
-                    unary = cpu::make_linear_kernel(rows, n, k, w, s.bias.data(), relu);
+                    const bool in_place = order.empty() && uint64_t(n * k) * sizeof(float) >= in_place_weight_bytes;
+                    unary = cpu::make_linear_kernel(rows, n, k, w, s.bias.data(), relu, in_place);
                 }
                 break;
             }

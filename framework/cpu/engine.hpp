@@ -60,7 +60,9 @@ class engine : public runner {
         int64_t in_size() const { return in_sizes[0]; }
         std::vector<int64_t> operand_shape;              // binary: the second operand's
         std::vector<std::vector<int64_t>> in_shapes;     // concat: every input's
-        std::vector<float> weight;  // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale
+        // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale. A
+        // dense f32 weight shares the model's payload (a mapped file's pages) until folding writes it.
+        shared_array<float> weight;
         std::vector<float> bias;    // batchnorm: shift
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed

@@ -33,7 +33,7 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
     onednn_stream().wait();
 }
 
-kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu) {
+kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu, bool in_place) {
     onednn_context& c = onednn();
     const dnnl::memory::desc src_md({m, k}, dt::f32, dnnl::memory::dims{k, 1});
     const dnnl::memory::desc user_w_md({k, n}, dt::f32, dnnl::memory::dims{1, k});  // [out, in] row-major
@@ -46,10 +46,12 @@ kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, 
         ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
         attr.set_post_ops(ops);
     }
-    const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, any_w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, any_w_md, dst_md);
+    const dnnl::memory::desc& w_md = in_place ? user_w_md : any_w_md;
+    const dnnl::matmul::desc d = bias ? dnnl::matmul::desc(src_md, w_md, b_md, dst_md) : dnnl::matmul::desc(src_md, w_md, dst_md);
     const dnnl::matmul::primitive_desc pd(d, attr, c.engine);
     auto primitive = std::make_unique<unary_primitive>(dnnl::matmul(pd), src_md, dst_md);
-    primitive->args.emplace(DNNL_ARG_WEIGHTS, reordered_weights(user_w_md, weight, pd.weights_desc()));
+    primitive->args.emplace(DNNL_ARG_WEIGHTS, in_place ? dnnl::memory(user_w_md, c.engine, const_cast<float*>(weight))
+                                                       : reordered_weights(user_w_md, weight, pd.weights_desc()));
     if (bias) primitive->args.emplace(DNNL_ARG_BIAS, owned_copy(b_md, bias));
     return kernel(std::move(primitive));
 }

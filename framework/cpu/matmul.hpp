@@ -14,8 +14,10 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
 
 /// One linear layer's matmul for a fixed batch size: dst[m, n] = relu?(src[m, k] *
 /// weight[n, k]^T + bias[n]). The weights are reordered once, at creation, into the
-/// blocked layout oneDNN prefers for this problem. Plain in, plain out.
-kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu);
+/// blocked layout oneDNN prefers for this problem; `in_place`: read from `weight` as it
+/// lies (it must outlive the kernel), no copy. Plain in, plain out.
+kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu,
+                          bool in_place = false);
 
 /// oneDNN's version as "major.minor.patch".
 const char* onednn_version();

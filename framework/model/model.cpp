@@ -43,32 +43,40 @@ uint64_t tensor::stored_bytes() const {
     const uint64_t n = element_count();
     const uint64_t stored = sparse() ? kept_count() : n;
     uint64_t bytes = sparse() ? (n + 7) / 8 : 0;
-    if (!quant) return bytes + stored * 4;
+    if (!quant) return bytes + stored * (type == dtype::f32 ? 4 : 2);
     bytes += quant->bits == 4 ? (stored + 1) / 2 : stored;
     bytes += scales.size() * 4 + zero_points.size();
     return bytes;
 }
 
 std::vector<float> tensor::decode() const {
-    const uint64_t n = element_count();
-    std::vector<float> out(n);
-    if (!quant) {
-        out = values;
-    } else {
-        for (uint64_t i = 0; i < n; ++i) {
-            const uint64_t s = scale_index(i);
-            const int32_t zp = zero_points.empty() ? 0 : zero_points[s];
-            out[i] = scales[s] * static_cast<float>(int32_t(q[i]) - zp);
-        }
-    }
-    if (!mask.empty())
-        for (uint64_t i = 0; i < n; ++i)
-            if (!mask[i]) out[i] = 0.0f;
+    std::vector<float> out(element_count());
+    decode_range(0, out.size(), out.data());
     return out;
 }
 
+void tensor::decode_range(uint64_t begin, uint64_t count, float* out) const {
+    if (begin > element_count() || count > element_count() - begin)
+        throw std::out_of_range("elements [" + std::to_string(begin) + ", " + std::to_string(begin + count) +
+                                ") are outside the tensor's " + std::to_string(element_count()));
+    if (!quant && type == dtype::f32) {
+        std::copy(values.begin() + begin, values.begin() + begin + count, out);
+    } else if (!quant) {
+        widen(type, half.data() + begin, out, count);
+    } else {
+        for (uint64_t i = 0; i < count; ++i) {
+            const uint64_t s = scale_index(begin + i);
+            const int32_t zp = zero_points.empty() ? 0 : zero_points[s];
+            out[i] = scales[s] * static_cast<float>(int32_t(q[begin + i]) - zp);
+        }
+    }
+    if (!mask.empty())
+        for (uint64_t i = 0; i < count; ++i)
+            if (!mask[begin + i]) out[i] = 0.0f;
+}
+
 std::string tensor::encoding_summary() const {
-    std::string s = quant ? "int" + std::to_string(quant->bits) + (quant->symmetric ? " sym" : " asym") : "f32";
+    std::string s = quant ? "int" + std::to_string(quant->bits) + (quant->symmetric ? " sym" : " asym") : dtype_name(type);
     if (quant) {
         if (quant->group_size == 0) s += " per-tensor";
         else if (quant->group_size >= cols()) s += " per-channel";
@@ -321,8 +329,12 @@ void model::validate() const {
     if (!shapes.count(output)) throw std::runtime_error("the graph's output '" + output + "' is not produced by any layer");
     for (const auto& [name, t] : tensors) {
         const uint64_t n = t.element_count();
-        const bool ok_payload = t.quant ? t.q.size() == n && t.values.empty() : t.values.size() == n && t.q.empty();
+        const bool f32 = t.type == dtype::f32;
+        const bool ok_payload = t.quant ? t.q.size() == n && t.values.empty() && t.half.empty()
+                                        : is_float(t.type) && (f32 ? t.values.size() : t.half.size()) == n &&
+                                              (f32 ? t.half.empty() : t.values.empty()) && t.q.empty();
         if (!ok_payload) throw std::runtime_error("tensor '" + name + "': payload does not match its shape");
+        if (!t.mask.empty() && !t.quant && !f32) throw std::runtime_error("tensor '" + name + "': a sparse tensor holds f32 values");
         if (!t.mask.empty() && t.mask.size() != n) throw std::runtime_error("tensor '" + name + "': mask size mismatch");
     }
 }
@@ -366,13 +378,14 @@ tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int
     if (old.sparse()) {
         t.mask = old.mask;
         uint64_t broken = 0;
+        int8_t* codes = t.q.write();
         for (uint64_t i = 0; i < n; ++i) {
             if (t.mask[i]) continue;
             const int8_t zero = t.zero_points.empty() ? 0 : t.zero_points[t.scale_index(i)];
-            broken += t.q[i] != zero && t.scales[t.scale_index(i)] != 0.0f;
+            broken += codes[i] != zero && t.scales[t.scale_index(i)] != 0.0f;
             // Canonical form: a pruned position holds its zero point (it is not stored,
             // and a reader restores it the same way).
-            t.q[i] = zero;
+            codes[i] = zero;
         }
         if (broken)
             throw std::runtime_error("the quantized values are non-zero at " + std::to_string(broken) +

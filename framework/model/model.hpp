@@ -1,8 +1,11 @@
 // The in-memory model: a graph of layers over named tensors, each tensor with an
-// encoding (dense float, quantized int8/int4 with scales, sparse with a mask).
+// encoding (dense f32/f16/bf16, quantized int8/int4 with scales, sparse with a mask).
 // Compression stages change encodings and shapes through the host API; the runtime
 // executes any encoding by decoding to float (the reference path).
 #pragma once
+
+#include "model/array.hpp"
+#include "model/dtype.hpp"
 
 #include <array>
 #include <cstdint>
@@ -19,14 +22,19 @@ struct quant_spec {
     uint64_t group_size = 0;  // elements of a row per scale; 0 = one scale for the tensor
 };
 
+/// A named array of the model. Its payloads are shared_arrays: copying a tensor (forking a
+/// model state) shares them until one side writes (copy-on-write), and a loaded model's
+/// dense payloads are read in place from the mapped file.
 struct tensor {
     std::vector<int64_t> shape;
-    std::vector<float> values;           // dense floats, when not quantized
+    dtype type = dtype::f32;             // the dense payload's: f32 in `values`, f16 or bf16 in `half`
+    shared_array<float> values;          // dense f32, when not quantized
+    shared_array<uint16_t> half;         // dense f16 or bf16 bits, when not quantized
     std::optional<quant_spec> quant;
-    std::vector<int8_t> q;               // one per element, when quantized
-    std::vector<float> scales;
-    std::vector<int8_t> zero_points;     // empty when symmetric
-    std::vector<uint8_t> mask;           // one per element, 1 = kept; empty = dense
+    shared_array<int8_t> q;              // one per element, when quantized
+    shared_array<float> scales;
+    shared_array<int8_t> zero_points;    // empty when symmetric
+    shared_array<uint8_t> mask;          // one per element, 1 = kept; empty = dense (f32 only)
 
     uint64_t element_count() const;
     bool sparse() const { return !mask.empty(); }
@@ -43,8 +51,12 @@ struct tensor {
     uint64_t scale_index(uint64_t i) const;
     /// Bytes this tensor occupies in a written model (payload, scales, zero points, mask).
     uint64_t stored_bytes() const;
-    /// Dense floats: dequantized, zero where pruned.
+    /// The type its payload is stored in: the float type, or i8/i4 codes when quantized.
+    dtype stored_type() const { return quant ? (quant->bits == 8 ? dtype::i8 : dtype::i4) : type; }
+    /// Dense floats: widened from f16/bf16, dequantized, zero where pruned.
     std::vector<float> decode() const;
+    /// Elements [begin, begin + count) of decode(), into `out`, without decoding the rest.
+    void decode_range(uint64_t begin, uint64_t count, float* out) const;
     /// "f32", "f32 sparse 50.0%", "int4 sym group 64 sparse 50.0%", ...
     std::string encoding_summary() const;
 };

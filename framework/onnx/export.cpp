@@ -83,11 +83,11 @@ std::string weight_input(onnx::GraphProto* g, const layer& l, const tensor& w) {
         return l.weight;
     }
     // Pruned positions hold their zero point (model.hpp's canonical form): they dequantize to 0.
-    add_typed(g, l.weight + ".q", onnx::TensorProto::INT8, w.shape, w.q);
+    add_typed(g, l.weight + ".q", onnx::TensorProto::INT8, w.shape, w.q.to_vector());
     const bool per_channel = w.quant->group_size != 0;
     const std::vector<int64_t> scale_shape = per_channel ? std::vector<int64_t>{w.shape[0]} : std::vector<int64_t>{};
-    add_float(g, l.weight + ".scale", scale_shape, w.scales);
-    std::vector<int8_t> zeros = w.zero_points.empty() ? std::vector<int8_t>(w.scales.size(), 0) : w.zero_points;
+    add_float(g, l.weight + ".scale", scale_shape, w.scales.to_vector());
+    std::vector<int8_t> zeros = w.zero_points.empty() ? std::vector<int8_t>(w.scales.size(), 0) : w.zero_points.to_vector();
     add_typed(g, l.weight + ".zero_point", onnx::TensorProto::INT8, scale_shape, zeros);
     onnx::NodeProto* dq = add_node(g, "DequantizeLinear", l.name + ".dequantize_weight",
                                    {l.weight + ".q", l.weight + ".scale", l.weight + ".zero_point"}, {l.weight});

@@ -135,6 +135,8 @@ SHRINK_FROZEN(shrink_host, train, 160);
 SHRINK_FROZEN(shrink_host, make_student, 168);
 SHRINK_FROZEN(shrink_host, cuda, 176);
 static_assert(SHRINK_HOST_SIZE_1 == 184);
+SHRINK_FROZEN(shrink_host, tensor_dtype, 184);  // appended after the first release
+SHRINK_FROZEN(shrink_host, tensor_read_rows_f32, 192);
 
 SHRINK_FROZEN(shrink_model_outline, struct_size, 0);
 SHRINK_FROZEN(shrink_model_outline, matrix_layers, 4);

@@ -2,11 +2,12 @@
 
 #include "model/safetensors.hpp"
 #include "plugins/abi_tables.hpp"
-#include "util/console.hpp"
 #include "runtime/runner.hpp"
 #include "train/fit.hpp"
 #include "train/student.hpp"
 #include "util/c_guard.hpp"
+#include "util/console.hpp"
+#include "util/files.hpp"
 #include "util/random.hpp"
 #include "util/text.hpp"
 
@@ -98,6 +99,8 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.result_put = &result_put;
     table_.train = &train;
     table_.make_student = &make_student;
+    table_.tensor_dtype = &tensor_dtype;
+    table_.tensor_read_rows_f32 = &tensor_read_rows_f32;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -145,7 +148,7 @@ shrink_status stage_host::tensor_info(void* ctx, const char* name, shrink_tensor
         info.ndim = static_cast<uint32_t>(t.shape.size());
         for (size_t d = 0; d < t.shape.size(); ++d) info.shape[d] = t.shape[d];
         info.encoding = (t.quant ? SHRINK_ENCODING_QUANTIZED : 0u) | (t.sparse() ? SHRINK_ENCODING_SPARSE : 0u);
-        info.bits = t.quant ? t.quant->bits : 32;
+        info.bits = t.quant ? t.quant->bits : t.type == dtype::f32 ? 32 : 16;
         info.stored_bytes = t.stored_bytes();
         *out = info;
     });
@@ -156,8 +159,40 @@ shrink_status stage_host::tensor_read_f32(void* ctx, const char* name, float* ds
         const std::string n = arg(name, "name");
         const tensor& t = self(ctx).state_.net.at(n);
         check_count(t, n, count);
-        const std::vector<float> v = t.decode();
-        std::copy(v.begin(), v.end(), dst);
+        t.decode_range(0, count, dst);
+    });
+}
+
+shrink_status stage_host::tensor_dtype(void* ctx, const char* name, int32_t* out, shrink_error* error) {
+    return guarded(error, [&] {
+        const tensor& t = self(ctx).state_.net.at(arg(name, "name"));
+        switch (t.stored_type()) {
+            case dtype::f32: *out = SHRINK_DTYPE_F32; break;
+            case dtype::f16: *out = SHRINK_DTYPE_F16; break;
+            case dtype::bf16: *out = SHRINK_DTYPE_BF16; break;
+            case dtype::i8: *out = SHRINK_DTYPE_I8; break;
+            case dtype::i4: *out = SHRINK_DTYPE_I4; break;
+            case dtype::u8: throw std::logic_error("a tensor stored as u8");
+        }
+    });
+}
+
+shrink_status stage_host::tensor_read_rows_f32(void* ctx, const char* name, uint64_t first_row, uint64_t row_count, float* dst,
+                                               shrink_error* error) {
+    return guarded(error, [&] {
+        const std::string n = arg(name, "name");
+        const tensor& t = self(ctx).state_.net.at(n);
+        if (!dst && row_count) throw std::invalid_argument("dst is NULL");
+        if (first_row > t.rows() || row_count > t.rows() - first_row)
+            throw std::invalid_argument("rows [" + std::to_string(first_row) + ", " + std::to_string(first_row + row_count) +
+                                        ") are outside tensor '" + n + "', which has " + std::to_string(t.rows()));
+        const uint64_t begin = first_row * t.cols(), count = row_count * t.cols();
+        t.decode_range(begin, count, dst);
+        // A stage reading by rows is streaming through the weight: the rows' pages of a mapped
+        // model file need not stay resident once decoded (read again, they come back from the
+        // file), so a weight larger than memory can be worked through.
+        if (!t.quant && t.type == dtype::f32 && t.values.is_view()) release_mapped_pages(t.values.data() + begin, count * 4);
+        if (!t.quant && t.type != dtype::f32 && t.half.is_view()) release_mapped_pages(t.half.data() + begin, count * 2);
     });
 }
 

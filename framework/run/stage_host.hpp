@@ -61,6 +61,8 @@ class stage_host {
     static shrink_status layer_get(void*, uint32_t, shrink_layer_info*, shrink_error*);
     static shrink_status tensor_info(void*, const char*, shrink_tensor_info*, shrink_error*);
     static shrink_status tensor_read_f32(void*, const char*, float*, uint64_t, shrink_error*);
+    static shrink_status tensor_dtype(void*, const char*, int32_t*, shrink_error*);
+    static shrink_status tensor_read_rows_f32(void*, const char*, uint64_t, uint64_t, float*, shrink_error*);
     static shrink_status tensor_read_mask(void*, const char*, uint8_t*, uint64_t, shrink_error*);
     static shrink_status tensor_write_f32(void*, const char*, const float*, uint64_t, const uint8_t*, shrink_error*);
     static shrink_status tensor_write_quant(void*, const char*, const shrink_quant_tensor*, shrink_error*);

@@ -101,7 +101,7 @@ struct net<T>::impl {
         const std::vector<float> dense = t.decode();
         p.value.assign(dense.begin(), dense.end());
         p.grad.assign(p.value.size(), T(0));
-        p.mask = t.mask;
+        p.mask = t.mask.to_vector();
         p.decays = decays;
         p.frozen = t.quant.has_value();
         params.push_back(std::move(p));
@@ -437,9 +437,10 @@ void net<T>::write_to(model& out) const {
     if (!s.o.batch_statistics) return;
     for (const auto& n : s.nodes) {
         if (n.l->op != "batchnorm") continue;
-        std::vector<float>& scale = out.at(n.l->weight).values;
-        std::vector<float>& shift = out.at(n.l->bias).values;
-        for (size_t c = 0; c < scale.size(); ++c) {
+        tensor& scale_tensor = out.at(n.l->weight);
+        float* scale = scale_tensor.values.write();
+        float* shift = out.at(n.l->bias).values.write();
+        for (size_t c = 0; c < scale_tensor.values.size(); ++c) {
             const double inv = 1.0 / std::sqrt(double(n.running_var[c]) + s.o.batchnorm_epsilon);
             shift[c] = float(double(shift[c]) - double(n.running_mean[c]) * double(scale[c]) * inv);
             scale[c] = float(double(scale[c]) * inv);

@@ -32,7 +32,8 @@ void initialize_weights(model& m, uint64_t seed) {
             const double fan_in = double(w.cols()), fan_out = double(w.rows());
             const double sd = last ? std::sqrt(2.0 / (fan_in + fan_out)) : std::sqrt(2.0 / fan_in);
             w = filled(w.shape, 0);
-            for (float& v : w.values) v = float(gen.normal() * sd);
+            float* values = w.values.write();
+            for (size_t i = 0; i < w.values.size(); ++i) values[i] = float(gen.normal() * sd);
             if (!l.bias.empty()) m.at(l.bias) = filled(m.at(l.bias).shape, 0);
         } else if (l.op == "batchnorm") {
             m.at(l.weight) = filled(m.at(l.weight).shape, 1);

@@ -11,13 +11,16 @@
 #include <stdexcept>
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace shrink {
 
 namespace fs = std::filesystem;
 
-std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
+namespace {
+/// The size of a regular file no larger than max_bytes; throws like read_file_bounded.
+uint64_t checked_size(const fs::path& path, uint64_t max_bytes) {
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (ec || !fs::exists(status)) throw std::runtime_error(path.string() + ": error: no such file");
@@ -27,6 +30,37 @@ std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
     if (size > max_bytes)
         throw std::runtime_error(path.string() + ": error: file is " + std::to_string(size) + " bytes, more than the " +
                                  std::to_string(max_bytes) + " allowed");
+    return size;
+}
+}  // namespace
+
+mapped_file::~mapped_file() {
+    if (data && size) ::munmap(const_cast<char*>(data), size);
+}
+
+std::shared_ptr<const mapped_file> map_file(const fs::path& path, uint64_t max_bytes) {
+    const uint64_t size = checked_size(path, max_bytes);
+    auto out = std::make_shared<mapped_file>();
+    if (size == 0) return out;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(path.string() + ": error: cannot open: " + std::strerror(errno));
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int err = errno;
+    ::close(fd);  // the mapping keeps the file
+    if (p == MAP_FAILED) throw std::runtime_error(path.string() + ": error: cannot map: " + std::strerror(err));
+    out->data = static_cast<const char*>(p);
+    out->size = size;
+    return out;
+}
+
+void release_mapped_pages(const void* data, uint64_t size) {
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page, end = (uintptr_t(data) + size) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
+    const uint64_t size = checked_size(path, max_bytes);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error(path.string() + ": error: cannot open: " + std::strerror(errno));
     std::string bytes(size, '\0');
@@ -36,20 +70,29 @@ std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
+    write_file_atomic_streamed(path, [&](const byte_sink& sink) { sink(bytes.data(), bytes.size()); });
+}
+
+void write_file_atomic_streamed(const fs::path& path, const std::function<void(const byte_sink&)>& produce) {
     const fs::path temp = path.string() + ".tmp-" + std::to_string(::getpid());
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw std::runtime_error(path.string() + ": error: cannot write: " + std::strerror(errno));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = errno;
-            ::close(fd);
-            ::unlink(temp.c_str());
-            throw std::runtime_error(path.string() + ": error: cannot write: " + std::strerror(err));
+    const byte_sink sink = [&](const void* data, size_t size) {
+        const char* bytes = static_cast<const char*>(data);
+        size_t done = 0;
+        while (done < size) {
+            const ssize_t n = ::write(fd, bytes + done, size - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw std::runtime_error(path.string() + ": error: cannot write: " + std::strerror(errno));
+            done += static_cast<size_t>(n);
         }
-        done += static_cast<size_t>(n);
+    };
+    try {
+        produce(sink);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(temp.c_str());
+        throw;
     }
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
         const int err = errno;
@@ -91,6 +134,11 @@ struct digest {
     }
 };
 }  // namespace
+
+sha256_stream::sha256_stream() : ctx_(new digest) {}
+sha256_stream::~sha256_stream() { delete static_cast<digest*>(ctx_); }
+void sha256_stream::update(const void* data, size_t size) { static_cast<digest*>(ctx_)->update(data, size); }
+std::string sha256_stream::hex() { return static_cast<digest*>(ctx_)->hex(); }
 
 std::string sha256_hex(std::string_view bytes) {
     digest d;

@@ -69,16 +69,41 @@ std::vector<shrink::layer> layers_to_quantize(shrink::stage_context& ctx, const 
     return out;
 }
 
+/// Floats of a weight read at a time on the CPU: per-channel and per-group scales depend on
+/// their row alone, so a weight far larger than this is quantized a block of rows at a time
+/// (the same codes as all at once) and never held whole as floats.
+constexpr uint64_t block_floats = uint64_t(1) << 20;
+
+rtn::result quantize_on_cpu(const shrink::model& m, const shrink::layer& l, const rtn::options& o) {
+    const uint64_t rows = l.out_features, cols = l.in_features;
+    const uint64_t block_rows = std::max<uint64_t>(1, block_floats / std::max<uint64_t>(cols, 1));
+    if (o.gran == rtn::granularity::per_tensor || block_rows >= rows) {  // one scale for all: the whole tensor
+        const std::vector<float> w = m.read(l.weight);
+        return rtn::quantize(w.data(), rows, cols, o);
+    }
+    rtn::result all;
+    all.q.reserve(rows * cols);
+    for (uint64_t first = 0; first < rows; first += block_rows) {
+        const uint64_t count = std::min(block_rows, rows - first);
+        const std::vector<float> w = m.read_rows(l.weight, first, count);
+        rtn::result r = rtn::quantize(w.data(), count, cols, o);
+        all.group_size = r.group_size;
+        all.q.insert(all.q.end(), r.q.begin(), r.q.end());
+        all.scales.insert(all.scales.end(), r.scales.begin(), r.scales.end());
+        all.zero_points.insert(all.zero_points.end(), r.zero_points.begin(), r.zero_points.end());
+    }
+    return all;
+}
+
 /// RTN of each layer's weight, on the stage's GPU when it has one (the same codes either way).
 void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::layer>& layers, const rtn::options& o) {
     shrink::model& m = ctx.model();
     for (const shrink::layer& l : layers) {
-        const std::vector<float> w = m.read(l.weight);
 #ifdef SHRINK_RTN_CUDA
-        rtn::result r = ctx.on_cuda() ? rtn::cuda::quantize(ctx.cuda(), w.data(), l.out_features, l.in_features, o)
-                                      : rtn::quantize(w.data(), l.out_features, l.in_features, o);
+        rtn::result r = ctx.on_cuda() ? rtn::cuda::quantize(ctx.cuda(), m.read(l.weight).data(), l.out_features, l.in_features, o)
+                                      : quantize_on_cpu(m, l, o);
 #else
-        rtn::result r = rtn::quantize(w.data(), l.out_features, l.in_features, o);
+        rtn::result r = quantize_on_cpu(m, l, o);
 #endif
         shrink::quantized q;
         q.bits = o.bits;

@@ -76,7 +76,7 @@ TEST_CASE("inspect lists tensors with encodings and totals; bad files exit 1", "
     test::temp_dir dir;
     model m = test::tiny_model();
     m.at("fc2.weight").mask.assign(m.at("fc2.weight").element_count(), 0);
-    std::fill(m.at("fc2.weight").values.begin(), m.at("fc2.weight").values.end(), 0.0f);
+    m.at("fc2.weight").values.assign(m.at("fc2.weight").element_count(), 0.0f);
     save_model(m, dir / "m.safetensors");
     const auto r = test::shrink_cli("inspect " + (dir / "m.safetensors").string());
     CHECK(r.code == 0);

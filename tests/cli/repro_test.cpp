@@ -74,7 +74,7 @@ TEST_CASE("replay re-runs a run and reports identical outputs; it refuses when a
 
     // Change the model file: the replay would not be faithful, so it is refused.
     model changed = load_model(dir / "model.safetensors");
-    changed.at("fc3.bias").values[0] += 1.0f;
+    changed.at("fc3.bias").values.write()[0] += 1.0f;
     save_model(changed, dir / "model.safetensors");
     const auto refused = test::shrink_cli("replay " + (dir / "run").string());
     CHECK(refused.code == 1);

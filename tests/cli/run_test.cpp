@@ -231,7 +231,7 @@ TEST_CASE("factorizer.svd splits a conv into a narrower conv and a 1x1 conv", "[
     CHECK(b->win.kernel == std::array<int64_t, 2>{1, 1});
     // The two convs compute what one conv with the product of their weights computes.
     const std::vector<float> wa = m.at(a->weight).decode(), wb = m.at(b->weight).decode();
-    std::vector<float>& w = composed.at("conv2.weight").values;
+    float* w = composed.at("conv2.weight").values.write();
     for (size_t o = 0; o < outs; ++o)
         for (size_t k = 0; k < 144; ++k) {
             double sum = 0;
@@ -259,7 +259,7 @@ TEST_CASE("a residual CNN runs the whole pipeline: pruned, calibrated, int8, exp
     tensor& proj = m.tensors["skip_proj.weight"];
     proj.shape = {outs, 16, 1, 1};
     proj.values.assign(size_t(outs * 16), 0.0f);
-    for (int64_t o = 0; o < outs; ++o) proj.values[size_t(o * 16 + o % 16)] = 0.05f;
+    for (int64_t o = 0; o < outs; ++o) proj.values.write()[size_t(o * 16 + o % 16)] = 0.05f;
     layer scale = make_layer("skip_proj", "conv", "pool1.out", "skip_proj.out", "skip_proj.weight");
     layer skip = make_layer("skip", "add", "relu2.out", "skip.out");
     skip.more_inputs = {"skip_proj.out"};

@@ -65,8 +65,9 @@ model joined_cnn() {
     tensor& w = m.at(m.find_layer("conv2")->weight);
     rng g(3);
     w.shape[1] *= 2;
-    w.values.clear();
-    for (uint64_t i = 0; i < w.element_count(); ++i) w.values.push_back(float(g.normal() * 0.2));
+    std::vector<float> values;
+    for (uint64_t i = 0; i < w.element_count(); ++i) values.push_back(float(g.normal() * 0.2));
+    w.values = std::move(values);
     layer& head = m.layers.back();
     head.op = "log_softmax";
     m.validate();
@@ -88,7 +89,7 @@ TEST_CASE("the CUDA runtime matches the CPU engine on MLPs with every weight enc
     w1 = make_quantized(w1, spec, q, s, std::vector<int8_t>(scales, 1));
     tensor& w2 = m.at("fc2.weight");  // sparse, then int8 per channel on top
     w2.mask.assign(w2.element_count(), 1);
-    for (size_t i = 0; i < w2.mask.size(); i += 3) w2.mask[i] = 0, w2.values[i] = 0;
+    for (size_t i = 0; i < w2.mask.size(); i += 3) w2.mask.write()[i] = 0, w2.values.write()[i] = 0;
     check_parity(m);
     std::vector<int8_t> q2(w2.element_count());
     for (size_t i = 0; i < q2.size(); ++i) q2[i] = w2.mask[i] ? int8_t(int(i % 200) - 100) : 0;

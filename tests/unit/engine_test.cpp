@@ -73,7 +73,7 @@ TEST_CASE("the engine runs quantized, sparse and factorized weights", "[engine]"
     // fc2: sparse.
     tensor& w2 = m.at("fc2.weight");
     w2.mask.assign(w2.element_count(), 1);
-    for (size_t i = 0; i < w2.mask.size(); i += 2) w2.mask[i] = 0, w2.values[i] = 0;
+    for (size_t i = 0; i < w2.mask.size(); i += 2) w2.mask.write()[i] = 0, w2.values.write()[i] = 0;
     check_matches_reference(m);
     // fc3 replaced by two factors (rank 2) by hand.
     layer fc3 = *m.find_layer("fc3");
@@ -83,8 +83,11 @@ TEST_CASE("the engine runs quantized, sparse and factorized weights", "[engine]"
     tensor ta, tb;
     ta.shape = {2, 8};
     tb.shape = {4, 2};
-    for (int i = 0; i < 16; ++i) ta.values.push_back(float(i) * 0.01f);
-    for (int i = 0; i < 8; ++i) tb.values.push_back(float(8 - i) * 0.1f);
+    std::vector<float> va, vb;
+    for (int i = 0; i < 16; ++i) va.push_back(float(i) * 0.01f);
+    for (int i = 0; i < 8; ++i) vb.push_back(float(8 - i) * 0.1f);
+    ta.values = va;
+    tb.values = vb;
     m.tensors.erase("fc3.weight");
     m.tensors["fc3.a.weight"] = ta;
     m.tensors["fc3.b.weight"] = tb;
@@ -253,7 +256,7 @@ TEST_CASE("blocked values are converted where a step reads plain data, and only 
         m.find_layer("flatten")->input = "pool1.out";
         tensor& w = m.at("fc1.weight");
         w.shape = {10, 4 * 6 * 6};
-        w.values.resize(size_t(10 * 4 * 6 * 6), 0.05f);
+        w.values.assign(size_t(10 * 4 * 6 * 6), 0.05f);
         m.validate();
         const std::vector<std::string> layouts = engine(m).layout_summary(5);
         CHECK(layouts[1] == "pool1: blocked -> blocked");

@@ -70,7 +70,7 @@ TEST_CASE("exported ONNX computes what shrink's engine computes, for every encod
     model sparse = test::tiny_model(7, 20);
     tensor& w = sparse.at("fc1.weight");
     w.mask.assign(w.element_count(), 1);
-    for (size_t i = 0; i < w.mask.size(); i += 3) w.mask[i] = 0, w.values[i] = 0;
+    for (size_t i = 0; i < w.mask.size(); i += 3) w.mask.write()[i] = 0, w.values.write()[i] = 0;
     sparse.at("fc2.weight") = quantized(sparse.at("fc2.weight"), {8, false, 16}, 5);
     check_export_matches_engine(sparse, "sparse");
 }
@@ -87,7 +87,7 @@ TEST_CASE("exported CNNs compute what shrink's engine computes, for every encodi
     model mixed = test::tiny_cnn(3);
     tensor& w = mixed.at("conv2.weight");
     w.mask.assign(w.element_count(), 1);
-    for (size_t i = 0; i < w.mask.size(); i += 2) w.mask[i] = 0, w.values[i] = 0;
+    for (size_t i = 0; i < w.mask.size(); i += 2) w.mask.write()[i] = 0, w.values.write()[i] = 0;
     mixed.at("conv1.weight") = quantized(mixed.at("conv1.weight"), {4, true, 3}, 3);  // int4 per group of a channel's 9
     check_export_matches_engine(mixed, "sparse and int4 CNN");
 

@@ -22,7 +22,7 @@ model encoded_model() {
     tensor sparse1 = w1;
     sparse1.mask = mask;
     for (size_t i = 0; i < mask.size(); ++i)
-        if (!mask[i]) sparse1.values[i] = 0;
+        if (!mask[i]) sparse1.values.write()[i] = 0;
     const uint64_t scales1 = tensor::scale_count(w1.shape, {4, false, 8});
     std::vector<int8_t> q1(w1.element_count()), z1(scales1, -2);
     for (size_t i = 0; i < q1.size(); ++i) q1[i] = mask[i] ? int8_t(int(i % 16) - 8) : int8_t(-2);
@@ -35,8 +35,8 @@ model encoded_model() {
 
     tensor& w3 = m.at("fc3.weight");
     w3.mask.assign(w3.element_count(), 1);
-    w3.mask[0] = 0;
-    w3.values[0] = 0;
+    w3.mask.write()[0] = 0;
+    w3.values.write()[0] = 0;
     m.layers[0].input_quantization = input_quant{0.02f, 3};
     return m;
 }
@@ -133,7 +133,7 @@ TEST_CASE("malformed files are refused with a message naming the file", "[safete
 
 TEST_CASE("non-finite weights and graphs that do not connect are refused", "[safetensors]") {
     model m = test::tiny_model(1, 8);
-    m.at("fc2.bias").values[3] = std::numeric_limits<float>::quiet_NaN();
+    m.at("fc2.bias").values.write()[3] = std::numeric_limits<float>::quiet_NaN();
     CHECK_THAT(parse_error(serialize_model(m)), Contains("tensor 'fc2.bias': value 3 is not finite"));
     model g = test::tiny_model(1, 8);
     g.layers[2].input = "nowhere";
@@ -155,9 +155,9 @@ TEST_CASE("read-back verification finds what differs from the model a stage made
     const model m = encoded_model();
     CHECK(compare_models(m, parse_model(serialize_model(m), "mem")).empty());
     model other = m;
-    other.at("fc3.bias").values[1] += 1;
-    other.at("fc3.weight").mask[5] = 0;
-    other.at("fc3.weight").values[5] = 0;
+    other.at("fc3.bias").values.write()[1] += 1;
+    other.at("fc3.weight").mask.write()[5] = 0;
+    other.at("fc3.weight").values.write()[5] = 0;
     const auto problems = compare_models(m, other);
     CHECK(problems.size() == 3);  // fc3.bias values; fc3.weight mask and values
     // A layer the plan says is quantized must be.

@@ -83,13 +83,13 @@ TEST_CASE("pruned weights stay zero and quantized weights stay fixed through tra
     tensor& w = m.at("fc1.weight");
     w.mask.assign(w.element_count(), 1);
     for (size_t i = 0; i < w.mask.size(); i += 3) {
-        w.mask[i] = 0;
-        w.values[i] = 0;
+        w.mask.write()[i] = 0;
+        w.values.write()[i] = 0;
     }
-    const std::vector<uint8_t> mask = w.mask;
+    const std::vector<uint8_t> mask = w.mask.to_vector();
     // A quantized weight (int8, one scale): training must leave it on its grid.
     tensor& q = m.at("fc2.weight");
-    const std::vector<float> dense = q.values;
+    const std::vector<float> dense = q.values.to_vector();
     float top = 0;
     for (float v : dense) top = std::max(top, std::abs(v));
     std::vector<int8_t> codes;
@@ -171,7 +171,7 @@ TEST_CASE("training refuses what it cannot train, naming it", "[train]") {
     model m = small_cnn();
     m.find_layer("conv2")->win.group = 2;
     m.at("conv2.weight").shape = {8, 2, 3, 3};
-    m.at("conv2.weight").values.resize(8 * 2 * 9);
+    m.at("conv2.weight").values.assign(8 * 2 * 9, 0.0f);
     CHECK_THROWS_WITH(train::net<float>(m), Catch::Matchers::Contains("layer 'conv2'") && Catch::Matchers::Contains("group"));
     model ok = small_cnn();
     train::fit_options f = short_run();

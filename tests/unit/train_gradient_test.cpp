@@ -20,7 +20,9 @@ namespace {
 tensor random_tensor(std::vector<int64_t> shape, rng& gen, double sd = 0.5, double mean = 0) {
     tensor t;
     t.shape = std::move(shape);
-    for (uint64_t i = 0; i < t.element_count(); ++i) t.values.push_back(float(mean + gen.normal() * sd));
+    std::vector<float> values;
+    for (uint64_t i = 0; i < t.element_count(); ++i) values.push_back(float(mean + gen.normal() * sd));
+    t.values = std::move(values);
     return t;
 }
 

@@ -122,6 +122,15 @@ typedef struct shrink_layer_info {
     uint64_t out_features;/* in_features (a conv's [out, in/group, kh, kw]: in/group*kh*kw) */
 } shrink_layer_info;
 
+/* Element types a tensor is stored in (tensor_dtype). tensor_read_f32 and
+ * tensor_read_rows_f32 widen every one of them to float: bf16 is the high half of a float's
+ * bits; f16 is IEEE binary16; i8/i4 are a quantized tensor's codes (decoded with its scales). */
+#define SHRINK_DTYPE_F32 1
+#define SHRINK_DTYPE_F16 2
+#define SHRINK_DTYPE_BF16 3
+#define SHRINK_DTYPE_I8 4
+#define SHRINK_DTYPE_I4 5
+
 #define SHRINK_ENCODING_QUANTIZED 1u
 #define SHRINK_ENCODING_SPARSE 2u
 
@@ -129,7 +138,7 @@ typedef struct shrink_tensor_info {
     uint32_t ndim;
     int64_t shape[8];       /* logical shape */
     uint32_t encoding;      /* SHRINK_ENCODING_* bits */
-    int32_t bits;           /* 32 when not quantized */
+    int32_t bits;           /* bits per stored value: 8 or 4 when quantized, else 32 (f32) or 16 (f16, bf16) */
     uint64_t stored_bytes;  /* bytes this tensor takes in a written model */
 } shrink_tensor_info;
 
@@ -306,6 +315,18 @@ typedef struct shrink_host {
     /** The stage's GPU when device is SHRINK_DEVICE_CUDA, else NULL. The host's forward()
      *  runs on it too. */
     const shrink_cuda* cuda;
+
+    /* Appended after the first release (SHRINK_HOST_SIZE_1): check struct_size first. */
+
+    /** The element type `name` is stored in (SHRINK_DTYPE_*): a dense tensor's float type,
+     *  or a quantized tensor's code type. */
+    shrink_status (*tensor_dtype)(void* ctx, const char* name, int32_t* dtype, shrink_error* error);
+    /** Rows [first_row, first_row + row_count) of a tensor read as a matrix (rows = its first
+     *  dimension, cols = the rest), decoded to floats as tensor_read_f32 does: row_count * cols
+     *  floats into dst. A stage works through a weight larger than it wants to copy a block
+     *  of rows at a time. */
+    shrink_status (*tensor_read_rows_f32)(void* ctx, const char* name, uint64_t first_row, uint64_t row_count, float* dst,
+                                          shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

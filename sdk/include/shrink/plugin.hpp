@@ -189,6 +189,40 @@ class model {
         return out;
     }
 
+    /// The matrix a weight reads as: rows = its first dimension, cols = the rest (1-D: one row).
+    static uint64_t rows_of(const shrink_tensor_info& info) { return info.ndim >= 2 ? uint64_t(info.shape[0]) : 1; }
+
+    /// The type `tensor` is stored in: SHRINK_DTYPE_F32, F16 or BF16 (dense), I8 or I4 (the
+    /// codes of a quantized tensor). read() and read_rows() widen any of them to float.
+    int32_t dtype(const std::string& tensor) const {
+        if (!offers(offsetof(shrink_host, tensor_dtype)) || !host_->tensor_dtype) {
+            // A host from before the call knows only f32 and codes.
+            const shrink_tensor_info i = info(tensor);
+            return !(i.encoding & SHRINK_ENCODING_QUANTIZED) ? SHRINK_DTYPE_F32 : i.bits == 8 ? SHRINK_DTYPE_I8 : SHRINK_DTYPE_I4;
+        }
+        int32_t out = 0;
+        call([&](shrink_error* e) { return host_->tensor_dtype(host_->ctx, tensor.c_str(), &out, e); });
+        return out;
+    }
+
+    /// Rows [first, first + count) of the tensor read as a matrix, decoded to floats
+    /// (count * cols values): work through a large weight a block of rows at a time
+    /// without holding a float copy of all of it.
+    std::vector<float> read_rows(const std::string& tensor, uint64_t first, uint64_t count) const {
+        const shrink_tensor_info i = info(tensor);
+        const uint64_t rows = rows_of(i), cols = rows ? element_count(i) / rows : 0;
+        if (first > rows || count > rows - first) throw plugin_error("rows outside tensor '" + tensor + "'");
+        if (!offers(offsetof(shrink_host, tensor_read_rows_f32)) || !host_->tensor_read_rows_f32) {
+            const std::vector<float> all = read(tensor);  // an older host: read it whole
+            return std::vector<float>(all.begin() + long(first * cols), all.begin() + long((first + count) * cols));
+        }
+        std::vector<float> out(count * cols);
+        call([&](shrink_error* e) {
+            return host_->tensor_read_rows_f32(host_->ctx, tensor.c_str(), first, count, out.data(), e);
+        });
+        return out;
+    }
+
     std::vector<uint8_t> read_mask(const std::string& tensor) const {
         std::vector<uint8_t> out(element_count(info(tensor)));
         call([&](shrink_error* e) { return host_->tensor_read_mask(host_->ctx, tensor.c_str(), out.data(), out.size(), e); });
@@ -299,6 +333,11 @@ class model {
     void require_service(size_t offset, const char* what) const {
         if (host_->struct_size <= offset) throw plugin_error(std::string("this shrink host offers no ") + what + " service");
     }
+
+    /// Whether the host's table reaches the member at `offset` (appended after the first
+    /// release): a plugin built against a newer SDK may run in an older host. Check this
+    /// before reading the member: beyond struct_size lies memory that is not the table's.
+    bool offers(size_t offset) const { return host_->struct_size > offset; }
 
     template <class F>
     void call(F&& f) const {
