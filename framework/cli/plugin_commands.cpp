@@ -6,12 +6,12 @@
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
 #include "plan/plan.hpp"
-#include "util/console.hpp"
 #include "run/executor.hpp"
 #include "run/replay.hpp"
-#include "util/files.hpp"
 #include "train/reference_models.hpp"
+#include "util/console.hpp"
 #include "util/errors.hpp"
+#include "util/files.hpp"
 #include "util/text.hpp"
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>

@@ -106,6 +106,19 @@ TEST_CASE("verify accepts a good model file and refuses a damaged one", "[cli]")
     CHECK_THAT(ok.output, Contains("ok: 6 layers, 6 tensors (0 quantized, 0 sparse)"));
     CHECK_THAT(ok.output, Contains("canonical bytes"));
     std::string bytes = test::read_text(dir / "m.safetensors");
+    {
+        // Eight more spaces of header padding: still valid, no longer shrink's own layout.
+        std::string padded = bytes;
+        uint64_t n = 0;
+        for (int i = 0; i < 8; ++i) n |= uint64_t(uint8_t(padded[size_t(i)])) << (8 * i);
+        padded.insert(size_t(8 + n), 8, ' ');
+        n += 8;
+        for (int i = 0; i < 8; ++i) padded[size_t(i)] = char((n >> (8 * i)) & 0xff);
+        test::write_text(dir / "padded.safetensors", padded);
+        const auto p = test::shrink_cli("verify " + (dir / "padded.safetensors").string());
+        CHECK(p.code == 0);
+        CHECK_THAT(p.output, Contains("valid, but not in shrink's canonical byte layout"));
+    }
     bytes[bytes.size() - 3] = char(0xff);  // a NaN-like pattern in fc3's bias
     bytes[bytes.size() - 2] = char(0xff);
     bytes[bytes.size() - 1] = char(0x7f);
