@@ -202,10 +202,14 @@ class tensor_reader {
         const uint64_t stored = sparse ? kept_count : n;
         if (bits == 32) {
             const safetensors::entry& e = take(name_, "F32", stored * 4);
-            shared_array<float> v = sparse ? shared_array<float>(copy<float>(e)) : in_place<float>(e);
-            for (size_t i = 0; i < v.size(); ++i)
-                if (!std::isfinite(v[i])) fail("value " + std::to_string(i) + " is not finite (NaN or infinity)");
-            t.values = sparse ? shared_array<float>(scatter(v.to_vector(), t.mask)) : std::move(v);
+            // Dense: the payload in place. Sparse: the kept values, spread over the mask.
+            t.values = sparse ? shared_array<float>(scatter(copy<float>(e), t.mask)) : in_place<float>(e);
+            const float* v = t.values.data();
+            for (size_t i = 0, k = 0; i < t.values.size(); ++i) {
+                if (sparse && !t.mask[i]) continue;
+                if (!std::isfinite(v[i])) fail("value " + std::to_string(k) + " is not finite (NaN or infinity)");
+                ++k;
+            }
             return t;
         }
         if (bits == 16) {

@@ -603,8 +603,10 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
             else
                 own = bytes;
         }
-        if (own) add(*own, "the stage's own estimate");
-        if (own) res = 0;
+        if (own) {
+            add(*own, "the stage's own estimate");
+            res = 0;  // it replaces what the resource bits would add
+        }
         if (res & SHRINK_RESOURCE_WEIGHT_COPY) add(p.model.parameters * 8, "weight copies");
         if (res & SHRINK_RESOURCE_FORWARD) add(p.model.parameters * 4 + 256 * widths * 8, "decoded weights and a batch");
         if (res & SHRINK_RESOURCE_ACTIVATION_CACHE)
