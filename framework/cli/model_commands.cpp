@@ -41,7 +41,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
         std::cout << "  " << l.name << "  " << l.op << "  " << from << " -> " << l.output;
         if (!l.factor_of.empty()) std::cout << "  (factor of " << l.factor_of << ", rank " << l.rank << ")";
         if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
-        if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
+        if (const op_info* op = find_op(l.op); op && op->has(OP_WINDOW)) {
             const window& w = l.win;
             std::cout << "  (kernel " << w.kernel[0] << "x" << w.kernel[1] << ", stride " << w.strides[0] << "x" << w.strides[1]
                       << ", pads " << w.pads[0] << "," << w.pads[1] << "," << w.pads[2] << "," << w.pads[3];

@@ -7,10 +7,14 @@ using json = nlohmann::json;
 json graph_to_json(const model& m) {
     json layers = json::array();
     for (const layer& l : m.layers) {
+        // Attributes are written for the ops that read them (ops.def); an unknown op, refused
+        // when the model is validated, writes none.
+        const op_info* op = find_op(l.op);
+        auto reads = [&](uint32_t attribute) { return op && op->has(attribute); };
         json j{{"name", l.name}, {"op", l.op}, {"input", l.input}, {"output", l.output}};
         if (!l.more_inputs.empty()) j["more_inputs"] = l.more_inputs;
-        if (l.op == "concat") j["axis"] = l.axis;
-        if (l.op == "reshape") j["shape"] = l.shape;
+        if (reads(OP_AXIS)) j["axis"] = l.axis;
+        if (reads(OP_SHAPE)) j["shape"] = l.shape;
         if (!l.weight.empty()) j["weight"] = l.weight;
         if (!l.bias.empty()) j["bias"] = l.bias;
         if (l.input_quantization) j["input_quant"] = {{"scale", l.input_quantization->scale}, {"zero_point", l.input_quantization->zero_point}};
@@ -18,12 +22,12 @@ json graph_to_json(const model& m) {
             j["factor_of"] = l.factor_of;
             j["rank"] = l.rank;
         }
-        if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
+        if (reads(OP_WINDOW)) {
             const window& w = l.win;
             j["window"] = {{"kernel", w.kernel}, {"strides", w.strides}, {"pads", w.pads}, {"dilations", w.dilations},
                            {"group", w.group}, {"count_include_pad", w.count_include_pad}};
         }
-        if (l.op == "leaky_relu" || l.op == "clip") {
+        if (reads(OP_ALPHA | OP_BETA)) {
             j["alpha"] = l.alpha;
             j["beta"] = l.beta;
         }

@@ -1,5 +1,7 @@
 #include "model/model.hpp"
 
+#include "model/ops.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -111,11 +113,11 @@ tensor& model::at(const std::string& tensor_name) {
 }
 
 const std::vector<std::string>& known_ops() {
-    static const std::vector<std::string> ops{"linear",  "conv",       "batchnorm", "relu",     "leaky_relu",
-                                              "sigmoid", "tanh",       "gelu",      "gelu_tanh", "clip",     "softmax",
-                                              "log_softmax", "max_pool", "avg_pool", "global_avg_pool", "flatten",
-                                              "reshape", "add",        "sub",       "mul",      "div",
-                                              "concat"};
+    static const std::vector<std::string> ops = [] {
+        std::vector<std::string> names;
+        for (const op_info& op : op_table()) names.push_back(op.name);
+        return names;
+    }();
     return ops;
 }
 
@@ -130,9 +132,15 @@ layer make_layer(std::string name, std::string op, std::string input, std::strin
     return l;
 }
 
-bool has_matrix(const std::string& op) { return op == "linear" || op == "conv"; }
+bool has_matrix(const std::string& op) {
+    const op_info* o = find_op(op);
+    return o && o->has(OP_MATRIX);
+}
 
-bool is_binary(const std::string& op) { return op == "add" || op == "sub" || op == "mul" || op == "div"; }
+bool is_binary(const std::string& op) {
+    const op_info* o = find_op(op);
+    return o && o->has(OP_BINARY);
+}
 
 std::vector<std::string> layer::inputs() const {
     std::vector<std::string> all{input};
@@ -140,156 +148,18 @@ std::vector<std::string> layer::inputs() const {
     return all;
 }
 
-namespace {
-
-std::string dims_text(const std::vector<int64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s.append(i ? ", " : "").append(std::to_string(shape[i]));
-    return s + "]";
-}
-
-bool elementwise(const std::string& op) {
-    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "gelu_tanh" ||
-           op == "clip";
-}
-
-// Sizes are bounded so that every product below stays far from overflow.
-constexpr int64_t max_extent = int64_t(1) << 20;
-
-int64_t window_extent(const std::string& where, int64_t size, int64_t kernel, int64_t stride, int64_t pad_a, int64_t pad_b,
-                      int64_t dilation) {
-    if (kernel < 1 || stride < 1 || dilation < 1 || pad_a < 0 || pad_b < 0 || kernel > max_extent || stride > max_extent ||
-        dilation > max_extent || pad_a > max_extent || pad_b > max_extent)
-        throw std::runtime_error(where + "kernel, strides and dilations must be positive and pads non-negative");
-    const int64_t span = dilation * (kernel - 1) + 1;
-    const int64_t out = (size + pad_a + pad_b - span) / stride + 1;
-    if (size + pad_a + pad_b < span || out < 1) throw std::runtime_error(where + "the window is larger than its padded input");
-    return out;
-}
-
-}  // namespace
-
 std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const std::vector<std::vector<int64_t>>& ins) {
     const std::string where = "layer '" + l.name + "': ";
-    const size_t operands = is_binary(l.op) ? 2 : l.op == "concat" ? std::max<size_t>(ins.size(), 2) : 1;
+    const op_info* op = find_op(l.op);
+    if (!op) {
+        std::string known;
+        for (const std::string& name : known_ops()) known.append(known.empty() ? "" : ", ").append(name);
+        throw std::runtime_error(where + "unknown op '" + l.op + "' (known: " + known + ")");
+    }
+    const size_t operands = op->inputs ? size_t(op->inputs) : std::max<size_t>(ins.size(), 2);
     if (ins.size() != operands || l.more_inputs.size() + 1 != operands)
         throw std::runtime_error(where + l.op + " takes " + std::to_string(operands) + " input(s), got " + std::to_string(l.more_inputs.size() + 1));
-    const std::vector<int64_t>& in = ins[0];
-    if (is_binary(l.op)) {
-        // The second operand broadcasts to the first (right-aligned, each size equal or 1).
-        const std::vector<int64_t>& b = ins[1];
-        bool fits = b.size() <= in.size();
-        for (size_t i = 0; fits && i < b.size(); ++i) {
-            const int64_t have = b[b.size() - 1 - i], want = in[in.size() - 1 - i];
-            fits = have == want || have == 1;
-        }
-        if (!fits)
-            throw std::runtime_error(where + l.op + ": '" + l.more_inputs[0] + "' " + dims_text(b) + " does not broadcast to '" +
-                                     l.input + "' " + dims_text(in));
-        return in;
-    }
-    if (l.op == "concat") {
-        if (l.axis < 0 || l.axis >= int64_t(in.size()))
-            throw std::runtime_error(where + "concat axis " + std::to_string(l.axis) + " is outside " + dims_text(in));
-        std::vector<int64_t> out = in;
-        for (size_t k = 1; k < ins.size(); ++k) {
-            bool fits = ins[k].size() == in.size();
-            for (size_t i = 0; fits && i < in.size(); ++i) fits = int64_t(i) == l.axis || ins[k][i] == in[i];
-            if (!fits)
-                throw std::runtime_error(where + "concat: '" + l.inputs()[k] + "' " + dims_text(ins[k]) + " does not match '" + l.input +
-                                         "' " + dims_text(in) + " outside axis " + std::to_string(l.axis));
-            out[size_t(l.axis)] += ins[k][size_t(l.axis)];
-        }
-        return out;
-    }
-    auto need_rank = [&](size_t rank, const char* what) {
-        if (in.size() != rank)
-            throw std::runtime_error(where + l.op + " needs " + what + " input, got " + dims_text(in) + " ('" + l.input + "')");
-    };
-    auto bias_of = [&](int64_t count) {
-        if (l.bias.empty()) return;
-        const tensor& b = m.at(l.bias);
-        if (b.shape.size() != 1 || b.shape[0] != count)
-            throw std::runtime_error(where + "bias '" + l.bias + "' must be [" + std::to_string(count) + "]");
-        if (b.quant) throw std::runtime_error(where + "bias '" + l.bias + "' cannot be quantized");
-    };
-    const window& w = l.win;
-    if (elementwise(l.op)) {
-        if (l.op == "clip" && !(l.alpha <= l.beta)) throw std::runtime_error(where + "clip needs min <= max");
-        return in;
-    }
-    if (l.op == "softmax" || l.op == "log_softmax") {
-        need_rank(1, "a [features]");
-        return in;
-    }
-    if (l.op == "flatten") {
-        int64_t n = 1;
-        for (int64_t d : in) n *= d;
-        return {n};
-    }
-    if (l.op == "reshape") {
-        int64_t n = 1, want = 1;
-        for (int64_t d : in) n *= d;
-        for (int64_t d : l.shape) {
-            if (d <= 0 || d > max_extent) throw std::runtime_error(where + "reshape to a malformed shape " + dims_text(l.shape));
-            want *= d;
-        }
-        if (l.shape.empty() || l.shape.size() > 3 || want != n)
-            throw std::runtime_error(where + "cannot reshape " + dims_text(in) + " to " + dims_text(l.shape));
-        return l.shape;
-    }
-    if (l.op == "linear") {
-        need_rank(1, "a [features]");
-        const tensor& wt = m.at(l.weight);
-        if (wt.shape.size() != 2 || wt.shape[0] <= 0 || wt.shape[1] <= 0)
-            throw std::runtime_error(where + "weight '" + l.weight + "' must be 2-D [out, in]");
-        if (wt.shape[1] != in[0])
-            throw std::runtime_error(where + "weight takes " + std::to_string(wt.shape[1]) + " inputs but '" + l.input +
-                                     "' has " + std::to_string(in[0]));
-        bias_of(wt.shape[0]);
-        return {wt.shape[0]};
-    }
-    if (l.op == "batchnorm") {
-        if (in.empty()) throw std::runtime_error(where + "batchnorm needs an input with channels");
-        const tensor& scale = m.at(l.weight);
-        if (scale.shape.size() != 1 || scale.shape[0] != in[0] || scale.quant || l.bias.empty())
-            throw std::runtime_error(where + "batchnorm needs a float scale '" + l.weight + "' and a shift of [" +
-                                     std::to_string(in[0]) + "]");
-        bias_of(in[0]);
-        return in;
-    }
-    if (l.op == "global_avg_pool") {
-        need_rank(3, "a [C, H, W]");
-        return {in[0], 1, 1};
-    }
-    if (l.op == "conv" || l.op == "max_pool" || l.op == "avg_pool") {
-        need_rank(3, "a [C, H, W]");
-        int64_t channels = in[0];
-        std::array<int64_t, 2> kernel = w.kernel;
-        if (l.op == "conv") {
-            const tensor& wt = m.at(l.weight);
-            if (wt.shape.size() != 4) throw std::runtime_error(where + "weight '" + l.weight + "' must be 4-D [out, in/group, kh, kw]");
-            for (int64_t d : wt.shape)
-                if (d <= 0 || d > max_extent) throw std::runtime_error(where + "weight '" + l.weight + "' has a bad shape " + dims_text(wt.shape));
-            if (w.group < 1 || in[0] % w.group || wt.shape[0] % w.group || wt.shape[1] * w.group != in[0])
-                throw std::runtime_error(where + "weight " + dims_text(wt.shape) + " with " + std::to_string(w.group) +
-                                         " group(s) does not take the " + std::to_string(in[0]) + " channels of '" + l.input + "'");
-            if (kernel[0] != wt.shape[2] || kernel[1] != wt.shape[3])
-                throw std::runtime_error(where + "the kernel size differs from the weight's " + dims_text(wt.shape));
-            channels = wt.shape[0];
-            bias_of(channels);
-        } else if (w.dilations[0] != 1 || w.dilations[1] != 1 || w.group != 1) {
-            throw std::runtime_error(where + "pooling takes no dilations or groups");
-        } else if (w.pads[0] >= kernel[0] || w.pads[2] >= kernel[0] || w.pads[1] >= kernel[1] || w.pads[3] >= kernel[1]) {
-            // Past that, a window could hold padding only.
-            throw std::runtime_error(where + "pooling pads must be smaller than the kernel");
-        }
-        return {channels, window_extent(where, in[1], kernel[0], w.strides[0], w.pads[0], w.pads[2], w.dilations[0]),
-                window_extent(where, in[2], kernel[1], w.strides[1], w.pads[1], w.pads[3], w.dilations[1])};
-    }
-    std::string known;
-    for (const std::string& op : known_ops()) known.append(known.empty() ? "" : ", ").append(op);
-    throw std::runtime_error(where + "unknown op '" + l.op + "' (known: " + known + ")");
+    return op->shape(m, l, ins, where);
 }
 
 std::map<std::string, std::vector<int64_t>> model::activation_shapes() const {

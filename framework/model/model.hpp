@@ -6,6 +6,7 @@
 
 #include "model/array.hpp"
 #include "model/dtype.hpp"
+#include "model/ops.hpp"
 
 #include <array>
 #include <cstdint>
@@ -77,7 +78,7 @@ struct window {
     bool count_include_pad = false;         // avg_pool: padding counts in the divisor
 };
 
-/// The ops a layer can be, each documented in docs/model-format.md.
+/// The ops a layer can be (model/ops.def), each documented in docs/model-format.md.
 const std::vector<std::string>& known_ops();
 
 /// Ops that carry a weight read as [out, in...] rows: what compression stages work on.
@@ -104,6 +105,8 @@ struct layer {
 
     /// input, then more_inputs.
     std::vector<std::string> inputs() const;
+    /// The op's kind in the op table (model/ops.def); throws for an unknown op.
+    op_kind kind() const { return op_kind_of(op); }
 };
 
 /// A layer with the fields most ops need (the rest default).

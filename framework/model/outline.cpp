@@ -29,7 +29,7 @@ model_outline outline_of(const model& m) {
         model_outline::layer_info info{l.name, l.op, 0, 0, size_of(l.input), {}};
         if (has_matrix(l.op)) {
             auto w = m.tensors.find(l.weight);
-            const size_t rank = l.op == "conv" ? 4 : 2;
+            const size_t rank = find_op(l.op)->has(OP_WINDOW) ? 4 : 2;  // conv's [out, in/group, kh, kw]
             if (w == m.tensors.end() || w->second.shape.size() != rank)
                 throw std::runtime_error("layer '" + l.name + "': weight '" + l.weight + "' is not a " + std::to_string(rank) + "-D tensor");
             info.out = int64_t(w->second.rows());

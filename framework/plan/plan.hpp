@@ -1,13 +1,14 @@
 // The plan: a recipe checked against the plugins and the model before anything runs.
 //
-// make_plan resolves each stage's type and typed params, builds the stage DAG (Boost.Graph),
-// refuses cycles and unknown parents, walks every path from the model to a leaf carrying
-// the facts that hold, layer by layer (a stage's `requires` must hold on its path and its
-// `forbids` must not; `invalidates` removes facts measured on old weights, for the changed
-// layers and everything downstream of them), resolves devices, predicts each path's
-// retention from compounded expected drops, estimates each stage's peak memory, and
-// checks both against the budget and the memory limit. Every problem is reported at its
-// recipe line and column, all of them in one pass.
+// make_plan runs passes, each in its own file (plan/passes.hpp): it resolves each stage's
+// type and typed params, builds the stage DAG (Boost.Graph), refuses cycles and unknown
+// parents, walks every path from the model to a leaf carrying the facts that hold, layer
+// by layer (a stage's `requires` must hold on its path and its `forbids` must not;
+// `invalidates` removes facts measured on old weights, for the changed layers and
+// everything downstream of them), resolves devices, predicts each path's retention from
+// compounded expected drops, estimates each stage's peak memory, and checks both against
+// the budget and the memory limit. Every problem is reported at its recipe line and
+// column, all of them in one pass.
 #pragma once
 
 #include "model/safetensors.hpp"
@@ -47,9 +48,13 @@ struct planned_stage {
     std::string chain_key;   // ledger key of the work up to and including this stage
     uint64_t peak_memory = 0;
     std::string memory_detail;
+    /// Facts measured on activations that this stage's weight changes make stale (fact ->
+    /// the layers, by name, whose artifacts backing it the executor then forgets).
+    std::map<std::string, std::set<std::string>> makes_stale;
     /// Per-layer weight encodings promised after this stage (fact -> input-model layer names).
     std::map<std::string, std::set<std::string>> promised_encodings;
     int32_t time_class = SHRINK_TIME_WEIGHTS;
+    bool facts_used = false;  // a later stage required a fact this one provided
 
     /// Stages that change weights are the lossy ones: they carry an expected drop.
     bool changes_weights() const { return kind != "evaluator" && kind != "calibrator"; }

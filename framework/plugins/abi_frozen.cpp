@@ -137,6 +137,16 @@ SHRINK_FROZEN(shrink_host, cuda, 176);
 static_assert(SHRINK_HOST_SIZE_1 == 184);
 SHRINK_FROZEN(shrink_host, tensor_dtype, 184);  // appended after the first release
 SHRINK_FROZEN(shrink_host, tensor_read_rows_f32, 192);
+SHRINK_FROZEN(shrink_host, artifact_put, 200);
+SHRINK_FROZEN(shrink_host, artifact_find, 208);
+SHRINK_FROZEN(shrink_host, artifact_read, 216);
+
+SHRINK_FROZEN(shrink_artifact_info, struct_size, 0);
+SHRINK_FROZEN(shrink_artifact_info, dtype, 4);
+SHRINK_FROZEN(shrink_artifact_info, rank, 8);
+SHRINK_FROZEN(shrink_artifact_info, shape, 16);
+SHRINK_FROZEN(shrink_artifact_info, bytes, 48);
+static_assert(SHRINK_ARTIFACT_INFO_SIZE_1 == 56);
 
 SHRINK_FROZEN(shrink_model_outline, struct_size, 0);
 SHRINK_FROZEN(shrink_model_outline, matrix_layers, 4);

@@ -1,9 +1,10 @@
 #include "run/stage_host.hpp"
 
 #include "model/safetensors.hpp"
+#include "model/surgery.hpp"
 #include "plugins/abi_tables.hpp"
 #include "runtime/runner.hpp"
-#include "train/fit.hpp"
+#include "run/train_spec.hpp"
 #include "train/student.hpp"
 #include "util/c_guard.hpp"
 #include "util/console.hpp"
@@ -21,44 +22,6 @@ namespace shrink {
 
 namespace {
 
-/// Turns a split's images into model inputs, checked once against the model.
-class input_filler {
-  public:
-    input_filler(const split_view& view, const model& m) : view_(view), m_(m) {
-        // Grayscale images feed a model with C channels: each pixel goes to every channel.
-        pixels_ = view.images->features;
-        channels_ = pixels_ > 0 && m.input_features % pixels_ == 0 ? m.input_features / pixels_ : 0;
-        if (channels_ < 1 || (!view.preprocess && channels_ != 1))
-            throw std::runtime_error("the data has " + std::to_string(pixels_) + " pixels per sample, the model takes " +
-                                     std::to_string(m.input_features) + " values" +
-                                     (channels_ > 1 ? " (several channels: give data.preprocess)" : ""));
-        for (const auto* list : {&view.mean, &view.std})
-            if (view.preprocess && list->size() != 1 && int64_t(list->size()) != channels_)
-                throw std::runtime_error("data.preprocess gives " + std::to_string(list->size()) +
-                                         " per-channel values; the model takes " + std::to_string(channels_) + " channel(s)");
-    }
-
-    /// Sample `idx` of the image set into `row` (the model's input_features floats).
-    void fill(int64_t idx, float* row, int32_t* label) const {
-        const uint8_t* px = view_.images->pixels.data() + idx * pixels_;
-        if (view_.preprocess)
-            for (int64_t c = 0; c < channels_; ++c) {
-                const float mean = view_.mean[view_.mean.size() == 1 ? 0 : size_t(c)];
-                const float std = view_.std[view_.std.size() == 1 ? 0 : size_t(c)];
-                for (int64_t f = 0; f < pixels_; ++f)
-                    row[view_.channels_last ? f * channels_ + c : c * pixels_ + f] = (float(px[f]) * view_.scale - mean) / std;
-            }
-        else
-            for (int64_t f = 0; f < m_.input_features; ++f) row[f] = float(px[f]) * m_.input_scale;
-        *label = view_.images->labels[size_t(idx)];
-    }
-
-  private:
-    const split_view& view_;
-    const model& m_;
-    int64_t pixels_ = 0, channels_ = 0;
-};
-
 std::string arg(const char* s, const char* what) {
     if (!s) throw std::invalid_argument(std::string(what) + " is NULL");
     return s;
@@ -73,8 +36,9 @@ void check_count(const tensor& t, const std::string& name, uint64_t count) {
 }  // namespace
 
 stage_host::stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
-                       device_choice device)
-    : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only), device_(device) {
+                       device_choice device, artifact_scope artifacts)
+    : state_(state), data_(std::move(data)), stage_id_(std::move(stage_id)), read_only_(read_only), device_(device),
+      artifacts_(std::move(artifacts)) {
     if (device_.cuda) cuda_ = open_cuda_stage_device(device_.ordinal);
     table_.struct_size = sizeof(shrink_host);
     table_.ctx = this;
@@ -101,6 +65,9 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.make_student = &make_student;
     table_.tensor_dtype = &tensor_dtype;
     table_.tensor_read_rows_f32 = &tensor_read_rows_f32;
+    table_.artifact_put = &artifact_put;
+    table_.artifact_find = &artifact_find;
+    table_.artifact_read = &artifact_read;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -214,20 +181,7 @@ shrink_status stage_host::tensor_write_f32(void* ctx, const char* name, const fl
         const std::string n = arg(name, "name");
         tensor& t = h.state_.net.at(n);
         check_count(t, n, count);
-        tensor next;
-        next.shape = t.shape;
-        next.values.assign(src, src + count);
-        for (float v : next.values)
-            if (!std::isfinite(v)) throw std::invalid_argument("tensor '" + n + "': values must be finite");
-        if (mask) {
-            next.mask.assign(mask, mask + count);
-            for (uint64_t i = 0; i < count; ++i) {
-                if (next.mask[i] > 1) throw std::invalid_argument("tensor '" + n + "': mask entries must be 0 or 1");
-                if (!next.mask[i] && next.values[i] != 0.0f)
-                    throw std::invalid_argument("tensor '" + n + "': a pruned position (mask 0) must hold 0");
-            }
-        }
-        t = std::move(next);
+        t = dense_tensor(n, t.shape, src, count, mask);
     });
 }
 
@@ -255,49 +209,7 @@ shrink_status stage_host::layer_factorize(void* ctx, const char* layer_name, uin
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("layer_factorize");
-        model& m = h.state_.net;
-        const std::string n = arg(layer_name, "layer");
-        layer* l = m.find_layer(n);
-        if (!l || !has_matrix(l->op)) throw std::invalid_argument("'" + n + "' is not a linear or conv layer");
-        if (l->win.group != 1)
-            throw std::invalid_argument("'" + n + "' is a grouped conv: its weight is not one matrix, so it cannot be factorized");
-        const tensor& w = m.at(l->weight);
-        const int64_t out = int64_t(w.rows()), in = int64_t(w.cols());
-        if (rank == 0 || int64_t(rank) > std::min(out, in))
-            throw std::invalid_argument("rank " + std::to_string(rank) + " is outside [1, min(out, in)]");
-        if (!first || !second) throw std::invalid_argument("factors are NULL");
-        layer a = *l, b = *l;
-        a.name = n + ".a";
-        a.weight = n + ".a.weight";
-        a.bias.clear();
-        a.output = n + ".a.out";
-        b.name = n + ".b";
-        b.weight = n + ".b.weight";
-        b.input = a.output;
-        b.input_quantization.reset();
-        a.factor_of = b.factor_of = l->factor_of.empty() ? n : l->factor_of;
-        a.rank = b.rank = rank;
-        if (m.tensors.count(a.weight) || m.tensors.count(b.weight) || m.find_layer(a.name) || m.find_layer(b.name))
-            throw std::invalid_argument("layer '" + n + "' was already factorized");
-        tensor ta, tb;
-        ta.shape = {int64_t(rank), in};
-        tb.shape = {out, int64_t(rank)};
-        if (l->op == "conv") {
-            // The first conv keeps the window and makes `rank` channels; the second mixes
-            // them back to `out` with a 1x1 conv.
-            ta.shape = {int64_t(rank), w.shape[1], w.shape[2], w.shape[3]};
-            tb.shape = {out, int64_t(rank), 1, 1};
-            b.win = window{};
-        }
-        ta.values.assign(first, first + rank * uint64_t(in));
-        tb.values.assign(second, second + uint64_t(out) * rank);
-        m.tensors.erase(l->weight);
-        m.tensors[a.weight] = std::move(ta);
-        m.tensors[b.weight] = std::move(tb);
-        const auto at = m.layers.begin() + (l - m.layers.data());
-        *at = b;
-        m.layers.insert(at, a);
-        m.validate();
+        factorize_layer(h.state_.net, arg(layer_name, "layer"), rank, first, second);
     });
 }
 
@@ -306,32 +218,80 @@ shrink_status stage_host::layer_set_input_quant(void* ctx, const char* layer_nam
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("layer_set_input_quant");
-        layer* l = h.state_.net.find_layer(arg(layer_name, "layer"));
-        if (!l || !has_matrix(l->op)) throw std::invalid_argument(std::string("'") + layer_name + "' is not a linear or conv layer");
-        if (!(scale > 0) || !std::isfinite(scale) || zero_point < 0 || zero_point > 255)
-            throw std::invalid_argument("activation scale must be positive and the zero point in [0, 255]");
-        l->input_quantization = input_quant{scale, zero_point};
+        set_input_quantization(h.state_.net, arg(layer_name, "layer"), scale, zero_point);
     });
 }
 
+void stage_host::put_artifact(const char* layer_name, const char* key, int32_t dtype, const std::vector<uint64_t>& shape,
+                              const void* data) {
+    const std::string l = arg(layer_name, "layer"), k = arg(key, "key");
+    if (!state_.net.find_layer(l)) throw std::invalid_argument("no layer '" + l + "'");
+    if (k.empty()) throw std::invalid_argument("the artifact key is empty");
+    state_.artifacts[{l, k}] = accept_artifact(artifacts_, stage_id_, dtype, shape, data);
+    stored_.insert({l, k});
+}
+
+const artifact* stage_host::find_artifact(const char* layer_name, const char* key) const {
+    auto it = state_.artifacts.find({arg(layer_name, "layer"), arg(key, "key")});
+    return it == state_.artifacts.end() ? nullptr : it->second.get();
+}
+
+// The statistics calls of the first release are f32 vectors among the artifacts.
 shrink_status stage_host::stat_put(void* ctx, const char* layer_name, const char* key, const float* values,
                                    uint64_t count, shrink_error* error) {
-    return guarded(error, [&] {
-        stage_host& h = self(ctx);
-        const std::string l = arg(layer_name, "layer");
-        if (!h.state_.net.find_layer(l)) throw std::invalid_argument("no layer '" + l + "'");
-        h.state_.stats[l + "/" + arg(key, "key")] = std::vector<float>(values, values + count);
-    });
+    return guarded(error, [&] { self(ctx).put_artifact(layer_name, key, SHRINK_DTYPE_F32, {count}, values); });
 }
 
 shrink_status stage_host::stat_get(void* ctx, const char* layer_name, const char* key, float* dst, uint64_t capacity,
                                    uint64_t* count, shrink_error* error) {
     return guarded(error, [&] {
-        const auto& stats = self(ctx).state_.stats;
-        auto it = stats.find(arg(layer_name, "layer") + "/" + arg(key, "key"));
-        const uint64_t n = it == stats.end() ? 0 : it->second.size();
-        if (dst && it != stats.end()) std::copy_n(it->second.begin(), std::min(n, capacity), dst);
+        const artifact* a = self(ctx).find_artifact(layer_name, key);
+        if (a && a->meta().dtype != SHRINK_DTYPE_F32)
+            throw std::invalid_argument(std::string("artifact '") + key + "' of layer '" + layer_name + "' is " +
+                                        artifact_dtype_name(a->meta().dtype) + ", not f32: read it with artifact_read");
+        const uint64_t n = a ? a->meta().bytes / sizeof(float) : 0;
+        if (dst && n) a->read(0, std::min(n, capacity) * sizeof(float), dst);
         if (count) *count = n;
+    });
+}
+
+shrink_status stage_host::artifact_put(void* ctx, const char* layer_name, const char* key, const shrink_artifact_info* info,
+                                       const void* data, shrink_error* error) {
+    return guarded(error, [&] {
+        const shrink_artifact_info i = abi::read_table(info, SHRINK_ARTIFACT_INFO_SIZE_1, "the artifact info");
+        if (i.rank < 1 || i.rank > SHRINK_ARTIFACT_MAX_RANK)
+            throw std::invalid_argument("artifact rank " + std::to_string(i.rank) + " is outside [1, " +
+                                        std::to_string(SHRINK_ARTIFACT_MAX_RANK) + "]");
+        self(ctx).put_artifact(layer_name, key, i.dtype, std::vector<uint64_t>(i.shape, i.shape + i.rank), data);
+    });
+}
+
+shrink_status stage_host::artifact_find(void* ctx, const char* layer_name, const char* key, shrink_artifact_info* out,
+                                        int32_t* found, shrink_error* error) {
+    return guarded(error, [&] {
+        if (!found) throw std::invalid_argument("found is NULL");
+        const artifact* a = self(ctx).find_artifact(layer_name, key);
+        *found = a ? 1 : 0;
+        if (!a || !out) return;
+        if (out->struct_size < SHRINK_ARTIFACT_INFO_SIZE_1)
+            throw std::invalid_argument("the artifact info's struct_size is below its first released size");
+        shrink_artifact_info i{};
+        i.struct_size = sizeof i;
+        i.dtype = a->meta().dtype;
+        i.rank = uint32_t(a->meta().shape.size());
+        std::copy(a->meta().shape.begin(), a->meta().shape.end(), i.shape);
+        i.bytes = a->meta().bytes;
+        abi::write_table(out, i);
+    });
+}
+
+shrink_status stage_host::artifact_read(void* ctx, const char* layer_name, const char* key, uint64_t offset, uint64_t count,
+                                        void* dst, shrink_error* error) {
+    return guarded(error, [&] {
+        const artifact* a = self(ctx).find_artifact(layer_name, key);
+        if (!a) throw std::invalid_argument(std::string("layer '") + layer_name + "' has no artifact '" + key + "'");
+        if (count && !dst) throw std::invalid_argument("dst is NULL");
+        a->read(offset, count, dst);
     });
 }
 
@@ -343,48 +303,35 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
             throw std::invalid_argument("unknown split " + std::to_string(split));
         if (!observer) throw std::invalid_argument("observer is NULL");
         const split_view& view = h.data_(static_cast<shrink_split>(split));
-        const model& m = h.state_.net;
-        const input_filler filler(view, m);
-        const std::unique_ptr<runner> run = make_runner(m, h.device_);
-        const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
-        const int64_t batch = 256;
-        std::vector<float> input;
-        std::vector<int32_t> labels;
+        const std::unique_ptr<runner> run = make_runner(h.state_.net, h.device_);
         shrink_error inner{};
         auto emit = [&](const shrink_forward_event& ev) {
             if (observer(user, &ev, &inner) != SHRINK_OK) throw std::runtime_error(inner.message);
         };
-        const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
-        for (uint64_t start = 0; start < total; start += batch) {
-            const int64_t rows = int64_t(std::min<uint64_t>(batch, total - start));
-            input.resize(size_t(rows * m.input_features));
-            labels.resize(size_t(rows));
-            for (int64_t r = 0; r < rows; ++r)
-                filler.fill(view.indices[start + uint64_t(r)], input.data() + r * m.input_features, &labels[size_t(r)]);
-            runner::layer_input_fn on_input;
-            if (capture_layer_inputs)
-                on_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
-                    shrink_forward_event ev{};
-                    ev.kind = SHRINK_FORWARD_LAYER_INPUT;
-                    ev.layer = layer.c_str();
-                    ev.data = data;
-                    ev.rows = uint64_t(n);
-                    ev.cols = uint64_t(cols);
-                    emit(ev);
-                };
-            const auto t0 = std::chrono::steady_clock::now();
-            const std::vector<float> out = run->run(input.data(), rows, on_input);
-            const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        batch_observer batches;
+        if (capture_layer_inputs)
+            batches.on_layer_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
+                shrink_forward_event ev{};
+                ev.kind = SHRINK_FORWARD_LAYER_INPUT;
+                ev.layer = layer.c_str();
+                ev.data = data;
+                ev.rows = uint64_t(n);
+                ev.cols = uint64_t(cols);
+                emit(ev);
+            };
+        batches.on_output = [&](const float* out, int64_t rows, int64_t cols, const int32_t* labels, double seconds) {
             shrink_forward_event ev{};
             ev.kind = SHRINK_FORWARD_OUTPUT;
-            ev.data = out.data();
+            ev.data = out;
             ev.rows = uint64_t(rows);
-            ev.cols = uint64_t(run->output_width());
-            ev.labels = labels.data();
+            ev.cols = uint64_t(cols);
+            ev.labels = labels;
             ev.seconds = seconds;
             emit(ev);
-            progress(ctx, what, start + uint64_t(rows), total);
-        }
+        };
+        const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
+        batches.on_progress = [&](uint64_t done, uint64_t total) { progress(ctx, what, done, total); };
+        forward_batches(h.state_.net, view, max_samples, *run, batches);
     });
 }
 
@@ -409,74 +356,9 @@ shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec_arg, sh
         h.require_writable("train");
         // A plugin built against an older abi.h passes a smaller spec: what it does not know reads as zero.
         const shrink_train_spec spec_copy = abi::read_table(spec_arg, SHRINK_TRAIN_SPEC_SIZE_1, "the training spec");
-        const shrink_train_spec* spec = &spec_copy;
         model& m = h.state_.net;
-        train::fit_options f;
-        f.epochs = spec->epochs;
-        f.batch = int64_t(spec->batch);
-        f.max_samples = int64_t(spec->max_samples);
-        f.seed = h.table_.seed;
-        if (spec->optimizer != SHRINK_OPTIMIZER_SGD && spec->optimizer != SHRINK_OPTIMIZER_ADAMW)
-            throw std::invalid_argument("unknown optimizer " + std::to_string(spec->optimizer));
-        f.optimizer.kind = spec->optimizer == SHRINK_OPTIMIZER_SGD ? "sgd" : "adamw";
-        f.optimizer.learning_rate = spec->learning_rate;
-        f.optimizer.momentum = spec->momentum;
-        f.optimizer.weight_decay = spec->weight_decay;
-        const int32_t sched = spec->schedule;
-        if (sched != SHRINK_SCHEDULE_CONSTANT && sched != SHRINK_SCHEDULE_COSINE && sched != SHRINK_SCHEDULE_STEP)
-            throw std::invalid_argument("unknown schedule " + std::to_string(sched));
-        f.optimizer.schedule = sched == SHRINK_SCHEDULE_CONSTANT ? "constant" : sched == SHRINK_SCHEDULE_COSINE ? "cosine" : "step";
-        f.optimizer.step_epochs = spec->step_epochs;
-        f.optimizer.step_gamma = spec->step_gamma;
-        f.alpha = spec->distill_alpha;
-        f.temperature = spec->temperature;
-        f.hidden_weight = spec->hidden_weight;
-        // A layer's name stands for its output.
-        auto value_of = [](const model* net, const std::string& name) {
-            const layer* l = net ? net->find_layer(name) : nullptr;
-            return l ? l->output : name;
-        };
-        if (spec->hidden_pairs)
-            for (const std::string& pair : split(spec->hidden_pairs, ',')) {
-                if (pair.empty()) continue;
-                const size_t colon = pair.find(':');
-                if (colon == std::string::npos) throw std::invalid_argument("hidden pair '" + pair + "' is not student:teacher");
-                f.hidden_pairs.emplace_back(value_of(&m, pair.substr(0, colon)), value_of(h.state_.teacher.get(), pair.substr(colon + 1)));
-            }
-        if (f.alpha > 0 || !f.hidden_pairs.empty()) {
-            if (!h.state_.teacher) throw std::invalid_argument("distillation needs a teacher, and this model state keeps none");
-            f.teacher = h.state_.teacher.get();
-        }
-        f.net.batch_statistics = spec->batch_statistics != 0;
-        std::set<std::string> transformed;
-        if (spec->transform_tensors)
-            for (const std::string& name : split(spec->transform_tensors, ','))
-                if (!name.empty()) {
-                    const tensor& t = m.at(name);  // throws naming an unknown tensor
-                    if (t.quant) throw std::invalid_argument("tensor '" + name + "' is already quantized");
-                    transformed.insert(name);
-                }
-        if (!transformed.empty() && !spec->transform) throw std::invalid_argument("transform_tensors given without a transform");
-        if (!transformed.empty())
-            f.before_forward = [&](std::vector<train::parameter<float>>& params) {
-                for (train::parameter<float>& p : params) {
-                    if (!transformed.count(p.tensor)) continue;
-                    p.effective.resize(p.value.size());
-                    shrink_error inner{};
-                    if (spec->transform(spec->transform_user, p.tensor.c_str(), p.value.data(), p.effective.data(),
-                                        tensor::matrix_rows(p.shape), tensor::matrix_cols(p.shape), &inner) != SHRINK_OK)
-                        throw std::runtime_error(std::string("the weight transform failed on '") + p.tensor + "': " + inner.message);
-                    for (float v : p.effective)
-                        if (!std::isfinite(v)) throw std::runtime_error("the weight transform made a non-finite value in '" + p.tensor + "'");
-                }
-            };
-        const split_view& view = h.data_(SHRINK_SPLIT_TRAINING);
-        const input_filler filler(view, m);
-        train::sample_source data;
-        data.count = int64_t(view.indices.size());
-        data.fill = [&](const int64_t* idx, int64_t rows, float* x, int32_t* labels) {
-            for (int64_t r = 0; r < rows; ++r) filler.fill(view.indices[size_t(idx[r])], x + r * m.input_features, labels + r);
-        };
+        train::fit_options f = fit_options_of(spec_copy, m, h.state_.teacher.get(), h.table_.seed);
+        const train::sample_source data = training_samples(h.data_(SHRINK_SPLIT_TRAINING), m);
         f.on_epoch = [&](int epoch, double loss) {
             progress(ctx, "training", uint64_t(epoch), uint64_t(f.epochs));
             console::get().debug("[" + h.stage_id_ + "] epoch " + std::to_string(epoch) + " loss " + format_double(loss));
@@ -500,7 +382,7 @@ shrink_status stage_host::make_student(void* ctx, double width_scale, shrink_err
         h.state_.teacher = std::make_shared<const model>(std::move(h.state_.net));
         h.state_.teacher_from_stage = true;
         h.state_.net = std::move(student);
-        h.state_.stats.clear();
+        h.state_.artifacts.clear();  // measured on the teacher, not the student
     });
 }
 

@@ -3,53 +3,35 @@
 // the caller is plugin code across the C boundary.
 #pragma once
 
-#include "data/fashion_mnist.hpp"
 #include "cuda/cuda.hpp"
 #include "devices/device.hpp"
 #include "model/model.hpp"
+#include "run/model_state.hpp"
+#include "run/split_feed.hpp"
 
 #include <shrink/abi.h>
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 namespace shrink {
 
-/// A model plus what stages learned about it (per-layer statistics), forked per branch.
-struct model_state {
-    model net;
-    std::map<std::string, std::vector<float>> stats;  // "layer/key" -> values
-    /// The model distillation losses learn from: the recipe's teacher file or input model,
-    /// until a distiller keeps the model it distilled (shared: branches do not copy it).
-    std::shared_ptr<const model> teacher;
-    bool teacher_from_stage = false;  // a distiller set it: checkpoints store it
-};
-
-/// The samples of a split a stage may see: the images and the indices to use.
-struct split_view {
-    const image_set* images = nullptr;
-    std::vector<int64_t> indices;
-    bool preprocess = false;  // (pixel * scale - mean[c]) / std[c]; else pixel * the model's input_scale
-    float scale = 1;
-    std::vector<float> mean{0}, std{1};  // 1 value, or one per channel
-    bool channels_last = false;           // nhwc: a pixel's channels are adjacent
-};
-
-/// Resolves a split lazily (loading data costs time a plan check should not spend).
-using split_source = std::function<const split_view&(shrink_split)>;
-
 class stage_host {
   public:
     /// On a cuda device, the device is opened here (throws when it cannot be) and the
     /// plugin gets its shrink_cuda table; the host's forward passes run there too.
+    /// Artifacts the stage stores go to `artifacts.pool` and back `artifacts.facts`.
     stage_host(model_state& state, split_source data, std::string stage_id, uint64_t seed, bool read_only,
-               device_choice device = {});
+               device_choice device = {}, artifact_scope artifacts = {});
 
     const shrink_host* table() const { return &table_; }
     const std::map<std::string, double>& results() const { return results_; }
+    /// What the stage stored: these do not go stale by the stage's own weight changes.
+    const std::set<artifact_key>& stored_artifacts() const { return stored_; }
 
   private:
     static stage_host& self(void* ctx) { return *static_cast<stage_host*>(ctx); }
@@ -70,6 +52,11 @@ class stage_host {
     static shrink_status layer_set_input_quant(void*, const char*, float, int32_t, shrink_error*);
     static shrink_status stat_put(void*, const char*, const char*, const float*, uint64_t, shrink_error*);
     static shrink_status stat_get(void*, const char*, const char*, float*, uint64_t, uint64_t*, shrink_error*);
+    static shrink_status artifact_put(void*, const char*, const char*, const shrink_artifact_info*, const void*, shrink_error*);
+    static shrink_status artifact_find(void*, const char*, const char*, shrink_artifact_info*, int32_t*, shrink_error*);
+    static shrink_status artifact_read(void*, const char*, const char*, uint64_t, uint64_t, void*, shrink_error*);
+    void put_artifact(const char* layer_name, const char* key, int32_t dtype, const std::vector<uint64_t>& shape, const void* data);
+    const artifact* find_artifact(const char* layer_name, const char* key) const;
     static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);
     static uint64_t model_size_bytes(void*);
     static shrink_status result_put(void*, const char*, double, shrink_error*);
@@ -82,6 +69,8 @@ class stage_host {
     bool read_only_;
     device_choice device_;
     std::unique_ptr<cuda_stage_device> cuda_;
+    artifact_scope artifacts_;
+    std::set<artifact_key> stored_;
     shrink_host table_{};
     std::map<std::string, double> results_;
 };

@@ -8,11 +8,14 @@
 //     ~/.cache/shrink/stages; "off" disables it), so a later run of the same first
 //     stages reuses them instead of recomputing.
 // An entry is a directory KEY/ with model.safetensors (absent for evaluators, whose
-// model is their parent's) and state.json (per-layer statistics and the stage's results),
-// written last: an entry without state.json is unfinished and ignored.
+// model is their parent's) and state.json (the stage's results and the artifacts the
+// model state carries: type, shape, sha256 and facts of each), written last: an entry
+// without state.json is unfinished and ignored. Artifact files live beside the entries in
+// artifacts/SHA256, one file per content however many entries list it; an entry whose
+// artifact file is missing or of the wrong size is ignored (recomputed).
 #pragma once
 
-#include "run/stage_host.hpp"
+#include "run/model_state.hpp"
 
 #include <filesystem>
 #include <map>
@@ -34,6 +37,9 @@ class stage_store {
 
     /// The shared cache location from $SHRINK_CACHE; empty when "off".
     static std::filesystem::path default_cache();
+
+    /// Where a running stage's artifacts are written (the run's own pool).
+    std::filesystem::path artifact_pool() const { return checkpoints_ / "artifacts"; }
 
     /// Looks in the run's checkpoints, then (when `use_cache`) in the shared cache.
     /// `source` says which answered ("checkpoint" or "cache").

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 namespace shrink {
 
@@ -90,6 +91,12 @@ std::vector<std::string> split(std::string_view text, char separator) {
         start = end + 1;
     }
     return out;
+}
+
+std::string format_number(const char* format, double value) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, value);
+    return buf;
 }
 
 }  // namespace shrink

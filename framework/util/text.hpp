@@ -25,6 +25,8 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 /// Shortest text that parses back to the same double, without locale ("0.02", "1e-05").
 std::string format_double(double value);
+/// `value` through a printf format with one double conversion (e.g. "%.4f").
+std::string format_number(const char* format, double value);
 
 std::vector<std::string> split(std::string_view text, char separator);
 

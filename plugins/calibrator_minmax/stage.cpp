@@ -1,5 +1,6 @@
 // calibrator.minmax: runs calibration samples through the model and records each linear
-// layer's input range (input_min, input_max), the fact "activation_ranges".
+// layer's input range as two f32 artifacts of one value, input_min and input_max: the fact
+// "activation_ranges".
 #include <shrink/plugin.hpp>
 
 #include <algorithm>
@@ -27,8 +28,8 @@ void run(shrink::stage_context& ctx) {
                             r.hi = std::max(r.hi, *hi);
                         });
     for (const auto& [layer, r] : ranges) {
-        ctx.model().put_stat(layer, "input_min", {r.lo});
-        ctx.model().put_stat(layer, "input_max", {r.hi});
+        ctx.model().put_artifact<float>(layer, "input_min", {r.lo});
+        ctx.model().put_artifact<float>(layer, "input_max", {r.hi});
     }
     ctx.result("samples", double(samples));
     ctx.log("recorded input ranges of " + std::to_string(ranges.size()) + " layers from " + std::to_string(samples) + " samples");

@@ -124,7 +124,8 @@ void run(shrink::stage_context& ctx) {
     quantize_weights(ctx, layers, o);
     if (quantize_inputs)
         for (const shrink::layer& l : layers) {
-            const std::vector<float> lo = m.get_stat(l.name, "input_min"), hi = m.get_stat(l.name, "input_max");
+            const std::vector<float> lo = m.read_artifact<float>(l.name, "input_min"),
+                                     hi = m.read_artifact<float>(l.name, "input_max");
             if (lo.empty() || hi.empty())
                 throw shrink::plugin_error("layer '" + l.name + "' has no activation range; run a calibrator first");
             const float low = std::min(lo[0], 0.0f), high = std::max(hi[0], 0.0f);

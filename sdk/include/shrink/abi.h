@@ -130,6 +130,24 @@ typedef struct shrink_layer_info {
 #define SHRINK_DTYPE_BF16 3
 #define SHRINK_DTYPE_I8 4
 #define SHRINK_DTYPE_I4 5
+/* Element types artifacts take besides F32 (artifact_put). */
+#define SHRINK_DTYPE_F64 6
+#define SHRINK_DTYPE_I32 7
+#define SHRINK_DTYPE_I64 8
+#define SHRINK_DTYPE_U8 9
+
+#define SHRINK_ARTIFACT_MAX_RANK 4
+
+/** An artifact's type and shape: a per-layer array a stage measured (an input Hessian
+ *  X^T X as F64 [in, in], a histogram, index arrays), kept with the model state along the
+ *  path in a file of its own. Grows like the other tables. */
+typedef struct shrink_artifact_info {
+    uint32_t struct_size;
+    int32_t dtype;   /* SHRINK_DTYPE_F64, F32, I64, I32 or U8 */
+    uint32_t rank;   /* 1..SHRINK_ARTIFACT_MAX_RANK */
+    uint64_t shape[SHRINK_ARTIFACT_MAX_RANK];
+    uint64_t bytes;  /* element size times the elements; the host fills it in */
+} shrink_artifact_info;
 
 #define SHRINK_ENCODING_QUANTIZED 1u
 #define SHRINK_ENCODING_SPARSE 2u
@@ -327,6 +345,18 @@ typedef struct shrink_host {
      *  of rows at a time. */
     shrink_status (*tensor_read_rows_f32)(void* ctx, const char* name, uint64_t first_row, uint64_t row_count, float* dst,
                                           shrink_error* error);
+    /** Stores an artifact of layer `layer` under `key` (info->bytes of data, row-major),
+     *  replacing one of the same key. It backs the per-layer facts the stage provides and is
+     *  forgotten when a later stage makes them stale; a stage that provides none cannot store. */
+    shrink_status (*artifact_put)(void* ctx, const char* layer, const char* key, const shrink_artifact_info* info,
+                                  const void* data, shrink_error* error);
+    /** Describes an artifact into *out (up to out->struct_size); *found = 0 when there is none. */
+    shrink_status (*artifact_find)(void* ctx, const char* layer, const char* key, shrink_artifact_info* out,
+                                   int32_t* found, shrink_error* error);
+    /** Copies bytes [offset, offset + count) of an artifact to dst: a stage reads a large one
+     *  a block of rows at a time. */
+    shrink_status (*artifact_read)(void* ctx, const char* layer, const char* key, uint64_t offset, uint64_t count,
+                                   void* dst, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */
@@ -400,6 +430,7 @@ typedef struct shrink_plugin_descriptor {
 #define SHRINK_TRAIN_SPEC_SIZE_1 (offsetof(shrink_train_spec, transform_user) + sizeof(void*))
 #define SHRINK_TRAIN_REPORT_SIZE_1 (offsetof(shrink_train_report, last_epoch_loss) + sizeof(double))
 #define SHRINK_MODEL_OUTLINE_SIZE_1 (offsetof(shrink_model_outline, calibration_samples) + sizeof(uint64_t))
+#define SHRINK_ARTIFACT_INFO_SIZE_1 (offsetof(shrink_artifact_info, bytes) + sizeof(uint64_t))
 
 /** The entry point's signature, fixed for all ABI versions. The plugin fills *out with a
  *  descriptor that lives as long as the library. */

@@ -29,9 +29,11 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -253,6 +255,7 @@ class model {
         call([&](shrink_error* e) { return host_->layer_set_input_quant(host_->ctx, layer_name.c_str(), scale, zero_point, e); });
     }
 
+    /// The first release's statistics: f32 vectors, read and written as f32 artifacts.
     void put_stat(const std::string& layer_name, const std::string& key, const std::vector<float>& values) {
         call([&](shrink_error* e) {
             return host_->stat_put(host_->ctx, layer_name.c_str(), key.c_str(), values.data(), values.size(), e);
@@ -266,6 +269,78 @@ class model {
         std::vector<float> out(count);
         call([&](shrink_error* e) {
             return host_->stat_get(host_->ctx, layer_name.c_str(), key.c_str(), out.data(), out.size(), &count, e);
+        });
+        return out;
+    }
+
+    /// An artifact's type (SHRINK_DTYPE_*), shape and size in bytes.
+    struct artifact_info {
+        int32_t dtype = 0;
+        std::vector<uint64_t> shape;
+        uint64_t bytes = 0;
+    };
+
+    /// The artifact type of an element type: double, float, int64_t, int32_t or uint8_t.
+    template <class T>
+    static constexpr int32_t artifact_dtype() {
+        if constexpr (std::is_same_v<T, double>) return SHRINK_DTYPE_F64;
+        else if constexpr (std::is_same_v<T, float>) return SHRINK_DTYPE_F32;
+        else if constexpr (std::is_same_v<T, int64_t>) return SHRINK_DTYPE_I64;
+        else if constexpr (std::is_same_v<T, int32_t>) return SHRINK_DTYPE_I32;
+        else {
+            static_assert(std::is_same_v<T, uint8_t>, "artifacts hold double, float, int64_t, int32_t or uint8_t");
+            return SHRINK_DTYPE_U8;
+        }
+    }
+
+    /// Stores what the stage measured about a layer (row-major `values` of `shape`; empty
+    /// shape: one dimension of values.size()). It backs the per-layer facts the stage
+    /// provides and travels with the model state until a later stage makes them stale.
+    template <class T>
+    void put_artifact(const std::string& layer_name, const std::string& key, const std::vector<T>& values,
+                      std::vector<uint64_t> shape = {}) {
+        require_service(offsetof(shrink_host, artifact_put), "artifact");
+        if (shape.empty()) shape = {values.size()};
+        if (shape.size() > SHRINK_ARTIFACT_MAX_RANK) throw plugin_error("an artifact has at most 4 dimensions");
+        uint64_t n = 1;
+        for (uint64_t d : shape) n *= d;
+        if (n != values.size()) throw plugin_error("artifact '" + key + "': shape and value count disagree");
+        shrink_artifact_info info{};
+        info.struct_size = sizeof info;
+        info.dtype = artifact_dtype<T>();
+        info.rank = uint32_t(shape.size());
+        std::copy(shape.begin(), shape.end(), info.shape);
+        call([&](shrink_error* e) { return host_->artifact_put(host_->ctx, layer_name.c_str(), key.c_str(), &info, values.data(), e); });
+    }
+
+    /// The artifact's type and shape, or nothing when the layer has none under `key`.
+    std::optional<artifact_info> find_artifact(const std::string& layer_name, const std::string& key) const {
+        if (!offers(offsetof(shrink_host, artifact_find)) || !host_->artifact_find) return std::nullopt;
+        shrink_artifact_info raw{};
+        raw.struct_size = sizeof raw;
+        int32_t found = 0;
+        call([&](shrink_error* e) { return host_->artifact_find(host_->ctx, layer_name.c_str(), key.c_str(), &raw, &found, e); });
+        if (!found) return std::nullopt;
+        return artifact_info{raw.dtype, std::vector<uint64_t>(raw.shape, raw.shape + raw.rank), raw.bytes};
+    }
+
+    /// Elements [first, first + count) of an artifact (count 0: to the end), which must hold
+    /// T. A stage reads a large one (a Hessian) a block of rows at a time. Empty when absent.
+    template <class T>
+    std::vector<T> read_artifact(const std::string& layer_name, const std::string& key, uint64_t first = 0,
+                                 uint64_t count = 0) const {
+        const auto info = find_artifact(layer_name, key);
+        if (!info) return {};
+        if (info->dtype != artifact_dtype<T>())
+            throw plugin_error("artifact '" + key + "' of layer '" + layer_name + "' holds another element type");
+        const uint64_t total = info->bytes / sizeof(T);
+        if (first > total || (count && count > total - first))
+            throw plugin_error("elements outside artifact '" + key + "' of layer '" + layer_name + "'");
+        if (!count) count = total - first;
+        std::vector<T> out(count);
+        call([&](shrink_error* e) {
+            return host_->artifact_read(host_->ctx, layer_name.c_str(), key.c_str(), first * sizeof(T), count * sizeof(T),
+                                        out.data(), e);
         });
         return out;
     }
