@@ -7,22 +7,23 @@
 
 namespace shrink::cpu {
 
-bool is_activation(const std::string& op) {
-    return op == "relu" || op == "leaky_relu" || op == "sigmoid" || op == "tanh" || op == "gelu" || op == "gelu_tanh" ||
-           op == "clip";
-}
+bool is_activation(op_kind op) { return op_of(op).has(OP_ELEMENTWISE); }
 
 eltwise_post_op eltwise_algorithm(const activation& f) {
     using a = dnnl::algorithm;
-    if (f.op == "relu") return {a::eltwise_relu, 0, 0};
-    if (f.op == "leaky_relu") return {a::eltwise_relu, f.alpha, 0};
-    if (f.op == "sigmoid") return {a::eltwise_logistic, 0, 0};
-    if (f.op == "tanh") return {a::eltwise_tanh, 0, 0};
-    if (f.op == "gelu") return {a::eltwise_gelu_erf, 0, 0};
-    if (f.op == "gelu_tanh") return {a::eltwise_gelu_tanh, 0, 0};
-    // clip_v2 is min(max(x, lo), hi), ONNX's Clip; oneDNN's older clip is lo < x <= hi.
-    if (f.op == "clip") return {a::eltwise_clip_v2, f.alpha, f.beta};
-    throw std::invalid_argument("'" + f.op + "' is not an activation");
+    if (!f.op) throw std::invalid_argument("no activation");
+    switch (*f.op) {
+        case op_kind::relu: return {a::eltwise_relu, 0, 0};
+        case op_kind::leaky_relu: return {a::eltwise_relu, f.alpha, 0};
+        case op_kind::sigmoid: return {a::eltwise_logistic, 0, 0};
+        case op_kind::tanh: return {a::eltwise_tanh, 0, 0};
+        case op_kind::gelu: return {a::eltwise_gelu_erf, 0, 0};
+        case op_kind::gelu_tanh: return {a::eltwise_gelu_tanh, 0, 0};
+        // clip_v2 is min(max(x, lo), hi), ONNX's Clip; oneDNN's older clip is lo < x <= hi.
+        case op_kind::clip: return {a::eltwise_clip_v2, f.alpha, f.beta};
+        default: break;  // not one of these: refused below
+    }
+    throw std::invalid_argument(std::string("'") + op_of(*f.op).name + "' is not an activation");
 }
 
 kernel make_eltwise_kernel(int64_t count, const activation& f, const layout& l) {

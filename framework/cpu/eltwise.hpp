@@ -2,23 +2,23 @@
 #pragma once
 
 #include "cpu/kernel.hpp"
+#include "model/ops.hpp"
 
 #include <cstdint>
-#include <string>
+#include <optional>
 
 namespace shrink::cpu {
 
-/// An activation function: `op` is a model op name ("relu", "leaky_relu", "sigmoid",
-/// "tanh", "gelu", "gelu_tanh", "clip"; empty = none); leaky_relu's slope is alpha, clip keeps
-/// [alpha, beta].
+/// An activation function: an elementwise op of the op table (model/ops.def; none when
+/// empty); leaky_relu's slope is alpha, clip keeps [alpha, beta].
 struct activation {
-    std::string op;
+    std::optional<op_kind> op;
     float alpha = 0, beta = 0;
-    explicit operator bool() const { return !op.empty(); }
+    explicit operator bool() const { return op.has_value(); }
 };
 
-/// True for the ops `activation` can hold.
-bool is_activation(const std::string& op);
+/// True for the ops `activation` can hold: the table's elementwise ones.
+bool is_activation(op_kind op);
 
 /// dst = f(src) over `count` floats, or over an activation in blocked layout `l` (whose
 /// padding stays untouched); src == dst is allowed. Writes `l`.

@@ -90,7 +90,8 @@ engine::engine(const model& m) {
 
     for (size_t i = 0; i < m.layers.size(); ++i) {
         const layer& l = m.layers[i];
-        if (l.op == "flatten" || l.op == "reshape") {  // the same floats in the same order: a view
+        const op_kind op = l.kind();
+        if (op_of(op).has(OP_SAME_FLOATS)) {  // flatten, reshape: the same floats in the same order, a view
             value[l.output] = value.at(l.input);
             continue;
         }
@@ -102,48 +103,69 @@ engine::engine(const model& m) {
         }
         s.in_shape = shapes.at(l.input);
         std::string produced = l.output;
-        if (l.op == "linear" || l.op == "conv") {
-            s.k = l.op == "linear" ? kind::linear : kind::conv;
-            s.weight = floats_of(m.at(l.weight));
-            const int64_t out_channels = m.at(l.weight).shape[0];
-            s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
-            if (s.k == kind::conv && fuse.absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
-                // conv then batchnorm is one conv: scale each output channel's weights and bias.
-                const layer& bn = m.layers[++i];
-                const std::vector<float> scale = m.at(bn.weight).decode(), shift = m.at(bn.bias).decode();
-                const size_t per_channel = s.weight.size() / size_t(out_channels);
-                float* weight = s.weight.write();  // the model's own payload stays as it is
-                for (size_t o = 0; o < size_t(out_channels); ++o) {
-                    for (size_t k = 0; k < per_channel; ++k) weight[o * per_channel + k] *= scale[o];
-                    s.bias[o] = s.bias[o] * scale[o] + shift[o];
+        auto next_is = [&](op_kind k) { return fuse.absorbable(i + 1, produced) && m.layers[i + 1].kind() == k; };
+        switch (op) {
+            case op_kind::linear:
+            case op_kind::conv: {
+                s.k = op == op_kind::linear ? kind::linear : kind::conv;
+                s.weight = floats_of(m.at(l.weight));
+                const int64_t out_channels = m.at(l.weight).shape[0];
+                s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
+                if (s.k == kind::conv && next_is(op_kind::batchnorm)) {
+                    // conv then batchnorm is one conv: scale each output channel's weights and bias.
+                    const layer& bn = m.layers[++i];
+                    const std::vector<float> scale = m.at(bn.weight).decode(), shift = m.at(bn.bias).decode();
+                    const size_t per_channel = s.weight.size() / size_t(out_channels);
+                    float* weight = s.weight.write();  // the model's own payload stays as it is
+                    for (size_t o = 0; o < size_t(out_channels); ++o) {
+                        for (size_t k = 0; k < per_channel; ++k) weight[o * per_channel + k] *= scale[o];
+                        s.bias[o] = s.bias[o] * scale[o] + shift[o];
+                    }
+                    s.folded.push_back(bn.name);
+                    produced = bn.output;
                 }
-                s.folded.push_back(bn.name);
-                produced = bn.output;
+                if (fuse.absorbable(i + 1, produced) && cpu::is_activation(m.layers[i + 1].kind()) &&
+                    (s.k == kind::conv || m.layers[i + 1].kind() == op_kind::relu)) {
+                    const layer& f = m.layers[++i];
+                    s.post = cpu::activation{f.kind(), f.alpha, f.beta};
+                    s.folded.push_back(f.name);
+                    produced = f.output;
+                }
+                break;
             }
-            if (fuse.absorbable(i + 1, produced) && cpu::is_activation(m.layers[i + 1].op) &&
-                (s.k == kind::conv || m.layers[i + 1].op == "relu")) {
-                const layer& f = m.layers[++i];
-                s.post = cpu::activation{f.op, f.alpha, f.beta};
-                s.folded.push_back(f.name);
-                produced = f.output;
-            }
-        } else if (cpu::is_activation(l.op)) {
-            s.k = kind::activation;
-            s.post = cpu::activation{l.op, l.alpha, l.beta};
-        } else if (l.op == "softmax" || l.op == "log_softmax") {
-            s.k = l.op == "softmax" ? kind::softmax : kind::log_softmax;
-        } else if (l.op == "batchnorm") {
-            s.k = kind::batchnorm;
-            s.weight = floats_of(m.at(l.weight));
-            s.bias = m.at(l.bias).decode();
-        } else if (is_binary(l.op)) {
-            s.k = kind::binary;
-            s.operand_shape = shapes.at(l.more_inputs[0]);
-        } else if (l.op == "concat") {
-            s.k = kind::concat;
-            for (const std::string& in : l.inputs()) s.in_shapes.push_back(shapes.at(in));
-        } else {  // max_pool, avg_pool, global_avg_pool
-            s.k = kind::pool;
+            case op_kind::relu:
+            case op_kind::leaky_relu:
+            case op_kind::sigmoid:
+            case op_kind::tanh:
+            case op_kind::gelu:
+            case op_kind::gelu_tanh:
+            case op_kind::clip:
+                s.k = kind::activation;
+                s.post = cpu::activation{op, l.alpha, l.beta};
+                break;
+            case op_kind::softmax: s.k = kind::softmax; break;
+            case op_kind::log_softmax: s.k = kind::log_softmax; break;
+            case op_kind::batchnorm:
+                s.k = kind::batchnorm;
+                s.weight = floats_of(m.at(l.weight));
+                s.bias = m.at(l.bias).decode();
+                break;
+            case op_kind::add:
+            case op_kind::sub:
+            case op_kind::mul:
+            case op_kind::div:
+                s.k = kind::binary;
+                s.operand_shape = shapes.at(l.more_inputs[0]);
+                break;
+            case op_kind::concat:
+                s.k = kind::concat;
+                for (const std::string& in : l.inputs()) s.in_shapes.push_back(shapes.at(in));
+                break;
+            case op_kind::max_pool:
+            case op_kind::avg_pool:
+            case op_kind::global_avg_pool: s.k = kind::pool; break;
+            case op_kind::flatten:
+            case op_kind::reshape: break;  // views, above
         }
         s.output = new_value(produced);
         s.out_shape = shapes.at(produced);
@@ -287,10 +309,10 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 break;
             case kind::pool: {
                 window w = l.win;
-                cpu::pooling how = l.op == "max_pool" ? cpu::pooling::max
-                                   : w.count_include_pad ? cpu::pooling::average_with_pad
-                                                         : cpu::pooling::average;
-                if (l.op == "global_avg_pool") {
+                cpu::pooling how = l.kind() == op_kind::max_pool ? cpu::pooling::max
+                                   : w.count_include_pad           ? cpu::pooling::average_with_pad
+                                                                   : cpu::pooling::average;
+                if (l.kind() == op_kind::global_avg_pool) {
                     w = window{};
                     w.kernel = {s.in_shape[1], s.in_shape[2]};
                     how = cpu::pooling::average;
@@ -311,7 +333,7 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 unary = cpu::make_softmax_kernel(rows, s.in_size(), s.k == kind::log_softmax);
                 break;
             case kind::binary: {
-                auto k = std::make_shared<cpu::binary_kernel>(l.op, rows, s.in_shape, s.operand_shape, in,
+                auto k = std::make_shared<cpu::binary_kernel>(l.kind(), rows, s.in_shape, s.operand_shape, in,
                                                               layout_free ? operand : cpu::layout());
                 out = in;
                 p->run.push_back([k](const float* const* src, float* dst) { k->run(src[0], src[1], dst); });

@@ -22,13 +22,24 @@ struct binary_kernel::impl {
     std::unordered_map<int, dnnl::memory> args;  // made once: a run only sets pointers
 };
 
-binary_kernel::binary_kernel(const std::string& op, int64_t batch, const std::vector<int64_t>& a_shape,
+namespace {
+dnnl::algorithm binary_algorithm(op_kind op) {
+    using a = dnnl::algorithm;
+    switch (op) {
+        case op_kind::add: return a::binary_add;
+        case op_kind::sub: return a::binary_sub;
+        case op_kind::mul: return a::binary_mul;
+        case op_kind::div: return a::binary_div;
+        default: break;  // not one of these: refused below
+    }
+    throw std::invalid_argument(std::string("'") + op_of(op).name + "' is not a binary op");
+}
+}  // namespace
+
+binary_kernel::binary_kernel(op_kind op, int64_t batch, const std::vector<int64_t>& a_shape,
                              const std::vector<int64_t>& b_shape, const layout& a_layout, const layout& b_layout)
     : impl_(std::make_unique<impl>()) {
-    using a = dnnl::algorithm;
-    const a alg = op == "add" ? a::binary_add : op == "sub" ? a::binary_sub : op == "mul" ? a::binary_mul : op == "div" ? a::binary_div
-                                                                                                                 : a::undef;
-    if (alg == a::undef) throw std::invalid_argument("'" + op + "' is not a binary op");
+    const dnnl::algorithm alg = binary_algorithm(op);
     // b takes a's rank, with size-1 dimensions in front (its broadcast, as oneDNN wants it).
     std::vector<int64_t> b_full(a_shape.size() - b_shape.size(), 1);
     b_full.insert(b_full.end(), b_shape.begin(), b_shape.end());

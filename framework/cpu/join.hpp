@@ -3,6 +3,7 @@
 #pragma once
 
 #include "cpu/layout.hpp"
+#include "model/ops.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -16,7 +17,7 @@ namespace shrink::cpu {
 /// 1). a and dst share layout `a_layout`; b is in `b_layout`. dst == a is allowed.
 class binary_kernel {
   public:
-    binary_kernel(const std::string& op, int64_t batch, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape,
+    binary_kernel(op_kind op, int64_t batch, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape,
                   const layout& a_layout = {}, const layout& b_layout = {});
     ~binary_kernel();
     binary_kernel(binary_kernel&&) noexcept;

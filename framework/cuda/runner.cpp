@@ -26,18 +26,22 @@ int64_t volume(const std::vector<int64_t>& shape, size_t from = 0, size_t to = S
 }
 
 /// The activation a layer applies, or none for every other op.
-gpu::act act_of(const std::string& op, float alpha = 0, float beta = 0) {
-    static const std::map<std::string, gpu::act::kind> kinds{{"relu", gpu::act::relu},       {"leaky_relu", gpu::act::leaky_relu},
-                                                             {"sigmoid", gpu::act::sigmoid}, {"tanh", gpu::act::tanh},
-                                                             {"gelu", gpu::act::gelu},       {"gelu_tanh", gpu::act::gelu_tanh},
-                                                             {"clip", gpu::act::clip}};
-    auto it = kinds.find(op);
-    return it == kinds.end() ? gpu::act{} : gpu::act{it->second, alpha, beta};
+gpu::act act_of(op_kind op, float alpha = 0, float beta = 0) {
+    switch (op) {
+        case op_kind::relu: return {gpu::act::relu, alpha, beta};
+        case op_kind::leaky_relu: return {gpu::act::leaky_relu, alpha, beta};
+        case op_kind::sigmoid: return {gpu::act::sigmoid, alpha, beta};
+        case op_kind::tanh: return {gpu::act::tanh, alpha, beta};
+        case op_kind::gelu: return {gpu::act::gelu, alpha, beta};
+        case op_kind::gelu_tanh: return {gpu::act::gelu_tanh, alpha, beta};
+        case op_kind::clip: return {gpu::act::clip, alpha, beta};
+        default: return gpu::act{};  // no activation
+    }
 }
 
-gpu::act act_of(const layer& l) { return act_of(l.op, l.alpha, l.beta); }
+gpu::act act_of(const layer& l) { return act_of(l.kind(), l.alpha, l.beta); }
 
-bool is_activation(const std::string& op) { return act_of(op).k != gpu::act::none; }
+bool is_activation(op_kind op) { return act_of(op).k != gpu::act::none; }
 
 /// A tensor's dense floats on the device, decoded there when quantized.
 gpu::buffer<float> device_floats(gpu::context& c, const tensor& t) {
@@ -70,7 +74,8 @@ class cuda_runner final : public runner {
         values_[m.input] = 0;
         for (size_t i = 0; i < m.layers.size(); ++i) {
             const layer& l = m.layers[i];
-            if (l.op == "flatten" || l.op == "reshape") {
+            const op_kind op = l.kind();
+            if (op_of(op).has(OP_SAME_FLOATS)) {  // flatten, reshape: a view
                 values_[l.output] = values_.at(l.input);
                 continue;
             }
@@ -81,34 +86,31 @@ class cuda_runner final : public runner {
                 s.in_shapes.push_back(shapes.at(in));
             }
             std::string produced = l.output;
-            if (l.op == "linear" || l.op == "conv") {
+            if (op == op_kind::linear || op == op_kind::conv) {
                 s.weight = device_floats(c_, m.at(l.weight));
                 if (!l.bias.empty()) s.bias = device_floats(c_, m.at(l.bias));
                 s.channels = m.at(l.weight).shape[0];
-                if (l.op == "conv" && fuse.absorbable(i + 1, produced) && m.layers[i + 1].op == "batchnorm") {
+                if (op == op_kind::conv && fuse.absorbable(i + 1, produced) && m.layers[i + 1].kind() == op_kind::batchnorm) {
                     const layer& bn = m.layers[++i];
                     s.bn_scale = device_floats(c_, m.at(bn.weight));
                     s.bn_shift = device_floats(c_, m.at(bn.bias));
                     produced = bn.output;
                 }
-                if (fuse.absorbable(i + 1, produced) && is_activation(m.layers[i + 1].op)) {
+                if (fuse.absorbable(i + 1, produced) && is_activation(m.layers[i + 1].kind())) {
                     s.post = act_of(m.layers[++i]);
                     produced = m.layers[i].output;
                 }
-            } else if (l.op == "batchnorm") {
+            } else if (op == op_kind::batchnorm) {
                 s.bn_scale = device_floats(c_, m.at(l.weight));
                 s.bn_shift = device_floats(c_, m.at(l.bias));
-            } else if (!is_activation(l.op) && l.op != "softmax" && l.op != "log_softmax" && !is_binary(l.op) &&
-                       l.op != "concat" && l.op != "max_pool" && l.op != "avg_pool" && l.op != "global_avg_pool") {
-                throw std::runtime_error("layer '" + l.name + "': op '" + l.op + "' has no CUDA kernel");
             }
-            if (is_binary(l.op) && std::max(s.in_shapes[0].size(), s.in_shapes[1].size()) > 4)
+            if (op_of(op).has(OP_BINARY) && std::max(s.in_shapes[0].size(), s.in_shapes[1].size()) > 4)
                 throw std::runtime_error("layer '" + l.name + "': the CUDA runtime broadcasts at most 4 dimensions per sample");
             s.out_shape = shapes.at(produced);
             s.output = int(value_floats_.size());
             value_floats_.push_back(volume(s.out_shape));
             values_[produced] = s.output;
-            if (l.op == "conv") col_floats_ = std::max(col_floats_, volume(s.in_shapes[0], 0, 1) * l.win.kernel[0] * l.win.kernel[1] *
+            if (op == op_kind::conv) col_floats_ = std::max(col_floats_, volume(s.in_shapes[0], 0, 1) * l.win.kernel[0] * l.win.kernel[1] *
                                                                         volume(s.out_shape, 1));
             steps_.push_back(std::move(s));
         }
@@ -161,7 +163,8 @@ class cuda_runner final : public runner {
         const float* in = buffers_[size_t(s.inputs[0])].data();
         float* out = buffers_[size_t(s.output)].data();
         const int64_t in_size = volume(s.in_shapes[0]);
-        if (l.op == "linear" || l.op == "conv") {
+        const op_kind op = l.kind();
+        if (op == op_kind::linear || op == op_kind::conv) {
             if (l.input_quantization) {
                 gpu::fake_quantize(in, quantized_.data(), rows * in_size, l.input_quantization->scale, l.input_quantization->zero_point, stream);
                 in = quantized_.data();
@@ -172,7 +175,7 @@ class cuda_runner final : public runner {
                 on_layer_input(l.name, host.data(), rows, in_size);
             }
             const float one = 1.0f, zero = 0.0f;
-            if (l.op == "linear") {
+            if (op == op_kind::linear) {
                 gpu::check(cublasSgemm(c_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(s.channels), int(rows), int(in_size), &one, s.weight.data(),
                                        int(in_size), in, int(in_size), &zero, out, int(s.channels)),
                            "linear product");
@@ -197,23 +200,39 @@ class cuda_runner final : public runner {
             gpu::channel_epilogue(out, rows, s.channels, spatial, s.bias.data(), s.bn_scale.data(), s.bn_shift.data(), s.post, stream);
             return;
         }
-        if (l.op == "batchnorm") {
-            cudaMemcpyAsync(out, in, size_t(rows * in_size) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
-            gpu::channel_epilogue(out, rows, s.in_shapes[0][0], volume(s.in_shapes[0], 1), nullptr, s.bn_scale.data(), s.bn_shift.data(),
-                                  gpu::act{}, stream);
-        } else if (const gpu::act f = act_of(l); f.k != gpu::act::none) {
-            gpu::activation(in, out, rows * in_size, f, stream);
-        } else if (l.op == "softmax" || l.op == "log_softmax") {
-            gpu::softmax(in, out, rows, in_size, l.op == "log_softmax", stream);
-        } else if (l.op == "max_pool" || l.op == "avg_pool" || l.op == "global_avg_pool") {
-            const gpu::pool_kind k = l.op == "max_pool" ? gpu::pool_kind::max
-                                     : l.op == "avg_pool" && l.win.count_include_pad ? gpu::pool_kind::average_with_pad
-                                                                                     : gpu::pool_kind::average;
-            gpu::pool(in, window_of(l, s, rows), k, out, stream);
-        } else if (is_binary(l.op)) {
-            run_binary(s, rows, in, out);
-        } else if (l.op == "concat") {
-            run_concat(s, rows, out);
+        switch (op) {
+            case op_kind::batchnorm:
+                cudaMemcpyAsync(out, in, size_t(rows * in_size) * sizeof(float), cudaMemcpyDeviceToDevice, stream);
+                gpu::channel_epilogue(out, rows, s.in_shapes[0][0], volume(s.in_shapes[0], 1), nullptr, s.bn_scale.data(),
+                                      s.bn_shift.data(), gpu::act{}, stream);
+                return;
+            case op_kind::relu:
+            case op_kind::leaky_relu:
+            case op_kind::sigmoid:
+            case op_kind::tanh:
+            case op_kind::gelu:
+            case op_kind::gelu_tanh:
+            case op_kind::clip: gpu::activation(in, out, rows * in_size, act_of(l), stream); return;
+            case op_kind::softmax:
+            case op_kind::log_softmax: gpu::softmax(in, out, rows, in_size, op == op_kind::log_softmax, stream); return;
+            case op_kind::max_pool:
+            case op_kind::avg_pool:
+            case op_kind::global_avg_pool: {
+                const gpu::pool_kind k = op == op_kind::max_pool                             ? gpu::pool_kind::max
+                                         : op == op_kind::avg_pool && l.win.count_include_pad ? gpu::pool_kind::average_with_pad
+                                                                                             : gpu::pool_kind::average;
+                gpu::pool(in, window_of(l, s, rows), k, out, stream);
+                return;
+            }
+            case op_kind::add:
+            case op_kind::sub:
+            case op_kind::mul:
+            case op_kind::div: run_binary(s, rows, in, out); return;
+            case op_kind::concat: run_concat(s, rows, out); return;
+            case op_kind::linear:
+            case op_kind::conv:  // above
+            case op_kind::flatten:
+            case op_kind::reshape: return;  // views: no step
         }
     }
 
@@ -224,7 +243,7 @@ class cuda_runner final : public runner {
         w.batch = rows;
         w.in_c = in[0], w.in_h = in.size() > 1 ? in[1] : 1, w.in_w = in.size() > 2 ? in[2] : 1;
         w.out_c = out[0], w.out_h = out.size() > 1 ? out[1] : 1, w.out_w = out.size() > 2 ? out[2] : 1;
-        const bool global = l.op == "global_avg_pool";
+        const bool global = l.kind() == op_kind::global_avg_pool;
         w.kh = global ? w.in_h : l.win.kernel[0];
         w.kw = global ? w.in_w : l.win.kernel[1];
         w.stride_h = global ? 1 : l.win.strides[0];
@@ -246,8 +265,9 @@ class cuda_runner final : public runner {
             strides[4 - bs.size() + k] = bs[k] == 1 ? 0 : stride;
             stride *= bs[k];
         }
-        static const std::map<std::string, int> ops{{"add", 0}, {"sub", 1}, {"mul", 2}, {"div", 3}};
-        gpu::binary(a, buffers_[size_t(s.inputs[1])].data(), out, rows, dims, strides, volume(bs), ops.at(s.l->op), c_.stream());
+        const op_kind op = s.l->kind();
+        const int code = op == op_kind::add ? 0 : op == op_kind::sub ? 1 : op == op_kind::mul ? 2 : 3;  // gpu::binary's; div is 3
+        gpu::binary(a, buffers_[size_t(s.inputs[1])].data(), out, rows, dims, strides, volume(bs), code, c_.stream());
     }
 
     void run_concat(const step& s, int64_t rows, float* out) const {

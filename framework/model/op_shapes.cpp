@@ -161,7 +161,7 @@ std::vector<int64_t> shape_window(const model& m, const layer& l, const shapes& 
 
 const std::vector<op_info>& op_table() {
     static const std::vector<op_info> table{
-#define SHRINK_OP(id, name, inputs, attributes, shape) {op_kind::id, name, inputs, attributes, &shape_##shape},
+#define SHRINK_OP(id, name, inputs, attributes, shape, onnx) {op_kind::id, name, inputs, attributes, &shape_##shape, onnx},
 #include "model/ops.def"
 #undef SHRINK_OP
     };

@@ -29,7 +29,7 @@ enum op_attribute : uint32_t {
 };
 
 enum class op_kind : uint8_t {
-#define SHRINK_OP(id, name, inputs, attributes, shape) id,
+#define SHRINK_OP(id, name, inputs, attributes, shape, onnx) id,
 #include "model/ops.def"
 #undef SHRINK_OP
 };
@@ -45,6 +45,7 @@ struct op_info {
     int inputs;  // 0: two or more
     uint32_t attributes;
     shape_rule shape;
+    const char* onnx;  // the ONNX op it exports as; "" when several nodes
 
     bool has(uint32_t attribute) const { return (attributes & attribute) != 0; }
 };

@@ -50,7 +50,7 @@ void factorize_layer(model& m, const std::string& n, uint64_t rank, const float*
     tensor ta, tb;
     ta.shape = {int64_t(rank), in};
     tb.shape = {out, int64_t(rank)};
-    if (l->op == "conv") {
+    if (l->kind() == op_kind::conv) {
         // The first conv keeps the window and makes `rank` channels; the second mixes
         // them back to `out` with a 1x1 conv.
         ta.shape = {int64_t(rank), w.shape[1], w.shape[2], w.shape[3]};

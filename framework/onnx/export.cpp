@@ -101,7 +101,7 @@ void gelu(onnx::GraphProto* g, const layer& l) {
     auto v = [&](const char* what) { return l.name + "." + what; };
     add_float(g, v("one"), {}, {1.0f});
     add_float(g, v("half"), {}, {0.5f});
-    if (l.op == "gelu") {  // x * 0.5 * (1 + erf(x / sqrt(2)))
+    if (l.kind() == op_kind::gelu) {  // x * 0.5 * (1 + erf(x / sqrt(2)))
         add_float(g, v("root2"), {}, {1.41421356f});
         add_node(g, "Div", v("div"), {x, v("root2")}, {v("scaled")});
         add_node(g, "Erf", v("erf"), {v("scaled")}, {v("erf")});
@@ -133,85 +133,116 @@ std::string export_onnx(const model& m) {
     onnx::GraphProto* g = proto.mutable_graph();
     g->set_name("shrink");
     io(g->add_input(), m.input, shapes.at(m.input));
-    static const std::map<std::string, std::string> plain{{"relu", "Relu"},      {"sigmoid", "Sigmoid"},
-                                                          {"tanh", "Tanh"},      {"global_avg_pool", "GlobalAveragePool"},
-                                                          {"softmax", "Softmax"}, {"log_softmax", "LogSoftmax"}};
     for (const layer& l : m.layers) {
-        if (auto p = plain.find(l.op); p != plain.end()) {
-            onnx::NodeProto* n = add_node(g, p->second, l.name, {l.input}, {l.output});
-            if (l.op == "softmax" || l.op == "log_softmax") int_attr(n, "axis", -1);
-        } else if (l.op == "leaky_relu") {
-            float_attr(add_node(g, "LeakyRelu", l.name, {l.input}, {l.output}), "alpha", l.alpha);
-        } else if (l.op == "clip") {
-            add_float(g, l.name + ".min", {}, {l.alpha});
-            add_float(g, l.name + ".max", {}, {l.beta});
-            add_node(g, "Clip", l.name, {l.input, l.name + ".min", l.name + ".max"}, {l.output});
-        } else if (l.op == "gelu" || l.op == "gelu_tanh") {
-            gelu(g, l);
-        } else if (l.op == "flatten") {
-            int_attr(add_node(g, "Flatten", l.name, {l.input}, {l.output}), "axis", 1);
-        } else if (l.op == "reshape") {
-            std::vector<int64_t> target{0};  // 0: the batch, copied
-            target.insert(target.end(), l.shape.begin(), l.shape.end());
-            add_typed(g, l.name + ".shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
-            add_node(g, "Reshape", l.name, {l.input, l.name + ".shape"}, {l.output});
-        } else if (is_binary(l.op)) {
-            // shrink aligns the second operand's per-sample shape to the right of the first's;
-            // ONNX aligns whole shapes, batch included: give it the first's rank.
-            const std::vector<int64_t>& a = shapes.at(l.input);
-            const std::vector<int64_t>& b = shapes.at(l.more_inputs[0]);
-            std::string operand = l.more_inputs[0];
-            if (b.size() < a.size()) {
-                std::vector<int64_t> target(a.size() - b.size() + 1, 1);
-                target[0] = 0;
-                target.insert(target.end(), b.begin(), b.end());
-                add_typed(g, l.name + ".operand_shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
-                operand = l.name + ".operand";
-                add_node(g, "Reshape", l.name + ".broadcast", {l.more_inputs[0], l.name + ".operand_shape"}, {operand});
+        const op_kind op = l.kind();
+        switch (op) {
+            case op_kind::relu:
+            case op_kind::sigmoid:
+            case op_kind::tanh:
+            case op_kind::global_avg_pool:
+            case op_kind::softmax:
+            case op_kind::log_softmax: {
+                onnx::NodeProto* n = add_node(g, op_of(op).onnx, l.name, {l.input}, {l.output});
+                if (op == op_kind::softmax || op == op_kind::log_softmax) int_attr(n, "axis", -1);
+                break;
             }
-            static const std::map<std::string, std::string> names{{"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"}};
-            add_node(g, names.at(l.op), l.name, {l.input, operand}, {l.output});
-        } else if (l.op == "concat") {
-            int_attr(add_node(g, "Concat", l.name, l.inputs(), {l.output}), "axis", l.axis + 1);
-        } else if (l.op == "max_pool" || l.op == "avg_pool") {
-            onnx::NodeProto* n = add_node(g, l.op == "max_pool" ? "MaxPool" : "AveragePool", l.name, {l.input}, {l.output});
-            window_attrs(n, l);
-            if (l.op == "avg_pool") int_attr(n, "count_include_pad", l.win.count_include_pad ? 1 : 0);
-        } else if (l.op == "batchnorm") {
-            // A per-channel scale and shift: normalization with mean 0, variance 1 and epsilon 0.
-            const int64_t channels = m.at(l.weight).shape[0];
-            add_float(g, l.weight, {channels}, m.at(l.weight).decode());
-            add_float(g, l.bias, {channels}, m.at(l.bias).decode());
-            add_float(g, l.name + ".mean", {channels}, std::vector<float>(size_t(channels), 0.0f));
-            add_float(g, l.name + ".var", {channels}, std::vector<float>(size_t(channels), 1.0f));
-            onnx::NodeProto* n = add_node(g, "BatchNormalization", l.name, {l.input, l.weight, l.bias, l.name + ".mean", l.name + ".var"}, {l.output});
-            float_attr(n, "epsilon", 0.0f);
-        } else {  // linear, conv
-            const tensor& w = m.at(l.weight);
-            std::string x = l.input;
-            if (l.input_quantization) {
-                // Static 8-bit input quantization, exactly as shrink's runtime simulates it.
-                add_float(g, l.name + ".input_scale", {}, {l.input_quantization->scale});
-                add_typed(g, l.name + ".input_zero_point", onnx::TensorProto::UINT8, {},
-                          std::vector<uint8_t>{uint8_t(l.input_quantization->zero_point)});
-                add_node(g, "QuantizeLinear", l.name + ".quantize_input", {x, l.name + ".input_scale", l.name + ".input_zero_point"},
-                         {l.name + ".input_q"});
-                add_node(g, "DequantizeLinear", l.name + ".dequantize_input",
-                         {l.name + ".input_q", l.name + ".input_scale", l.name + ".input_zero_point"}, {l.name + ".input_dq"});
-                x = l.name + ".input_dq";
+            case op_kind::leaky_relu: {
+                float_attr(add_node(g, op_of(op).onnx, l.name, {l.input}, {l.output}), "alpha", l.alpha);
+                break;
             }
-            std::vector<std::string> inputs{x, weight_input(g, l, w)};
-            if (!l.bias.empty()) {
-                add_float(g, l.bias, m.at(l.bias).shape, m.at(l.bias).decode());
-                inputs.push_back(l.bias);
+            case op_kind::clip: {
+                add_float(g, l.name + ".min", {}, {l.alpha});
+                add_float(g, l.name + ".max", {}, {l.beta});
+                add_node(g, op_of(op).onnx, l.name, {l.input, l.name + ".min", l.name + ".max"}, {l.output});
+                break;
             }
-            if (l.op == "linear") {
-                int_attr(add_node(g, "Gemm", l.name, inputs, {l.output}), "transB", 1);
-            } else {
-                onnx::NodeProto* n = add_node(g, "Conv", l.name, inputs, {l.output});
+            case op_kind::gelu:
+            case op_kind::gelu_tanh: {
+                gelu(g, l);
+                break;
+            }
+            case op_kind::flatten: {
+                int_attr(add_node(g, op_of(op).onnx, l.name, {l.input}, {l.output}), "axis", 1);
+                break;
+            }
+            case op_kind::reshape: {
+                std::vector<int64_t> target{0};  // 0: the batch, copied
+                target.insert(target.end(), l.shape.begin(), l.shape.end());
+                add_typed(g, l.name + ".shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
+                add_node(g, op_of(op).onnx, l.name, {l.input, l.name + ".shape"}, {l.output});
+                break;
+            }
+            case op_kind::add:
+            case op_kind::sub:
+            case op_kind::mul:
+            case op_kind::div: {
+                // shrink aligns the second operand's per-sample shape to the right of the first's;
+                // ONNX aligns whole shapes, batch included: give it the first's rank.
+                const std::vector<int64_t>& a = shapes.at(l.input);
+                const std::vector<int64_t>& b = shapes.at(l.more_inputs[0]);
+                std::string operand = l.more_inputs[0];
+                if (b.size() < a.size()) {
+                    std::vector<int64_t> target(a.size() - b.size() + 1, 1);
+                    target[0] = 0;
+                    target.insert(target.end(), b.begin(), b.end());
+                    add_typed(g, l.name + ".operand_shape", onnx::TensorProto::INT64, {int64_t(target.size())}, target);
+                    operand = l.name + ".operand";
+                    add_node(g, "Reshape", l.name + ".broadcast", {l.more_inputs[0], l.name + ".operand_shape"}, {operand});
+                }
+                add_node(g, op_of(op).onnx, l.name, {l.input, operand}, {l.output});
+                break;
+            }
+            case op_kind::concat: {
+                int_attr(add_node(g, op_of(op).onnx, l.name, l.inputs(), {l.output}), "axis", l.axis + 1);
+                break;
+            }
+            case op_kind::max_pool:
+            case op_kind::avg_pool: {
+                onnx::NodeProto* n = add_node(g, op_of(op).onnx, l.name, {l.input}, {l.output});
                 window_attrs(n, l);
-                ints_attr(n, "dilations", {l.win.dilations[0], l.win.dilations[1]});
-                int_attr(n, "group", l.win.group);
+                if (op == op_kind::avg_pool) int_attr(n, "count_include_pad", l.win.count_include_pad ? 1 : 0);
+                break;
+            }
+            case op_kind::batchnorm: {
+                // A per-channel scale and shift: normalization with mean 0, variance 1 and epsilon 0.
+                const int64_t channels = m.at(l.weight).shape[0];
+                add_float(g, l.weight, {channels}, m.at(l.weight).decode());
+                add_float(g, l.bias, {channels}, m.at(l.bias).decode());
+                add_float(g, l.name + ".mean", {channels}, std::vector<float>(size_t(channels), 0.0f));
+                add_float(g, l.name + ".var", {channels}, std::vector<float>(size_t(channels), 1.0f));
+                onnx::NodeProto* n = add_node(g, op_of(op).onnx, l.name, {l.input, l.weight, l.bias, l.name + ".mean", l.name + ".var"}, {l.output});
+                float_attr(n, "epsilon", 0.0f);
+                break;
+            }
+            case op_kind::linear:
+            case op_kind::conv: {
+                const tensor& w = m.at(l.weight);
+                std::string x = l.input;
+                if (l.input_quantization) {
+                    // Static 8-bit input quantization, exactly as shrink's runtime simulates it.
+                    add_float(g, l.name + ".input_scale", {}, {l.input_quantization->scale});
+                    add_typed(g, l.name + ".input_zero_point", onnx::TensorProto::UINT8, {},
+                              std::vector<uint8_t>{uint8_t(l.input_quantization->zero_point)});
+                    add_node(g, "QuantizeLinear", l.name + ".quantize_input", {x, l.name + ".input_scale", l.name + ".input_zero_point"},
+                             {l.name + ".input_q"});
+                    add_node(g, "DequantizeLinear", l.name + ".dequantize_input",
+                             {l.name + ".input_q", l.name + ".input_scale", l.name + ".input_zero_point"}, {l.name + ".input_dq"});
+                    x = l.name + ".input_dq";
+                }
+                std::vector<std::string> inputs{x, weight_input(g, l, w)};
+                if (!l.bias.empty()) {
+                    add_float(g, l.bias, m.at(l.bias).shape, m.at(l.bias).decode());
+                    inputs.push_back(l.bias);
+                }
+                if (op == op_kind::linear) {
+                    int_attr(add_node(g, op_of(op).onnx, l.name, inputs, {l.output}), "transB", 1);
+                } else {
+                    onnx::NodeProto* n = add_node(g, op_of(op).onnx, l.name, inputs, {l.output});
+                    window_attrs(n, l);
+                    ints_attr(n, "dilations", {l.win.dilations[0], l.win.dilations[1]});
+                    int_attr(n, "group", l.win.group);
+                }
+                break;
             }
         }
     }

@@ -18,6 +18,13 @@ namespace {
 
 constexpr int64_t probe_batch = 2;  // a stand-in batch size for learning shapes
 
+/// Our op that ONNX's `onnx_op` maps to one to one: the op that exports as it (ops.def).
+std::string shrink_op_exported_as(const std::string& onnx_op) {
+    for (const op_info& o : op_table())
+        if (onnx_op == o.onnx) return o.name;
+    throw std::logic_error("no op exports as " + onnx_op);
+}
+
 std::vector<float> as_floats(const nd_tensor& t) { return std::vector<float>(t.data.begin(), t.data.end()); }
 
 int64_t volume(const std::vector<int64_t>& d) {
@@ -98,7 +105,7 @@ class importer {
         if (op == "BatchNormalization") return batchnorm(n, x);
         if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return arithmetic(n, x, data_inputs[0]);
         if (op == "Relu" || op == "Sigmoid" || op == "Tanh") {
-            add(n, x, op == "Relu" ? "relu" : op == "Sigmoid" ? "sigmoid" : "tanh");
+            add(n, x, shrink_op_exported_as(op));
             return;
         }
         if (op == "LeakyRelu") {
@@ -117,12 +124,12 @@ class importer {
         if (op == "Softmax" || op == "LogSoftmax") {
             const int64_t axis = n.int_attr("axis", g_.opset >= 13 ? -1 : 1);
             if (rank(x) != 1 || (axis != -1 && axis != 1)) refuse("only a softmax over [batch, features] is supported");
-            add(n, x, op == "Softmax" ? "softmax" : "log_softmax");
+            add(n, x, shrink_op_exported_as(op));
             return;
         }
         if (op == "MaxPool" || op == "AveragePool") return pool(n, x);
         if (op == "GlobalAveragePool") {
-            add(n, x, "global_avg_pool");
+            add(n, x, shrink_op_exported_as(op));
             return;
         }
         if (op == "ReduceMean") return reduce_mean(n, x);

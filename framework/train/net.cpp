@@ -65,6 +65,7 @@ template <class T>
 struct net<T>::impl {
     struct node {
         const layer* l = nullptr;
+        op_kind op = op_kind::linear;  // l's
         std::vector<int> in;  // value ids, input then more_inputs
         int out = -1;
         int weight = -1, bias = -1;  // parameter indices
@@ -182,24 +183,25 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
         }
         n.out = id_of(l.output);
         n.out_shape = shapes.at(l.output);
-        if (l.op == "conv") {
+        n.op = l.kind();
+        if (n.op == op_kind::conv) {
             if (l.win.group != 1) throw std::runtime_error("layer '" + l.name + "': training supports group 1 convolutions only");
             n.g = geometry(l, n.in_shapes[0], n.out_shape, &s.m.at(l.weight));
-        } else if (l.op == "max_pool" || l.op == "avg_pool") {
+        } else if (n.op == op_kind::max_pool || n.op == op_kind::avg_pool) {
             n.g = geometry(l, n.in_shapes[0], n.out_shape, nullptr);
-        } else if (l.op == "global_avg_pool") {
+        } else if (n.op == op_kind::global_avg_pool) {
             const auto& in = n.in_shapes[0];
             n.g.c = n.g.oc = in[0];
             n.g.h = n.g.kh = in[1];
             n.g.w = n.g.kw = in[2];
-        } else if (is_binary(l.op)) {
+        } else if (op_of(n.op).has(OP_BINARY)) {
             n.bmap = broadcast_map(n.in_shapes[0], n.in_shapes[1]);
-            n.binary = l.op == "add" ? '+' : l.op == "sub" ? '-' : l.op == "mul" ? '*' : '/';
+            n.binary = n.op == op_kind::add ? '+' : n.op == op_kind::sub ? '-' : n.op == op_kind::mul ? '*' : '/';
         }
-        if (has_matrix(l.op)) {
+        if (op_of(n.op).has(OP_MATRIX)) {
             n.weight = s.add_param(l.weight, true);
             n.bias = s.add_param(l.bias, false);
-        } else if (l.op == "batchnorm") {
+        } else if (n.op == op_kind::batchnorm) {
             n.weight = s.add_param(l.weight, false);
             n.bias = s.add_param(l.bias, false);
             n.running_mean.assign(size_t(n.in_shapes[0][0]), T(0));
@@ -209,7 +211,7 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
     }
     s.logits = s.m.output;
     for (const layer& l : s.m.layers)
-        if (l.output == s.m.output && (l.op == "softmax" || l.op == "log_softmax")) s.logits = l.input;
+        if (l.output == s.m.output && (l.kind() == op_kind::softmax || l.kind() == op_kind::log_softmax)) s.logits = l.input;
     s.vals.resize(s.widths.size());
     s.grads.resize(s.widths.size());
 }
@@ -228,60 +230,93 @@ void net<T>::impl::forward_node(node& n, bool training) {
     const std::vector<T>& x0 = vals[size_t(n.in[0])];
     const T* bias = n.bias >= 0 ? params[size_t(n.bias)].read().data() : nullptr;
     if (l.input_quantization) quantize_input(n);
-    if (l.op == "linear") {
-        ops::linear_forward(input_of(n), rows, n.in_shapes[0][0], out_width, params[size_t(n.weight)].read().data(), bias,
-                            y.data());
-    } else if (l.op == "conv") {
-        ops::conv_forward(input_of(n), rows, n.g, params[size_t(n.weight)].read().data(), bias, n.col, y.data());
-    } else if (l.op == "max_pool") {
-        ops::max_pool_forward(x0.data(), rows, n.g, y.data(), n.argmax);
-    } else if (l.op == "avg_pool" || l.op == "global_avg_pool") {
-        ops::avg_pool_forward(x0.data(), rows, n.g, l.win.count_include_pad, y.data());
-    } else if (l.op == "batchnorm") {
-        const int64_t c = n.in_shapes[0][0], plane = product(n.in_shapes[0]) / c;
-        const T* scale = params[size_t(n.weight)].read().data();
-        n.batch_stats_used = o.batch_statistics && training;
-        if (n.batch_stats_used) {
-            ops::batchnorm_batch_forward(x0.data(), rows, c, plane, scale, bias, o.batchnorm_epsilon, y.data(), n.xhat,
-                                         n.inv_std, n.batch_mean, n.batch_var);
-            const T mom = T(o.batchnorm_momentum);
-            const double unbias = rows * plane > 1 ? double(rows * plane) / double(rows * plane - 1) : 1.0;
-            for (int64_t i = 0; i < c; ++i) {
-                n.running_mean[size_t(i)] = (1 - mom) * n.running_mean[size_t(i)] + mom * n.batch_mean[size_t(i)];
-                n.running_var[size_t(i)] = (1 - mom) * n.running_var[size_t(i)] + mom * T(unbias) * n.batch_var[size_t(i)];
-            }
-        } else if (o.batch_statistics) {
-            // Inference with running statistics: the folded form write_to() produces.
-            std::vector<T> sc(static_cast<size_t>(c)), sh(static_cast<size_t>(c));
-            for (int64_t i = 0; i < c; ++i) {
-                const T inv = T(1.0 / std::sqrt(double(n.running_var[size_t(i)]) + o.batchnorm_epsilon));
-                sc[size_t(i)] = scale[i] * inv;
-                sh[size_t(i)] = bias[i] - n.running_mean[size_t(i)] * scale[i] * inv;
-            }
-            ops::affine_forward(x0.data(), rows, c, plane, sc.data(), sh.data(), y.data());
-        } else {
-            ops::affine_forward(x0.data(), rows, c, plane, scale, bias, y.data());
+    switch (n.op) {
+        case op_kind::linear: {
+            ops::linear_forward(input_of(n), rows, n.in_shapes[0][0], out_width, params[size_t(n.weight)].read().data(), bias,
+                                y.data());
+            break;
         }
-    } else if (l.op == "softmax" || l.op == "log_softmax") {
-        ops::softmax_forward(x0.data(), rows, out_width, l.op == "log_softmax", y.data());
-    } else if (l.op == "flatten" || l.op == "reshape") {
-        std::copy(x0.begin(), x0.end(), y.begin());
-    } else if (is_binary(l.op)) {
-        const std::vector<T>& b = vals[size_t(n.in[1])];
-        const int64_t bw = product(n.in_shapes[1]);
-        const char op = n.binary;
-        each(rows, [&](int64_t r) {
-            for (int64_t i = 0; i < out_width; ++i) {
-                const T a = x0[size_t(r * out_width + i)], v = b[size_t(r * bw + n.bmap[size_t(i)])];
-                y[size_t(r * out_width + i)] = op == '+' ? a + v : op == '-' ? a - v : op == '*' ? a * v : a / v;
+        case op_kind::conv: {
+            ops::conv_forward(input_of(n), rows, n.g, params[size_t(n.weight)].read().data(), bias, n.col, y.data());
+            break;
+        }
+        case op_kind::max_pool: {
+            ops::max_pool_forward(x0.data(), rows, n.g, y.data(), n.argmax);
+            break;
+        }
+        case op_kind::avg_pool:
+        case op_kind::global_avg_pool: {
+            ops::avg_pool_forward(x0.data(), rows, n.g, l.win.count_include_pad, y.data());
+            break;
+        }
+        case op_kind::batchnorm: {
+            const int64_t c = n.in_shapes[0][0], plane = product(n.in_shapes[0]) / c;
+            const T* scale = params[size_t(n.weight)].read().data();
+            n.batch_stats_used = o.batch_statistics && training;
+            if (n.batch_stats_used) {
+                ops::batchnorm_batch_forward(x0.data(), rows, c, plane, scale, bias, o.batchnorm_epsilon, y.data(), n.xhat,
+                                             n.inv_std, n.batch_mean, n.batch_var);
+                const T mom = T(o.batchnorm_momentum);
+                const double unbias = rows * plane > 1 ? double(rows * plane) / double(rows * plane - 1) : 1.0;
+                for (int64_t i = 0; i < c; ++i) {
+                    n.running_mean[size_t(i)] = (1 - mom) * n.running_mean[size_t(i)] + mom * n.batch_mean[size_t(i)];
+                    n.running_var[size_t(i)] = (1 - mom) * n.running_var[size_t(i)] + mom * T(unbias) * n.batch_var[size_t(i)];
+                }
+            } else if (o.batch_statistics) {
+                // Inference with running statistics: the folded form write_to() produces.
+                std::vector<T> sc(static_cast<size_t>(c)), sh(static_cast<size_t>(c));
+                for (int64_t i = 0; i < c; ++i) {
+                    const T inv = T(1.0 / std::sqrt(double(n.running_var[size_t(i)]) + o.batchnorm_epsilon));
+                    sc[size_t(i)] = scale[i] * inv;
+                    sh[size_t(i)] = bias[i] - n.running_mean[size_t(i)] * scale[i] * inv;
+                }
+                ops::affine_forward(x0.data(), rows, c, plane, sc.data(), sh.data(), y.data());
+            } else {
+                ops::affine_forward(x0.data(), rows, c, plane, scale, bias, y.data());
             }
-        });
-    } else if (l.op == "concat") {
-        concat_pieces(n, [&](size_t k, int64_t in_at, int64_t out_at, int64_t span) {
-            std::copy_n(vals[size_t(n.in[k])].data() + in_at, span, y.data() + out_at);
-        });
-    } else {
-        ops::activation_forward(l.op, l.alpha, l.beta, x0.data(), rows * out_width, y.data());
+            break;
+        }
+        case op_kind::softmax:
+        case op_kind::log_softmax: {
+            ops::softmax_forward(x0.data(), rows, out_width, n.op == op_kind::log_softmax, y.data());
+            break;
+        }
+        case op_kind::flatten:
+        case op_kind::reshape: {
+            std::copy(x0.begin(), x0.end(), y.begin());
+            break;
+        }
+        case op_kind::add:
+        case op_kind::sub:
+        case op_kind::mul:
+        case op_kind::div: {
+            const std::vector<T>& b = vals[size_t(n.in[1])];
+            const int64_t bw = product(n.in_shapes[1]);
+            const char op = n.binary;
+            each(rows, [&](int64_t r) {
+                for (int64_t i = 0; i < out_width; ++i) {
+                    const T a = x0[size_t(r * out_width + i)], v = b[size_t(r * bw + n.bmap[size_t(i)])];
+                    y[size_t(r * out_width + i)] = op == '+' ? a + v : op == '-' ? a - v : op == '*' ? a * v : a / v;
+                }
+            });
+            break;
+        }
+        case op_kind::concat: {
+            concat_pieces(n, [&](size_t k, int64_t in_at, int64_t out_at, int64_t span) {
+                std::copy_n(vals[size_t(n.in[k])].data() + in_at, span, y.data() + out_at);
+            });
+            break;
+        }
+        case op_kind::relu:
+        case op_kind::leaky_relu:
+        case op_kind::sigmoid:
+        case op_kind::tanh:
+        case op_kind::gelu:
+        case op_kind::gelu_tanh:
+        case op_kind::clip: {
+            ops::activation_forward(n.op, l.alpha, l.beta, x0.data(), rows * out_width, y.data());
+            break;
+        }
     }
 }
 
@@ -299,53 +334,86 @@ void net<T>::impl::backward_node(node& n) {
         dx = dq.data();
     }
     T* dbias = n.bias >= 0 ? params[size_t(n.bias)].grad.data() : nullptr;
-    if (l.op == "linear") {
-        parameter<T>& w = params[size_t(n.weight)];
-        ops::linear_backward(dy.data(), input_of(n), rows, n.in_shapes[0][0], out_width, w.read().data(), w.grad.data(),
-                             dbias, dx);
-    } else if (l.op == "conv") {
-        parameter<T>& w = params[size_t(n.weight)];
-        ops::conv_backward(dy.data(), rows, n.g, w.read().data(), n.col, w.grad.data(), dbias, dx);
-    } else if (l.op == "max_pool") {
-        ops::max_pool_backward(dy.data(), rows, n.g, n.argmax, dx);
-    } else if (l.op == "avg_pool" || l.op == "global_avg_pool") {
-        ops::avg_pool_backward(dy.data(), rows, n.g, l.win.count_include_pad, dx);
-    } else if (l.op == "batchnorm") {
-        const int64_t c = n.in_shapes[0][0], plane = product(n.in_shapes[0]) / c;
-        parameter<T>& scale = params[size_t(n.weight)];
-        if (n.batch_stats_used)
-            ops::batchnorm_batch_backward(dy.data(), rows, c, plane, scale.read().data(), n.xhat, n.inv_std, dx,
-                                          scale.grad.data(), dbias);
-        else if (o.batch_statistics)
-            throw std::logic_error("backward through a batchnorm run on running statistics");
-        else
-            ops::affine_backward(dy.data(), x0.data(), rows, c, plane, scale.read().data(), dx, scale.grad.data(), dbias);
-    } else if (l.op == "softmax" || l.op == "log_softmax") {
-        ops::softmax_backward(vals[size_t(n.out)].data(), dy.data(), rows, out_width, l.op == "log_softmax", dx);
-    } else if (l.op == "flatten" || l.op == "reshape") {
-        each(int64_t(dy.size()), [&](int64_t i) { dx[i] += dy[size_t(i)]; });
-    } else if (is_binary(l.op)) {
-        const std::vector<T>& b = vals[size_t(n.in[1])];
-        T* db = grads[size_t(n.in[1])].data();
-        const int64_t bw = product(n.in_shapes[1]);
-        const char op = n.binary;
-        // One sample per task: its share of the broadcast operand's gradient is its own.
-        each(rows, [&](int64_t r) {
-            for (int64_t i = 0; i < out_width; ++i) {
-                const size_t ai = size_t(r * out_width + i), bi = size_t(r * bw + n.bmap[size_t(i)]);
-                const T g = dy[ai], a = x0[ai], v = b[bi];
-                dx[ai] += op == '+' || op == '-' ? g : op == '*' ? g * v : g / v;
-                db[bi] += op == '+' ? g : op == '-' ? -g : op == '*' ? g * a : -g * a / (v * v);
-            }
-        });
-    } else if (l.op == "concat") {
-        concat_pieces(n, [&](size_t k, int64_t in_at, int64_t out_at, int64_t span) {
-            T* dst = grads[size_t(n.in[k])].data() + in_at;
-            for (int64_t i = 0; i < span; ++i) dst[i] += dy[size_t(out_at + i)];
-        });
-    } else {
-        ops::activation_backward(l.op, l.alpha, l.beta, x0.data(), vals[size_t(n.out)].data(), dy.data(),
-                                 rows * out_width, dx);
+    switch (n.op) {
+        case op_kind::linear: {
+            parameter<T>& w = params[size_t(n.weight)];
+            ops::linear_backward(dy.data(), input_of(n), rows, n.in_shapes[0][0], out_width, w.read().data(), w.grad.data(),
+                                 dbias, dx);
+            break;
+        }
+        case op_kind::conv: {
+            parameter<T>& w = params[size_t(n.weight)];
+            ops::conv_backward(dy.data(), rows, n.g, w.read().data(), n.col, w.grad.data(), dbias, dx);
+            break;
+        }
+        case op_kind::max_pool: {
+            ops::max_pool_backward(dy.data(), rows, n.g, n.argmax, dx);
+            break;
+        }
+        case op_kind::avg_pool:
+        case op_kind::global_avg_pool: {
+            ops::avg_pool_backward(dy.data(), rows, n.g, l.win.count_include_pad, dx);
+            break;
+        }
+        case op_kind::batchnorm: {
+            const int64_t c = n.in_shapes[0][0], plane = product(n.in_shapes[0]) / c;
+            parameter<T>& scale = params[size_t(n.weight)];
+            if (n.batch_stats_used)
+                ops::batchnorm_batch_backward(dy.data(), rows, c, plane, scale.read().data(), n.xhat, n.inv_std, dx,
+                                              scale.grad.data(), dbias);
+            else if (o.batch_statistics)
+                throw std::logic_error("backward through a batchnorm run on running statistics");
+            else
+                ops::affine_backward(dy.data(), x0.data(), rows, c, plane, scale.read().data(), dx, scale.grad.data(), dbias);
+            break;
+        }
+        case op_kind::softmax:
+        case op_kind::log_softmax: {
+            ops::softmax_backward(vals[size_t(n.out)].data(), dy.data(), rows, out_width, n.op == op_kind::log_softmax, dx);
+            break;
+        }
+        case op_kind::flatten:
+        case op_kind::reshape: {
+            each(int64_t(dy.size()), [&](int64_t i) { dx[i] += dy[size_t(i)]; });
+            break;
+        }
+        case op_kind::add:
+        case op_kind::sub:
+        case op_kind::mul:
+        case op_kind::div: {
+            const std::vector<T>& b = vals[size_t(n.in[1])];
+            T* db = grads[size_t(n.in[1])].data();
+            const int64_t bw = product(n.in_shapes[1]);
+            const char op = n.binary;
+            // One sample per task: its share of the broadcast operand's gradient is its own.
+            each(rows, [&](int64_t r) {
+                for (int64_t i = 0; i < out_width; ++i) {
+                    const size_t ai = size_t(r * out_width + i), bi = size_t(r * bw + n.bmap[size_t(i)]);
+                    const T g = dy[ai], a = x0[ai], v = b[bi];
+                    dx[ai] += op == '+' || op == '-' ? g : op == '*' ? g * v : g / v;
+                    db[bi] += op == '+' ? g : op == '-' ? -g : op == '*' ? g * a : -g * a / (v * v);
+                }
+            });
+            break;
+        }
+        case op_kind::concat: {
+            concat_pieces(n, [&](size_t k, int64_t in_at, int64_t out_at, int64_t span) {
+                T* dst = grads[size_t(n.in[k])].data() + in_at;
+                for (int64_t i = 0; i < span; ++i) dst[i] += dy[size_t(out_at + i)];
+            });
+            break;
+        }
+        case op_kind::relu:
+        case op_kind::leaky_relu:
+        case op_kind::sigmoid:
+        case op_kind::tanh:
+        case op_kind::gelu:
+        case op_kind::gelu_tanh:
+        case op_kind::clip: {
+            ops::activation_backward(n.op, l.alpha, l.beta, x0.data(), vals[size_t(n.out)].data(), dy.data(),
+                                     rows * out_width, dx);
+            break;
+        }
     }
     if (l.input_quantization) unquantize_grad(n, dq);
 }
@@ -436,7 +504,7 @@ void net<T>::write_to(model& out) const {
     }
     if (!s.o.batch_statistics) return;
     for (const auto& n : s.nodes) {
-        if (n.l->op != "batchnorm") continue;
+        if (n.op != op_kind::batchnorm) continue;
         tensor& scale_tensor = out.at(n.l->weight);
         float* scale = scale_tensor.values.write();
         float* shift = out.at(n.l->bias).values.write();

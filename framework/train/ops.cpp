@@ -311,42 +311,52 @@ T gelu_tanh_inner(T x) {
     return T(gelu_beta) * (x + T(gelu_kappa) * x * x * x);
 }
 
+/// activation_forward and _backward refuse an op that is no activation.
+[[noreturn]] void not_an_activation(op_kind op) { throw std::logic_error(std::string("not an activation: ") + op_of(op).name); }
+
 template <class T>
-void activation_forward(const std::string& op, double alpha, double beta, const T* x, int64_t n, T* y) {
+void activation_forward(op_kind op, double alpha, double beta, const T* x, int64_t n, T* y) {
     const T a = T(alpha), b = T(beta);
-    if (op == "relu") each_element(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : T(0); });
-    else if (op == "leaky_relu") each_element(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : a * x[i]; });
-    else if (op == "sigmoid") each_element(n, [&](int64_t i) { y[i] = T(1) / (T(1) + std::exp(-x[i])); });
-    else if (op == "tanh") each_element(n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
-    else if (op == "gelu") each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2))); });
-    else if (op == "gelu_tanh") each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::tanh(gelu_tanh_inner(x[i]))); });
-    else if (op == "clip") each_element(n, [&](int64_t i) { y[i] = std::clamp(x[i], a, b); });
-    else throw std::logic_error("not an activation: " + op);
+    switch (op) {
+        case op_kind::relu: return each_element(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : T(0); });
+        case op_kind::leaky_relu: return each_element(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : a * x[i]; });
+        case op_kind::sigmoid: return each_element(n, [&](int64_t i) { y[i] = T(1) / (T(1) + std::exp(-x[i])); });
+        case op_kind::tanh: return each_element(n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
+        case op_kind::gelu:
+            return each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(M_SQRT1_2))); });
+        case op_kind::gelu_tanh:
+            return each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::tanh(gelu_tanh_inner(x[i]))); });
+        case op_kind::clip: return each_element(n, [&](int64_t i) { y[i] = std::clamp(x[i], a, b); });
+        default: break;  // not an activation: refused below
+    }
+    not_an_activation(op);
 }
 
 template <class T>
-void activation_backward(const std::string& op, double alpha, double beta, const T* x, const T* y, const T* dy,
-                         int64_t n, T* dx) {
+void activation_backward(op_kind op, double alpha, double beta, const T* x, const T* y, const T* dy, int64_t n, T* dx) {
     const T a = T(alpha), b = T(beta);
-    if (op == "relu") each_element(n, [&](int64_t i) { dx[i] += x[i] > 0 ? dy[i] : T(0); });
-    else if (op == "leaky_relu") each_element(n, [&](int64_t i) { dx[i] += x[i] > 0 ? dy[i] : a * dy[i]; });
-    else if (op == "sigmoid") each_element(n, [&](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
-    else if (op == "tanh") each_element(n, [&](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
-    else if (op == "gelu")
-        each_element(n, [&](int64_t i) {
-            const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
-            const T pdf = std::exp(T(-0.5) * x[i] * x[i]) * T(0.3989422804014327);
-            dx[i] += dy[i] * (cdf + x[i] * pdf);
-        });
-    else if (op == "gelu_tanh")
-        each_element(n, [&](int64_t i) {
-            const T t = std::tanh(gelu_tanh_inner(x[i]));
-            const T inner_grad = T(gelu_beta) * (T(1) + T(3 * gelu_kappa) * x[i] * x[i]);
-            dx[i] += dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * x[i] * (T(1) - t * t) * inner_grad);
-        });
-    // A clipped value passes no gradient (the same convention as relu at 0).
-    else if (op == "clip") each_element(n, [&](int64_t i) { dx[i] += x[i] > a && x[i] < b ? dy[i] : T(0); });
-    else throw std::logic_error("not an activation: " + op);
+    switch (op) {
+        case op_kind::relu: return each_element(n, [&](int64_t i) { dx[i] += x[i] > 0 ? dy[i] : T(0); });
+        case op_kind::leaky_relu: return each_element(n, [&](int64_t i) { dx[i] += x[i] > 0 ? dy[i] : a * dy[i]; });
+        case op_kind::sigmoid: return each_element(n, [&](int64_t i) { dx[i] += dy[i] * y[i] * (T(1) - y[i]); });
+        case op_kind::tanh: return each_element(n, [&](int64_t i) { dx[i] += dy[i] * (T(1) - y[i] * y[i]); });
+        case op_kind::gelu:
+            return each_element(n, [&](int64_t i) {
+                const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(M_SQRT1_2)));
+                const T pdf = std::exp(T(-0.5) * x[i] * x[i]) * T(0.3989422804014327);
+                dx[i] += dy[i] * (cdf + x[i] * pdf);
+            });
+        case op_kind::gelu_tanh:
+            return each_element(n, [&](int64_t i) {
+                const T t = std::tanh(gelu_tanh_inner(x[i]));
+                const T inner_grad = T(gelu_beta) * (T(1) + T(3 * gelu_kappa) * x[i] * x[i]);
+                dx[i] += dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * x[i] * (T(1) - t * t) * inner_grad);
+            });
+        // A clipped value passes no gradient (the same convention as relu at 0).
+        case op_kind::clip: return each_element(n, [&](int64_t i) { dx[i] += x[i] > a && x[i] < b ? dy[i] : T(0); });
+        default: break;  // not an activation: refused below
+    }
+    not_an_activation(op);
 }
 
 template <class T>
@@ -395,8 +405,8 @@ void softmax_backward(const T* y, const T* dy, int64_t rows, int64_t width, bool
                                               const std::vector<T>&, T*, T*, T*);                                    \
     template void affine_forward<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, T*);                    \
     template void affine_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, const T*, T*, T*, T*);           \
-    template void activation_forward<T>(const std::string&, double, double, const T*, int64_t, T*);                  \
-    template void activation_backward<T>(const std::string&, double, double, const T*, const T*, const T*, int64_t,  \
+    template void activation_forward<T>(op_kind, double, double, const T*, int64_t, T*);                  \
+    template void activation_backward<T>(op_kind, double, double, const T*, const T*, const T*, int64_t,  \
                                          T*);                                                                        \
     template void softmax_forward<T>(const T*, int64_t, int64_t, bool, T*);                                          \
     template void softmax_backward<T>(const T*, const T*, int64_t, int64_t, bool, T*);

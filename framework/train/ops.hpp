@@ -3,6 +3,8 @@
 // value read by two layers gets both gradients. Instantiated for float and double.
 #pragma once
 
+#include "model/ops.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -60,9 +62,9 @@ void affine_backward(const T* dy, const T* x, int64_t rows, int64_t channels, in
 
 // relu, leaky_relu (alpha), sigmoid, tanh, gelu (erf form), gelu_tanh (tanh approximation), clip [alpha, beta].
 template <class T>
-void activation_forward(const std::string& op, double alpha, double beta, const T* x, int64_t n, T* y);
+void activation_forward(op_kind op, double alpha, double beta, const T* x, int64_t n, T* y);
 template <class T>
-void activation_backward(const std::string& op, double alpha, double beta, const T* x, const T* y, const T* dy,
+void activation_backward(op_kind op, double alpha, double beta, const T* x, const T* y, const T* dy,
                          int64_t n, T* dx);
 
 // Softmax or log-softmax of each row.

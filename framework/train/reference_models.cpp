@@ -35,7 +35,7 @@ void initialize_weights(model& m, uint64_t seed) {
             float* values = w.values.write();
             for (size_t i = 0; i < w.values.size(); ++i) values[i] = float(gen.normal() * sd);
             if (!l.bias.empty()) m.at(l.bias) = filled(m.at(l.bias).shape, 0);
-        } else if (l.op == "batchnorm") {
+        } else if (l.kind() == op_kind::batchnorm) {
             m.at(l.weight) = filled(m.at(l.weight).shape, 1);
             m.at(l.bias) = filled(m.at(l.bias).shape, 0);
         }

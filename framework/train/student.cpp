@@ -32,7 +32,7 @@ model make_student(const model& teacher, double width_scale, uint64_t seed) {
             const int64_t out = &l == last ? w.shape[0] : std::max<int64_t>(1, std::llround(double(w.shape[0]) * width_scale));
             std::vector<int64_t> shape = w.shape;
             shape[0] = out;
-            if (l.op == "linear") {
+            if (l.kind() == op_kind::linear) {
                 shape[1] = 1;
                 for (int64_t d : ins[0]) shape[1] *= d;
             } else {
@@ -41,10 +41,10 @@ model make_student(const model& teacher, double width_scale, uint64_t seed) {
             }
             s.at(l.weight) = fresh(shape);
             if (!l.bias.empty()) s.at(l.bias) = fresh({out});
-        } else if (l.op == "batchnorm") {
+        } else if (l.kind() == op_kind::batchnorm) {
             s.at(l.weight) = fresh({ins[0][0]});
             s.at(l.bias) = fresh({ins[0][0]});
-        } else if (l.op == "reshape") {
+        } else if (l.kind() == op_kind::reshape) {
             int64_t n = 1, want = 1;
             for (int64_t d : ins[0]) n *= d;
             for (int64_t d : l.shape) want *= d;
