@@ -45,7 +45,8 @@ artifact::artifact(artifact_meta meta, std::vector<uint8_t> data) : meta_(std::m
     verified_ = true;
 }
 
-artifact::artifact(artifact_meta meta, fs::path file) : meta_(std::move(meta)), file_(std::move(file)) {
+artifact::artifact(artifact_meta meta, fs::path file, bool written)
+    : meta_(std::move(meta)), file_(std::move(file)), verified_(written) {
     std::error_code ec;
     const auto size = fs::file_size(file_, ec);
     if (ec || !fs::is_regular_file(file_, ec)) throw std::runtime_error(file_.string() + ": artifact file missing");
@@ -54,7 +55,7 @@ artifact::artifact(artifact_meta meta, fs::path file) : meta_(std::move(meta)), 
                                  std::to_string(meta_.bytes));
 }
 
-bool artifact::touched() const {
+bool artifact::verified() const {
     std::lock_guard lock(verify_);
     return file_.empty() || verified_;
 }
@@ -95,8 +96,9 @@ std::shared_ptr<const artifact> store_artifact(const fs::path& pool, artifact_me
     fs::create_directories(pool, ec);
     if (ec) throw std::runtime_error(pool.string() + ": cannot create the artifact directory: " + ec.message());
     const fs::path file = pool / meta.sha256;
-    if (!fs::is_regular_file(file, ec) || fs::file_size(file, ec) != meta.bytes) write_file_atomic(file, bytes);
-    return std::make_shared<const artifact>(std::move(meta), file);
+    const bool write = !fs::is_regular_file(file, ec) || fs::file_size(file, ec) != meta.bytes;
+    if (write) write_file_atomic(file, bytes);
+    return std::make_shared<const artifact>(std::move(meta), file, write);
 }
 
 std::shared_ptr<const artifact> accept_artifact(const artifact_scope& scope, const std::string& stage_id, int32_t dtype,
@@ -141,9 +143,9 @@ fs::path place_artifact(const artifact& a, const fs::path& pool) {
 }
 
 void forget_stale(artifact_map& artifacts, const std::map<std::string, std::set<std::string>>& stale,
-                  const std::set<artifact_key>& keep) {
+                  const std::set<artifact_key>& keep, const std::function<std::string(const std::string&)>& origin) {
     for (auto it = artifacts.begin(); it != artifacts.end();) {
-        const std::string& layer = it->first.first;
+        const std::string layer = origin ? origin(it->first.first) : it->first.first;
         bool gone = false;
         if (!keep.count(it->first))
             for (const std::string& fact : it->second->meta().facts)

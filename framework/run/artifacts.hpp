@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,8 +47,9 @@ class artifact {
   public:
     /// Held in memory (a stage without a pool directory: tests, a plan check).
     artifact(artifact_meta meta, std::vector<uint8_t> data);
-    /// In `file`, read lazily; its size is checked now, its hash on the first read.
-    artifact(artifact_meta meta, std::filesystem::path file);
+    /// In `file`, read lazily; its size is checked now, its hash on the first read (unless
+    /// `written`: this process just wrote it from bytes hashed in memory).
+    artifact(artifact_meta meta, std::filesystem::path file, bool written = false);
 
     const artifact_meta& meta() const { return meta_; }
     /// Copies bytes [offset, offset + count) to dst. Throws std::runtime_error naming the
@@ -55,8 +57,9 @@ class artifact {
     void read(uint64_t offset, uint64_t count, void* dst) const;
     /// Empty when held in memory.
     const std::filesystem::path& file() const { return file_; }
-    /// Whether any bytes were read (a file-backed artifact is read lazily).
-    bool touched() const;
+    /// Whether its bytes are known to be those stored: held in memory, written by this
+    /// process, or a file already checked against its hash by a first read.
+    bool verified() const;
     /// The bytes when held in memory, else empty.
     const std::vector<uint8_t>& memory() const { return data_; }
 
@@ -93,8 +96,10 @@ std::shared_ptr<const artifact> store_artifact(const std::filesystem::path& pool
 std::filesystem::path place_artifact(const artifact& a, const std::filesystem::path& pool);
 
 /// Forgets every artifact that backs a fact `stale` lists for its layer (fact -> layer
-/// names), except those in `keep` (what the stage itself stored).
+/// names of the planned model), except those in `keep` (what the stage itself stored).
+/// `origin` maps an artifact's layer to the planned model's layer it came from (a
+/// factorized layer's two halves to the layer they replaced); the identity when empty.
 void forget_stale(artifact_map& artifacts, const std::map<std::string, std::set<std::string>>& stale,
-                  const std::set<artifact_key>& keep);
+                  const std::set<artifact_key>& keep, const std::function<std::string(const std::string&)>& origin = {});
 
 }  // namespace shrink

@@ -3,8 +3,8 @@
 #include "model/safetensors.hpp"
 #include "model/surgery.hpp"
 #include "plugins/abi_tables.hpp"
-#include "runtime/runner.hpp"
 #include "run/train_spec.hpp"
+#include "runtime/runner.hpp"
 #include "train/student.hpp"
 #include "util/c_guard.hpp"
 #include "util/console.hpp"
@@ -12,10 +12,7 @@
 #include "util/random.hpp"
 #include "util/text.hpp"
 
-#include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <set>
 #include <stdexcept>
 
 namespace shrink {

@@ -1,6 +1,8 @@
 // The host side of a running stage: implements the shrink_host function table over one
 // model state. Every call catches its own exceptions and answers with a status, since
-// the caller is plugin code across the C boundary.
+// the caller is plugin code across the C boundary. It only translates: checking the C
+// arguments and calling what does the work (model/surgery for graph edits, run/split_feed
+// for samples and batches, run/train_spec and train/ for training, run/artifacts).
 #pragma once
 
 #include "cuda/cuda.hpp"

@@ -35,8 +35,12 @@ std::map<std::string, double> run_stage(const planned_stage& st, model_state& st
     } catch (const std::exception& e) {
         throw stage_error("stage '" + st.spec->id + "' (" + st.spec->use + ") left an invalid model: " + e.what());
     }
-    // What was measured on the weights this stage changed is gone with them.
-    forget_stale(state.artifacts, st.makes_stale, host.stored_artifacts());
+    // What was measured on the weights this stage changed is gone with them. The plan
+    // names the input model's layers: a factorized layer's halves answer for it.
+    forget_stale(state.artifacts, st.makes_stale, host.stored_artifacts(), [&](const std::string& name) {
+        const layer* l = state.net.find_layer(name);
+        return l && !l->factor_of.empty() ? l->factor_of : name;
+    });
     return host.results();
 }
 

@@ -56,12 +56,14 @@ TEST_CASE("an artifact lives in a file named by its hash, read lazily and checke
     CHECK(sha256_file(a->file()) == a->meta().sha256);
     CHECK(a->meta().facts == std::set<std::string>{"hessians"});
 
-    // Another reader of the same file: nothing read until asked, then the bytes.
+    // The writer knows its bytes; another reader of the same file reads nothing until
+    // asked, then checks the file's hash once and reads the bytes asked for.
+    CHECK(a->verified());
     const artifact lazy(a->meta(), a->file());
-    CHECK_FALSE(lazy.touched());
+    CHECK_FALSE(lazy.verified());
     std::vector<double> row(6);
     lazy.read(2 * 6 * 8, 6 * 8, row.data());
-    CHECK(lazy.touched());
+    CHECK(lazy.verified());
     CHECK(row == std::vector<double>(h.begin() + 12, h.begin() + 18));
     CHECK_THROWS_WITH(lazy.read(6 * 6 * 8 - 4, 8, row.data()), Catch::Contains("outside"));
 
@@ -106,6 +108,13 @@ TEST_CASE("a stale fact takes the artifacts behind it, layer by layer", "[artifa
     std::set<artifact_key> left;
     for (const auto& [k, a] : m) left.insert(k);
     CHECK(left == std::set<artifact_key>{{"fc1", "input_min"}, {"fc3", "hessian"}});
+
+    // The halves of a factorized layer answer for the layer the plan knows.
+    m[{"fc2.a", "hessian"}] = accept_artifact({{}, {"hessians"}}, "h", SHRINK_DTYPE_F32, {1}, &v);
+    m[{"fc2.b", "input_min"}] = accept_artifact({{}, {"activation_ranges"}}, "c", SHRINK_DTYPE_F32, {1}, &v);
+    forget_stale(m, {{"hessians", {"fc2"}}}, {}, [](const std::string& name) { return name.substr(0, 3); });
+    CHECK(m.count({"fc2.a", "hessian"}) == 0);
+    CHECK(m.count({"fc2.b", "input_min"}) == 1);
 }
 
 TEST_CASE("a float64 Hessian goes through the ABI, the stage store and the cache", "[artifacts][cli]") {
