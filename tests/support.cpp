@@ -7,6 +7,9 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +53,28 @@ cli_result shrink_cli(const std::string& args, const std::string& env) {
     size_t n;
     while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
     const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+cli_result shrink_cli_peak(const std::string& args, uint64_t& peak_kb, const std::string& env) {
+    std::string isolated;
+    if (env.find("SHRINK_LEDGER=") == std::string::npos) isolated += "SHRINK_LEDGER=off ";
+    if (env.find("SHRINK_CACHE=") == std::string::npos) isolated += "SHRINK_CACHE=off ";
+    const temp_dir dir;
+    const fs::path log = dir / "output";
+    // exec: the shell becomes shrink, so the rusage wait4 reports is shrink's.
+    const std::string command = isolated + env + (env.empty() ? "" : " ") + "exec " + SHRINK_CLI + " " + args + " > " + log.string() + " 2>&1";
+    const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0)
+        throw std::runtime_error("posix_spawn failed");
+    int status = 0;
+    rusage usage{};
+    if (wait4(pid, &status, 0, &usage) != pid) throw std::runtime_error("wait4 failed");
+    peak_kb = uint64_t(usage.ru_maxrss);
+    cli_result r;
+    r.output = read_text(log);
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
 }

@@ -36,6 +36,10 @@ struct cli_result {
 /// The ledger and the stage cache are off (SHRINK_LEDGER=off, SHRINK_CACHE=off) unless `env` sets them.
 cli_result shrink_cli(const std::string& args, const std::string& env = "");
 
+/// As shrink_cli, and `peak_kb` gets the peak resident memory the command reached (the
+/// process is spawned without copying this one, so the figure is shrink's own).
+cli_result shrink_cli_peak(const std::string& args, uint64_t& peak_kb, const std::string& env = "");
+
 /// Adds tensor `name` of `shape` with N(0, sd) values from `gen` to `m`; returns `name`.
 std::string add_random_tensor(model& m, rng& gen, const std::string& name, std::vector<int64_t> shape, double sd);
 

@@ -72,10 +72,18 @@ int cmd_inspect(const std::vector<std::string>& args) {
 
 int cmd_verify(const std::vector<std::string>& args) {
     po::options_description opts("options");
-    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)");
+    opts.add_options()("model", po::value<std::string>(), "model file (.safetensors or .onnx)");
     parsed p = parse("verify", "MODEL", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
+    if (fs::path(path).extension() == ".onnx") {
+        // An ONNX file is verified as shrink reads it: parsed, checked node by node before
+        // anything is computed, imported, and its weights finite (onnx/import.hpp).
+        const model m = onnx_import::import_onnx(path);
+        std::printf("%s: ok: ONNX that imports as %zu layers, %zu tensors, %llu parameters\n", path.c_str(), m.layers.size(),
+                    m.tensors.size(), (unsigned long long)m.parameter_count());
+        return 0;
+    }
     // The reader checks the layout (bounds, overlaps, dtypes, finiteness) and every
     // encoding (value ranges, masks, scales, zero points) and the graph.
     const model m = load_model(path);

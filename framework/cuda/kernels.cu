@@ -31,7 +31,8 @@ __device__ __forceinline__ float apply(act f, float x) {
 
 __global__ void dequantize_kernel(const int8_t* q, const float* scales, const int8_t* zeros, const uint8_t* mask, uint64_t n,
                                   uint64_t cols, uint64_t group_size, float* out) {
-    const uint64_t groups = group_size ? (cols + group_size - 1) / group_size : 0;
+    // Without the overflow of (cols + group_size - 1): a file may give any group size.
+    const uint64_t groups = group_size ? cols / group_size + (cols % group_size != 0) : 0;
     GRID_LOOP(i, int64_t(n)) {
         const uint64_t u = uint64_t(i);
         const uint64_t s = group_size ? (u / cols) * groups + (u % cols) / group_size : 0;

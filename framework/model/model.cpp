@@ -30,15 +30,21 @@ uint64_t tensor::matrix_cols(const std::vector<int64_t>& shape) {
     return n;
 }
 
+namespace {
+/// Groups of `group` in a row of `cols`, rounded up, without the overflow of
+/// (cols + group - 1) / group: a file's group_size may be anything up to 2^64 - 1.
+uint64_t groups_per_row(uint64_t cols, uint64_t group) { return cols / group + (cols % group != 0); }
+}  // namespace
+
 uint64_t tensor::scale_count(const std::vector<int64_t>& shape, const quant_spec& spec) {
     if (spec.group_size == 0) return 1;
-    return matrix_rows(shape) * ((matrix_cols(shape) + spec.group_size - 1) / spec.group_size);
+    return matrix_rows(shape) * groups_per_row(matrix_cols(shape), spec.group_size);
 }
 
 uint64_t tensor::scale_index(uint64_t i) const {
     if (!quant || quant->group_size == 0) return 0;
     const uint64_t c = cols();
-    return (i / c) * ((c + quant->group_size - 1) / quant->group_size) + (i % c) / quant->group_size;
+    return (i / c) * groups_per_row(c, quant->group_size) + (i % c) / quant->group_size;
 }
 
 uint64_t tensor::stored_bytes() const {

@@ -654,6 +654,13 @@ model import_onnx(const std::filesystem::path& file) {
         m.output = in.activation_of(g.outputs[0]);
         if (m.output.empty() || m.output == m.input) return fail("the graph output '" + g.outputs[0] + "' is not computed by a layer");
         m.validate();
+        // A weight that is not finite would be written into a file the safetensors reader
+        // (and `shrink verify`) refuse: refuse it here, naming it.
+        for (const auto& [name, t] : m.tensors) {
+            const std::vector<float> v = t.decode();
+            for (size_t i = 0; i < v.size(); ++i)
+                if (!std::isfinite(v[i])) return fail("tensor '" + name + "' value " + std::to_string(i) + " is not finite (NaN or infinity)");
+        }
     } catch (const import_failure& f) {
         return fail(f.message);
     } catch (const std::exception& e) {

@@ -137,6 +137,7 @@ nd_tensor along_axis(const nd_tensor& x, int64_t axis, bool coerce_2d, const std
 }
 
 nd_tensor matmul(const nd_tensor& a_in, const nd_tensor& b_in) {
+    if (a_in.shape.empty() || b_in.shape.empty()) throw std::runtime_error("MatMul takes tensors of rank 1 or more");
     nd_tensor a = a_in, b = b_in;
     const bool a_vec = a.shape.size() == 1, b_vec = b.shape.size() == 1;
     if (a_vec) a.shape.insert(a.shape.begin(), 1);
@@ -348,6 +349,7 @@ const std::map<std::string, op_fn>& ops() {
         };
         t["MatMul"] = [](const node&, const inputs_t& in, int64_t) { return std::vector<nd_tensor>{matmul(*in[0], *in[1])}; };
         t["Gemm"] = [](const node& n, const inputs_t& in, int64_t) {
+            if (in[0]->shape.size() != 2 || in[1]->shape.size() != 2) throw std::runtime_error("Gemm takes two matrices");
             nd_tensor a = n.int_attr("transA", 0) ? transpose(*in[0], {}) : *in[0];
             nd_tensor b = n.int_attr("transB", 0) ? transpose(*in[1], {}) : *in[1];
             const double alpha = n.float_attr("alpha", 1.0), beta = n.float_attr("beta", 1.0);
@@ -505,6 +507,115 @@ const std::map<std::string, op_fn>& ops() {
     return table;
 }
 
+/// How many inputs each op takes: the first `min` must be given (non-empty names), up to
+/// `max` may be. Checked before an op runs, so an op's code may read in[0..min) freely.
+struct arity {
+    size_t min, max;
+};
+
+const std::map<std::string, arity>& arities() {
+    static const std::map<std::string, arity> table = [] {
+        std::map<std::string, arity> t;
+        constexpr size_t many = size_t(1) << 16;
+        for (const char* op : {"Relu", "Sigmoid", "Tanh", "Erf", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil",
+                               "Sign", "Softsign", "Softplus", "Identity", "LeakyRelu", "Gelu", "Elu", "Selu", "HardSigmoid", "Not",
+                               "Softmax", "LogSoftmax", "Hardmax", "Flatten", "Transpose", "Shape", "Size", "GlobalAveragePool",
+                               "GlobalMaxPool", "MaxPool", "AveragePool"})
+            t[op] = {1, 1};
+        for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "GreaterOrEqual",
+                               "LessOrEqual", "MatMul", "Expand", "Gather", "Reshape"})
+            t[op] = {2, 2};
+        for (const char* op : {"Concat", "Sum", "Max", "Min", "Mean"}) t[op] = {1, many};
+        for (const char* op : {"Squeeze", "Unsqueeze", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+                               "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare"})
+            t[op] = {1, 2};
+        t["Where"] = {3, 3};
+        t["Clip"] = {1, 3};
+        t["Gemm"] = {2, 3};
+        t["Conv"] = {2, 3};
+        t["BatchNormalization"] = {5, 5};
+        t["Dropout"] = {1, 3};
+        t["QuantizeLinear"] = {2, 3};
+        t["DequantizeLinear"] = {2, 3};
+        t["Pad"] = {1, 4};
+        t["Constant"] = {0, 0};
+        // Every op the interpreter implements has its arity here: an op added without one
+        // fails every graph run (and so the conformance test) until it has.
+        for (const auto& [name, fn] : ops())
+            if (!t.count(name)) throw std::logic_error("the ONNX interpreter declares no arity for " + name);
+        return t;
+    }();
+    return table;
+}
+
+/// The elements a graph's computed values may hold together: twice what its initializers
+/// and inputs hold (a transposed or reshaped copy of every weight) plus 2^25 (256 MiB of
+/// doubles) for activations and everything else (docs/onnx.md, "Bounds").
+int64_t value_budget(const graph& g, const std::map<std::string, nd_tensor>& inputs) {
+    int64_t given = 0;
+    for (const auto& [name, t] : g.initializers) given += int64_t(t.data.size());
+    for (const auto& [name, t] : inputs) given += int64_t(t.data.size());
+    return 2 * given + (int64_t(1) << 25);
+}
+
+std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string, nd_tensor>& inputs, bool keep_all) {
+    std::map<std::string, nd_tensor> env = g.initializers;
+    for (const auto& [name, t] : inputs) env[name] = t;
+    // The last node reading each value: a value nobody reads later is freed (unless every
+    // value is asked for), and the graph's values together stay within a budget.
+    std::map<std::string, size_t> last_reader;
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+        for (const std::string& name : g.nodes[k].inputs) last_reader[name] = k;
+    const std::set<std::string> outputs(g.outputs.begin(), g.outputs.end());
+    element_budget budget(value_budget(g, inputs));
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const node& n = g.nodes[k];
+        const std::string where = "node '" + (n.name.empty() ? n.op : n.name) + "' (" + n.op + ")";
+        if (!n.domain.empty() && n.domain != "ai.onnx") throw std::runtime_error(where + ": domain '" + n.domain + "' is not supported");
+        auto op = ops().find(n.op);
+        if (op == ops().end()) throw std::runtime_error(where + ": op not supported");
+        const arity a = arities().at(n.op);
+        if (n.inputs.size() < a.min || n.inputs.size() > a.max)
+            throw std::runtime_error(where + ": takes " + (a.min == a.max ? std::to_string(a.min) : std::to_string(a.min) + " to " + std::to_string(a.max)) +
+                                     " inputs, has " + std::to_string(n.inputs.size()));
+        inputs_t in;
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+            const std::string& name = n.inputs[i];
+            if (name.empty()) {
+                if (i < a.min) throw std::runtime_error(where + ": input " + std::to_string(i) + " is required, and its name is empty");
+                in.push_back(nullptr);
+                continue;
+            }
+            auto it = env.find(name);
+            if (it == env.end()) throw std::runtime_error(where + ": input '" + name + "' is not defined before it");
+            in.push_back(&it->second);
+        }
+        if (n.outputs.empty() || n.outputs[0].empty()) throw std::runtime_error(where + ": has no output");
+        std::vector<nd_tensor> out;
+        try {
+            out = op->second(n, in, g.opset);
+        } catch (const random_op_error&) {
+            throw;
+        } catch (const std::exception& e) {
+            throw std::runtime_error(where + ": " + e.what());
+        }
+        for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o)
+            if (!n.outputs[o].empty()) {
+                element_budget::charge(int64_t(out[o].data.size()), where + "'s output '" + n.outputs[o] + "'");
+                if (auto old = env.find(n.outputs[o]); old != env.end()) element_budget::refund(int64_t(old->second.data.size()));
+                env[n.outputs[o]] = std::move(out[o]);
+            }
+        if (keep_all) continue;
+        for (const std::string& name : n.inputs)
+            if (auto r = last_reader.find(name); r != last_reader.end() && r->second == k && !outputs.count(name))
+                if (auto v = env.find(name); v != env.end()) {
+                    if (!g.initializers.count(name)) element_budget::refund(int64_t(v->second.data.size()));
+                    env.erase(v);
+                }
+    }
+    return env;
+}
+
 }  // namespace
 
 const std::set<std::string>& supported_ops() {
@@ -517,7 +628,7 @@ const std::set<std::string>& supported_ops() {
 }
 
 std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_tensor>& inputs) {
-    const std::map<std::string, nd_tensor> env = run_graph_values(g, inputs);
+    const std::map<std::string, nd_tensor> env = run(g, inputs, false);
     std::vector<nd_tensor> result;
     for (const std::string& name : g.outputs) {
         auto it = env.find(name);
@@ -528,35 +639,7 @@ std::vector<nd_tensor> run_graph(const graph& g, const std::map<std::string, nd_
 }
 
 std::map<std::string, nd_tensor> run_graph_values(const graph& g, const std::map<std::string, nd_tensor>& inputs) {
-    std::map<std::string, nd_tensor> env = g.initializers;
-    for (const auto& [name, t] : inputs) env[name] = t;
-    for (const node& n : g.nodes) {
-        const std::string where = "node '" + (n.name.empty() ? n.op : n.name) + "' (" + n.op + ")";
-        if (!n.domain.empty() && n.domain != "ai.onnx") throw std::runtime_error(where + ": domain '" + n.domain + "' is not supported");
-        auto op = ops().find(n.op);
-        if (op == ops().end()) throw std::runtime_error(where + ": op not supported");
-        inputs_t in;
-        for (const std::string& name : n.inputs) {
-            if (name.empty()) {
-                in.push_back(nullptr);
-                continue;
-            }
-            auto it = env.find(name);
-            if (it == env.end()) throw std::runtime_error(where + ": input '" + name + "' is not defined before it");
-            in.push_back(&it->second);
-        }
-        std::vector<nd_tensor> out;
-        try {
-            out = op->second(n, in, g.opset);
-        } catch (const random_op_error&) {
-            throw;
-        } catch (const std::exception& e) {
-            throw std::runtime_error(where + ": " + e.what());
-        }
-        for (size_t k = 0; k < n.outputs.size() && k < out.size(); ++k)
-            if (!n.outputs[k].empty()) env[n.outputs[k]] = std::move(out[k]);
-    }
-    return env;
+    return run(g, inputs, true);
 }
 
 }  // namespace shrink::onnx_import

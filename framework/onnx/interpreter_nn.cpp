@@ -32,8 +32,28 @@ window plan_window(const node& n, const std::vector<int64_t>& spatial, std::vect
     w.strides = ints_attr(n, "strides", std::vector<int64_t>(k, 1));
     w.dilations = ints_attr(n, "dilations", std::vector<int64_t>(k, 1));
     const std::vector<int64_t> pads = ints_attr(n, "pads", std::vector<int64_t>(2 * k, 0));
+    // Attributes come from the file: their sizes and ranges are checked before any
+    // arithmetic uses them (a stride of 0 divides by zero).
+    constexpr int64_t limit = int64_t(1) << 20;
+    auto check = [&](const char* name, const std::vector<int64_t>& v, size_t size, int64_t low) {
+        if (v.size() != size)
+            throw std::runtime_error(std::string(name) + " has " + std::to_string(v.size()) + " values, the input has " +
+                                     std::to_string(k) + " spatial dimensions");
+        for (int64_t x : v)
+            if (x < low || x > limit)
+                throw std::runtime_error(std::string(name) + " value " + std::to_string(x) + " is outside [" + std::to_string(low) +
+                                         ", 2^20]");
+    };
+    check("kernel_shape", w.kernel, k, 1);
+    check("strides", w.strides, k, 1);
+    check("dilations", w.dilations, k, 1);
+    check("pads", pads, 2 * k, 0);
+    for (int64_t d : spatial)
+        if (d < 1 || d > limit) throw std::runtime_error("a spatial size of the input is outside [1, 2^20]");
     const attribute* ap = n.attr("auto_pad");
     const std::string auto_pad = ap && ap->s ? *ap->s : "NOTSET";
+    if (auto_pad != "NOTSET" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" && auto_pad != "VALID")
+        throw std::runtime_error("auto_pad '" + auto_pad + "' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
     for (size_t d = 0; d < k; ++d) {
         const int64_t extent = (w.kernel[d] - 1) * w.dilations[d] + 1;
         int64_t pb = pads[d], pe = pads[d + k], out;
@@ -120,12 +140,22 @@ std::vector<nd_tensor> conv(const node& n, const inputs_t& in, int64_t) {
     const nd_tensor& x = *in[0];
     const nd_tensor& wt = *in[1];
     const nd_tensor* bias = in.size() > 2 ? in[2] : nullptr;
+    if (x.shape.size() < 3) throw std::runtime_error("the input must be [N, C, spatial...]");
+    if (wt.shape.size() != x.shape.size()) throw std::runtime_error("the weight's rank differs from the input's");
     const int64_t batch = x.shape[0], channels = x.shape[1], maps = wt.shape[0];
     const int64_t group = n.int_attr("group", 1);
+    if (group < 1 || channels % group || maps % group)
+        throw std::runtime_error("group " + std::to_string(group) + " does not divide the " + std::to_string(channels) +
+                                 " input channels and " + std::to_string(maps) + " output channels");
     const int64_t per_group_in = channels / group, per_group_out = maps / group;
     if (wt.shape[1] != per_group_in) throw std::runtime_error("weight channels do not match the input's channels per group");
+    const std::vector<int64_t> weight_window(wt.shape.begin() + 2, wt.shape.end());
+    const std::vector<int64_t> kernel = ints_attr(n, "kernel_shape", weight_window);
+    if (kernel != weight_window) throw std::runtime_error("kernel_shape differs from the weight's spatial shape");
+    if (bias && (bias->shape.size() != 1 || bias->shape[0] != maps))
+        throw std::runtime_error("the bias must hold one value per output channel (" + std::to_string(maps) + ")");
     const std::vector<int64_t> spatial = spatial_of(x);
-    const window w = plan_window(n, spatial, ints_attr(n, "kernel_shape", {wt.shape.begin() + 2, wt.shape.end()}), false);
+    const window w = plan_window(n, spatial, kernel, false);
     nd_tensor out = make_output(x.type, batch, maps, w.out);
     const int64_t in_size = product(spatial), out_size = product(w.out), k_size = product(w.kernel);
     for (int64_t b = 0; b < batch; ++b)
@@ -149,6 +179,7 @@ std::vector<nd_tensor> conv(const node& n, const inputs_t& in, int64_t) {
 
 std::vector<nd_tensor> pool(const node& n, const inputs_t& in, bool is_max) {
     const nd_tensor& x = *in[0];
+    if (x.shape.size() < 3) throw std::runtime_error("the input must be [N, C, spatial...]");
     const std::vector<int64_t> spatial = spatial_of(x);
     const window w = plan_window(n, spatial, ints_attr(n, "kernel_shape", {}), n.int_attr("ceil_mode", 0) != 0);
     if (w.kernel.size() != spatial.size()) throw std::runtime_error("kernel_shape must name every spatial dimension");
@@ -185,6 +216,7 @@ std::vector<nd_tensor> pool(const node& n, const inputs_t& in, bool is_max) {
 }
 
 std::vector<nd_tensor> global_pool(const nd_tensor& x, bool is_max) {
+    if (x.shape.size() < 3) throw std::runtime_error("the input must be [N, C, spatial...]");
     const std::vector<int64_t> spatial = spatial_of(x);
     const int64_t in_size = product(spatial), planes = x.shape[0] * x.shape[1];
     nd_tensor out = make_output(x.type, x.shape[0], x.shape[1], std::vector<int64_t>(spatial.size(), 1));
@@ -202,7 +234,12 @@ std::vector<nd_tensor> batch_norm(const node& n, const inputs_t& in, int64_t) {
     const bool training = n.int_attr("training_mode", 0) != 0;
     const int64_t channels = x.shape.size() > 1 ? x.shape[1] : 1;
     const int64_t inner = x.shape.size() > 2 ? product({x.shape.begin() + 2, x.shape.end()}) : 1;
+    if (x.shape.empty()) throw std::runtime_error("the input has no batch dimension");
     const int64_t batch = x.shape[0];
+    for (size_t k = 1; k < 5; ++k)
+        if (in[k]->size() != channels)
+            throw std::runtime_error("input " + std::to_string(k) + " holds " + std::to_string(in[k]->size()) + " values, one per channel (" +
+                                     std::to_string(channels) + ") is needed");
     std::vector<double> mean = in[3]->data, var = in[4]->data;
     nd_tensor running_mean = *in[3], running_var = *in[4];
     if (training) {
@@ -308,12 +345,16 @@ void register_nn_ops(std::map<std::string, op_fn>& t) {
         int64_t inner = 1;
         for (size_t d = size_t(axis) + 1; d < x.shape.size(); ++d) inner *= x.shape[d];
         const int64_t len = x.shape[size_t(axis)];
+        if (scale.size() != len)
+            throw std::runtime_error("the scale holds " + std::to_string(scale.size()) + " values, axis " + std::to_string(axis) +
+                                     " has " + std::to_string(len));
         return std::function<size_t(int64_t)>([inner, len](int64_t i) { return size_t((i / inner) % len); });
     };
     t["QuantizeLinear"] = [per_axis](const node& n, const inputs_t& in, int64_t opset) {
         const nd_tensor& x = *in[0];
         const nd_tensor& scale = *in[1];
         const nd_tensor* zp = in.size() > 2 ? in[2] : nullptr;
+        if (zp && zp->size() != scale.size()) throw std::runtime_error("the zero point and the scale differ in size");
         const element type = zp ? zp->type : element::u8;
         const double lo = type == element::u8 ? 0 : -128, hi = type == element::u8 ? 255 : 127;
         const auto which = per_axis(n, x, scale, opset);
@@ -330,6 +371,7 @@ void register_nn_ops(std::map<std::string, op_fn>& t) {
         const nd_tensor& x = *in[0];
         const nd_tensor& scale = *in[1];
         const nd_tensor* zp = in.size() > 2 ? in[2] : nullptr;
+        if (zp && zp->size() != scale.size()) throw std::runtime_error("the zero point and the scale differ in size");
         const auto which = per_axis(n, x, scale, opset);
         nd_tensor y = x;
         y.type = scale.type;

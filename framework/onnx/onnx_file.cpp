@@ -2,6 +2,7 @@
 
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/text.hpp"
 
 #include <onnx/onnx_pb.h>
 
@@ -118,10 +119,15 @@ nd_tensor convert(const onnx::TensorProto& t, const std::string& where, const fs
         std::string location;
         uint64_t offset = 0, length = 0;
         bool has_length = false;
+        auto number = [&](const std::string& key, const std::string& text) {
+            const auto v = parse_decimal_int(text);
+            if (!v || *v < 0) fail("external data " + key + " '" + text + "' is not a non-negative decimal integer");
+            return uint64_t(*v);
+        };
         for (const auto& kv : t.external_data()) {
             if (kv.key() == "location") location = kv.value();
-            else if (kv.key() == "offset") offset = std::stoull(kv.value());
-            else if (kv.key() == "length") length = std::stoull(kv.value()), has_length = true;
+            else if (kv.key() == "offset") offset = number("offset", kv.value());
+            else if (kv.key() == "length") length = number("length", kv.value()), has_length = true;
         }
         // libonnx 1.12 does not check that external data stays beside the model (the
         // CVE-2022-25882 class): refuse absolute paths, '..' and anything resolving outside.
@@ -138,6 +144,8 @@ nd_tensor convert(const onnx::TensorProto& t, const std::string& where, const fs
         if (!fs::is_regular_file(file)) return fail("external data file '" + location + "' not found");
         if (!has_length) length = count * info->bytes;
         if (offset > size || length > size - offset) return fail("external data range is outside '" + location + "'");
+        if (length != count * info->bytes)
+            return fail("external data holds " + std::to_string(length) + " bytes, its shape needs " + std::to_string(count * info->bytes));
         std::ifstream in(file, std::ios::binary);
         raw.resize(length);
         in.seekg(std::streamoff(offset));
@@ -145,16 +153,19 @@ nd_tensor convert(const onnx::TensorProto& t, const std::string& where, const fs
     } else if (t.has_raw_data()) {
         raw = t.raw_data();
     }
-    out.data.resize(count);
+    // The claimed shape is compared with the data actually there before anything is
+    // allocated for it: a few bytes claiming 2^40 elements must cost nothing.
     if (!raw.empty() || (count == 0 && t.has_raw_data())) {
         if (raw.size() != count * info->bytes)
             return fail("holds " + std::to_string(raw.size()) + " bytes, its shape needs " + std::to_string(count * info->bytes));
+        out.data.resize(count);
         for (uint64_t i = 0; i < count; ++i) out.data[i] = decode_raw(raw.data() + i * info->bytes, info->e);
         return out;
     }
     auto take = [&](const auto& field, auto convert_one) {
         if (uint64_t(field.size()) != count)
             fail("holds " + std::to_string(field.size()) + " values, its shape needs " + std::to_string(count));
+        out.data.resize(count);
         for (uint64_t i = 0; i < count; ++i) out.data[i] = convert_one(field[int(i)]);
     };
     switch (info->e) {

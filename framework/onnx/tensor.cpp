@@ -28,6 +28,35 @@ void nd_tensor::round_to_type() {
     }
 }
 
+namespace {
+thread_local bool budget_active = false;
+thread_local int64_t budget_left = 0;
+}  // namespace
+
+element_budget::element_budget(int64_t total) : total_(total), saved_left_(budget_left), saved_active_(budget_active) {
+    budget_active = true;
+    budget_left = total;
+}
+
+element_budget::~element_budget() {
+    budget_active = saved_active_;
+    budget_left = saved_left_;
+}
+
+void element_budget::charge(int64_t n, const std::string& what) {
+    if (!budget_active) return;
+    if (n > budget_left)
+        throw std::runtime_error(what + " would take the graph's values past their budget of elements (" + std::to_string(n) +
+                                 " asked, " + std::to_string(budget_left) + " left)");
+    budget_left -= n;
+}
+
+void element_budget::refund(int64_t n) {
+    if (budget_active) budget_left += n;
+}
+
+int64_t element_budget::left() { return budget_active ? budget_left : max_elements; }
+
 void check_shape(const std::vector<int64_t>& shape) {
     int64_t n = 1;
     for (int64_t d : shape) {
@@ -35,6 +64,9 @@ void check_shape(const std::vector<int64_t>& shape) {
         if (d != 0 && n > max_elements / d) throw std::runtime_error("a tensor would hold more than 2^27 elements");
         n *= d;
     }
+    if (budget_active && n > budget_left)
+        throw std::runtime_error("a tensor of " + std::to_string(n) + " elements would take the graph's values past their budget (" +
+                                 std::to_string(budget_left) + " left)");
 }
 
 std::vector<int64_t> strides_of(const std::vector<int64_t>& shape) {

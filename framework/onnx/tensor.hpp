@@ -29,8 +29,32 @@ struct nd_tensor {
 /// shapes come from files, and a hostile one must fail with a message, not exhaust memory.
 constexpr int64_t max_elements = int64_t(1) << 27;
 
-/// Throws std::runtime_error when a shape is negative or holds more than max_elements.
+/// Throws std::runtime_error when a shape is negative or holds more than max_elements, or
+/// more than what is left of the running graph's element budget (below).
 void check_shape(const std::vector<int64_t>& shape);
+
+/// The elements all live values of one graph run may hold together: while one is alive
+/// on this thread, check_shape also refuses a tensor larger than what is left of it, so an
+/// op refuses before allocating, and the interpreter charges each value it keeps. Without
+/// it a file of a few KB could make many values of max_elements each.
+class element_budget {
+  public:
+    explicit element_budget(int64_t total);
+    ~element_budget();
+    element_budget(const element_budget&) = delete;
+    element_budget& operator=(const element_budget&) = delete;
+
+    /// Takes `n` elements; throws std::runtime_error naming `what` when they are not left.
+    static void charge(int64_t n, const std::string& what);
+    /// Gives `n` elements back (a value no later node reads was freed).
+    static void refund(int64_t n);
+    /// What is left (max_elements when no budget is running).
+    static int64_t left();
+
+  private:
+    int64_t total_, saved_left_;
+    bool saved_active_;
+};
 
 /// Row-major strides of a shape.
 std::vector<int64_t> strides_of(const std::vector<int64_t>& shape);

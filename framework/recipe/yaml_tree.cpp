@@ -7,6 +7,7 @@
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace shrink {
@@ -173,6 +174,12 @@ void apply_override(yaml_node& root, const std::string& assignment) {
     const size_t eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
         throw usage_error("--set expects KEY=VALUE (e.g. stages.int8.params.bits=4), got '" + assignment + "'");
+    // Recipe keys are a few levels deep (stages.ID.params.NAME): a longer path can only be
+    // a mistake, and each new level would copy the assignment into its mark.
+    constexpr size_t max_segments = 16;
+    if (size_t(std::count(assignment.begin(), assignment.begin() + long(eq), '.')) >= max_segments)
+        throw usage_error("--set " + assignment.substr(0, std::min<size_t>(eq, 80)) + "...: more than " + std::to_string(max_segments) +
+                          " key segments; recipe keys are at most 5 deep");
     const std::vector<std::string> path = split(assignment.substr(0, eq), '.');
     const source_mark where{"--set " + assignment, 0, 0};
     yaml_node value = parse_yaml(assignment.substr(eq + 1), where.file);

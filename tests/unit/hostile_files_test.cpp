@@ -1,0 +1,221 @@
+// Hostile model files and arguments found by trying shrink as an attacker would (issue 16):
+// each is refused with a message naming the file and the node, tensor or key, exit 1, no
+// signal, no hang, and within bounded memory.
+#include "model/model.hpp"
+#include "model/safetensors.hpp"
+#include "onnx_builder.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <fstream>
+
+using namespace shrink;
+namespace fs = std::filesystem;
+
+namespace {
+
+/// `shrink verify FILE` must refuse with exit 1 and a message holding `file` and `what`.
+void refused(const fs::path& file, const std::string& what) {
+    const auto r = test::shrink_cli("verify " + file.string());
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK(r.output.find(file.string()) != std::string::npos);
+    CHECK(r.output.find(what) != std::string::npos);
+}
+
+test::builder conv_graph(const std::vector<float>& weight = test::random_values(2 * 1 * 3 * 3, 1)) {
+    test::builder b({1, 6, 6});
+    b.init("W", {2, 1, 3, 3}, weight);
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("ONNX nodes are checked before the interpreter computes anything", "[hostile][onnx][cli]") {
+    test::temp_dir dir;
+    SECTION("Conv with group 0 (was SIGFPE)") {
+        auto b = conv_graph();
+        test::builder::integer(b.node("Conv", {"x", "W"}, "y"), "group", 0);
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'Conv_y' (Conv): group 0 does not divide");
+    }
+    SECTION("MaxPool with strides 0 and auto_pad VALID (was SIGFPE)") {
+        test::builder b({1, 6, 6});
+        auto* n = b.node("MaxPool", {"x"}, "y");
+        test::builder::ints(n, "kernel_shape", {2, 2});
+        test::builder::ints(n, "strides", {0, 0});
+        test::builder::text(n, "auto_pad", "VALID");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'MaxPool_y' (MaxPool): strides value 0 is outside [1, 2^20]");
+    }
+    SECTION("Conv whose weight input name is empty (was SIGSEGV)") {
+        auto b = conv_graph();
+        b.node("Conv", {"x", ""}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'Conv_y' (Conv): input 1 is required, and its name is empty");
+    }
+    SECTION("BatchNormalization with one input (was SIGSEGV)") {
+        test::builder b({2, 4, 4});
+        b.node("BatchNormalization", {"x"}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'BatchNormalization_y' (BatchNormalization): takes 5 inputs, has 1");
+    }
+    SECTION("Conv whose kernel_shape disagrees with its 3x3 weight (was SIGSEGV)") {
+        auto b = conv_graph();
+        test::builder::ints(b.node("Conv", {"x", "W"}, "y"), "kernel_shape", {400, 400});
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "kernel_shape differs from the weight's spatial shape");
+    }
+    SECTION("Gemm with one input (was undefined behaviour)") {
+        test::builder b({4});
+        b.node("Gemm", {"x"}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'Gemm_y' (Gemm): takes 2 to 3 inputs, has 1");
+    }
+    SECTION("NaN weights do not import into a file verify refuses") {
+        test::builder b({4});
+        std::vector<float> w = test::random_values(3 * 4, 2);
+        w[5] = std::nanf("");
+        b.init("W", {3, 4}, w);
+        test::builder::integer(b.node("Gemm", {"x", "W"}, "y"), "transB", 1);
+        b.output("y");
+        b.save(dir / "m.onnx");
+        const auto r = test::shrink_cli("import " + (dir / "m.onnx").string());
+        INFO(r.output);
+        CHECK(r.code == 1);
+        CHECK(r.output.find("is not finite") != std::string::npos);
+        CHECK_FALSE(fs::exists(dir / "m.safetensors"));
+    }
+}
+
+TEST_CASE("reading a hostile ONNX file takes bounded memory", "[hostile][onnx][cli][memory]") {
+    test::temp_dir dir;
+    // The process's own baseline: verifying a valid one-node file.
+    test::builder ok({4});
+    ok.node("Relu", {"x"}, "y");
+    ok.output("y");
+    ok.save(dir / "ok.onnx");
+    uint64_t baseline = 0;
+    REQUIRE(test::shrink_cli_peak("verify " + (dir / "ok.onnx").string(), baseline).code == 0);
+    // Refused, naming `what`, within 64 MiB above the baseline.
+    auto refused_within_bounds = [&](const fs::path& file, const std::string& what) {
+        uint64_t peak = 0;
+        const auto r = test::shrink_cli_peak("verify " + file.string(), peak);
+        INFO(r.output);
+        CHECK(r.code == 1);
+        CHECK(r.output.find(what) != std::string::npos);
+        CHECK(peak < baseline + 64 * 1024);
+    };
+
+    SECTION("an initializer claiming 2^28 elements with 4 bytes of data (was 2.3 GB)") {
+        test::builder b({4});
+        onnx::TensorProto* t = b.g->add_initializer();
+        t->set_name("W");
+        t->set_data_type(onnx::TensorProto::FLOAT);
+        t->add_dims(int64_t(1) << 28);
+        t->set_raw_data(std::string(4, '\0'));
+        b.node("Relu", {"x"}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused_within_bounds(dir / "m.onnx", "initializer 'W': holds 4 bytes, its shape needs 1073741824");
+    }
+    SECTION("four unused Expand nodes (was 3.3 GB and 35 s)") {
+        test::builder b({4});
+        b.init_i64("shape", {int64_t(1) << 12, int64_t(1) << 12, 1, 1});  // with x [2, 4]: 2^27 elements
+        for (int k = 0; k < 4; ++k) b.node("Expand", {"x", "shape"}, "big" + std::to_string(k));
+        b.node("Relu", {"x"}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused_within_bounds(dir / "m.onnx", "node 'Expand_big0' (Expand): a tensor of 134217728 elements would take the graph's values past their budget");
+    }
+}
+
+TEST_CASE("external data offsets must be numbers", "[hostile][onnx][cli]") {
+    test::temp_dir dir;
+    test::builder b({4});
+    onnx::TensorProto* t = b.g->add_initializer();
+    t->set_name("W");
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(4);
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* location = t->add_external_data();
+    location->set_key("location");
+    location->set_value("w.bin");
+    auto* offset = t->add_external_data();
+    offset->set_key("offset");
+    offset->set_value("sixteen");
+    test::write_text(dir / "w.bin", std::string(16, '\0'));
+    b.node("Relu", {"x"}, "y");
+    b.output("y");
+    b.save(dir / "m.onnx");
+    refused(dir / "m.onnx", "initializer 'W': external data offset 'sixteen' is not a non-negative decimal integer");
+}
+
+TEST_CASE("verify reads an ONNX file as ONNX", "[hostile][onnx][cli]") {
+    test::temp_dir dir;
+    test::builder b({4});
+    b.node("Relu", {"x"}, "y");
+    b.output("y");
+    b.save(dir / "m.onnx");
+    const auto r = test::shrink_cli("verify " + (dir / "m.onnx").string());
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK(r.output.find("ok: ONNX that imports as 1 layers") != std::string::npos);
+}
+
+TEST_CASE("a group size of 2^64 - 1 does not wrap the scale count", "[hostile][safetensors]") {
+    const quant_spec huge{8, true, UINT64_MAX};
+    CHECK(tensor::scale_count({4, 8}, huge) == 4);  // one group per row, not (8 + 2^64 - 2) / (2^64 - 1) = 0
+    CHECK(tensor::scale_count({4, 8}, {8, true, 3}) == 12);
+
+    // A file saying so verifies (one scale per row, as stored) and runs.
+    model m = test::tiny_model(4, 8);
+    tensor& w = m.at("fc1.weight");
+    const uint64_t rows = w.rows(), cols = w.cols();
+    std::vector<int8_t> q(rows * cols, 1);
+    w = make_quantized(w, {8, true, cols}, std::move(q), std::vector<float>(rows, 0.5f), {});
+    test::temp_dir dir;
+    save_model(m, dir / "m.safetensors");
+    // Rewrite the header: group_size 2^64 - 1 (the data offsets are relative to the data
+    // section, so a longer header moves nothing).
+    std::string bytes = test::read_text(dir / "m.safetensors");
+    uint64_t header_len = 0;
+    std::memcpy(&header_len, bytes.data(), 8);
+    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_len));
+    nlohmann::json records = nlohmann::json::parse(header["__metadata__"]["shrink.tensors"].get<std::string>());
+    REQUIRE(records["fc1.weight"]["group_size"] == cols);
+    records["fc1.weight"]["group_size"] = UINT64_MAX;
+    header["__metadata__"]["shrink.tensors"] = records.dump();
+    std::string text = header.dump();
+    while (text.size() % 8) text += ' ';
+    uint64_t new_len = text.size();
+    std::string out(8, '\0');
+    std::memcpy(out.data(), &new_len, 8);
+    out += text + bytes.substr(8 + header_len);
+    test::write_text(dir / "huge.safetensors", out);
+    const auto r = test::shrink_cli("verify " + (dir / "huge.safetensors").string());
+    INFO(r.output);
+    CHECK(r.code == 0);
+    const model back = load_model(dir / "huge.safetensors");
+    CHECK(back.at("fc1.weight").quant->group_size == UINT64_MAX);
+    CHECK(back.at("fc1.weight").decode() == m.at("fc1.weight").decode());
+}
+
+TEST_CASE("a --set key with thousands of segments is refused at once", "[hostile][recipe][cli]") {
+    std::string key = "stages";
+    for (int i = 0; i < 32000; ++i) key += ".a";
+    uint64_t peak = 0;
+    const auto r = test::shrink_cli_peak("validate " + std::string(SHRINK_SOURCE_DIR) + "/pipelines/quickstart.yaml --set " + key + "=1", peak);
+    CHECK(r.code == 2);
+    CHECK(r.output.find("more than 16 key segments") != std::string::npos);
+    CHECK(peak < 512 * 1024);
+}
