@@ -43,8 +43,16 @@ void registry::load_dirs(const std::vector<std::string>& dirs) {
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) continue;
         std::vector<std::string> files;
-        for (const auto& e : fs::directory_iterator(dir, ec))
-            if (e.path().extension() == ".so" && e.is_regular_file()) files.push_back(e.path().string());
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            if (e.path().extension() != ".so") continue;
+            // A .so that cannot even be stat'ed (a symbolic link loop) is a broken plugin
+            // file, refused like one, not an exception from deep inside; a dangling link is
+            // no file at all and is passed over, as before.
+            std::error_code entry;
+            const bool regular = e.is_regular_file(entry);
+            if (entry && entry != std::errc::no_such_file_or_directory) throw input_error(source_mark{e.path().string(), 0, 0}, "cannot read this plugin file: " + entry.message());
+            if (regular) files.push_back(e.path().string());
+        }
         std::sort(files.begin(), files.end());
         for (const std::string& f : files) load_file(f);
     }

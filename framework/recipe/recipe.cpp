@@ -125,6 +125,13 @@ void parse_data_source(reader& r, const yaml_node& n, const std::string& what, c
     }
 }
 
+/// Stage ids and recipe names become file and directory names: 64 characters leave room
+/// for what shrink adds (".safetensors", "-YYYYmmdd-HHMMSS") within any file system's 255.
+constexpr size_t max_id_length = 64;
+
+/// A name as quoted in a message: a hostile one may be thousands of characters long.
+std::string shorten(const std::string& text) { return text.size() <= 80 ? text : text.substr(0, 77) + "..."; }
+
 void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {
     s.mark = n.mark;
     if (!r.expect_map(n, "a stage")) return;
@@ -134,7 +141,12 @@ void parse_stage(reader& r, const yaml_node& n, stage_spec& s) {
         if (auto v = r.text(*id, "stage id")) {
             s.id = *v;
             const bool ok = !s.id.empty() && s.id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == std::string::npos;
-            if (!ok) r.diag().error(id->mark, "stage id '" + s.id + "' may use only letters, digits, '_' and '-'");
+            if (!ok) r.diag().error(id->mark, "stage id '" + shorten(s.id) + "' may use only letters, digits, '_' and '-'");
+            // An id names files (models/ID.safetensors): refused here, not when a file
+            // system refuses the name after a run has written others.
+            else if (s.id.size() > max_id_length)
+                r.diag().error(id->mark, "stage id '" + shorten(s.id) + "' is " + std::to_string(s.id.size()) + " characters long; at most " +
+                                             std::to_string(max_id_length) + " are allowed");
         }
     } else {
         r.diag().error(n.mark, "stage needs an 'id'");
@@ -215,7 +227,10 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
             // The name becomes part of the run directory's path: keep it one plain component.
             if (out.name.empty() || out.name[0] == '.' ||
                 out.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos)
-                diag.error(n->mark, "name '" + out.name + "' may use only letters, digits, '_', '-' and '.', and not start with '.'");
+                diag.error(n->mark, "name '" + shorten(out.name) + "' may use only letters, digits, '_', '-' and '.', and not start with '.'");
+            else if (out.name.size() > max_id_length)
+                diag.error(n->mark, "name '" + shorten(out.name) + "' is " + std::to_string(out.name.size()) + " characters long; at most " +
+                                        std::to_string(max_id_length) + " are allowed");
         }
     }
     if (out.name.empty()) out.name = fs::path(path).stem().string();

@@ -219,3 +219,29 @@ TEST_CASE("a --set key with thousands of segments is refused at once", "[hostile
     CHECK(r.output.find("more than 16 key segments") != std::string::npos);
     CHECK(peak < 512 * 1024);
 }
+
+TEST_CASE("a 5,000-character stage id is refused before anything is written", "[hostile][recipe][cli]") {
+    test::temp_dir dir;
+    const std::string id(5000, 'a');
+    test::write_text(dir / "r.yaml", "version: 1\nname: t\nmodel: m.safetensors\nstages:\n  - { id: " + id + ", use: quantizer.rtn }\n");
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "out").string());
+    INFO(r.output.substr(0, 2000));
+    CHECK(r.code == 1);
+    CHECK(r.output.find("r.yaml:5:") != std::string::npos);
+    CHECK(r.output.find("is 5000 characters long; at most 64 are allowed") != std::string::npos);
+    CHECK(r.output.size() < 2000);  // the id is not echoed whole
+    CHECK_FALSE(fs::exists(dir / "out"));
+}
+
+TEST_CASE("a .so symbolic link loop in a plugin directory is a broken plugin file (exit 1)", "[hostile][plugins][cli]") {
+    test::temp_dir dir;
+    fs::create_directory(dir / "plugins");
+    fs::create_symlink("b.so", dir / "plugins" / "a.so");
+    fs::create_symlink("a.so", dir / "plugins" / "b.so");
+    fs::create_symlink("missing.so", dir / "plugins" / "dangling.so");  // no file at all: passed over
+    const auto r = test::shrink_cli("plugins --plugin-path " + (dir / "plugins").string());
+    INFO(r.output);
+    CHECK(r.code == 1);
+    CHECK(r.output.find((dir / "plugins" / "a.so").string() + ": error: cannot read this plugin file: Too many levels of symbolic links") !=
+          std::string::npos);
+}
