@@ -8,6 +8,7 @@
 #include "run/manifest.hpp"
 #include "run/output_model.hpp"
 #include "run/report.hpp"
+#include "run/run_dir.hpp"
 #include "run/stage_run.hpp"
 #include "run/stage_store.hpp"
 #include "run/verdict.hpp"
@@ -37,37 +38,36 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     console& out = console::get();
     cpu::set_thread_count(options.threads);
 
-    fs::path dir = options.out_dir.empty() ? fs::path("runs") / (r.name + "-" + utc_now("%Y%m%d-%H%M%S")) : fs::path(options.out_dir);
-    std::error_code ec;
-    const bool occupied = fs::exists(dir, ec) && !(fs::is_directory(dir, ec) && fs::is_empty(dir, ec));
-    if (options.resume) {
-        if (!fs::is_regular_file(dir / "manifest.json", ec))
-            throw input_error(source_mark{dir.string(), 0, 0}, "not a run directory (no manifest.json): nothing to resume");
-        if (fs::is_regular_file(dir / "report.json", ec)) {
-            out.info("run " + dir.string() + " already finished; nothing to resume (see its report.json)");
-            return int(exit_code::ok);
-        }
-    } else if (occupied && !options.force) {
-        throw input_error(source_mark{dir.string(), 0, 0},
-                          std::string(fs::is_regular_file(dir / "report.json", ec) ? "the run directory holds a finished run"
-                                                                                    : "the run directory already exists and is not empty") +
-                              "; choose another --out, --force to replace it, or --resume to continue it");
+    std::optional<run_dir> owned = run_dir::open(r, options);
+    if (!owned) {
+        out.info("run " + options.out_dir + " already finished; nothing to resume (see its report.json)");
+        return int(exit_code::ok);
     }
-    const model original = load_any_model(r.model);  // before creating anything: a bad model writes nothing
+    const fs::path dir = owned->path();
+    const model original = load_any_model(r.model);  // before writing anything: a bad model writes nothing
     // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
     const auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
     data_access data(r);
-    if (occupied && options.force && !options.resume)
-        for (const char* old : {"models", "checkpoints", "report.json", "manifest.json", "recipe.yaml"}) fs::remove_all(dir / old, ec);
-
-    fs::create_directories(dir / "models", ec);
-    if (ec) throw input_error(source_mark{dir.string(), 0, 0}, "cannot create the run directory: " + ec.message());
+    owned->prepare(options);
     write_file_atomic(dir / "recipe.yaml", to_yaml(r.resolved));
 
     run_inputs inputs;
     json manifest = start_manifest(p, plugins, data, inputs);
-    write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
     const std::vector<std::string> keys = stage_keys(p, inputs);
+    std::vector<stage_outcome> outcome(p.stages.size());
+    // The manifest says, after every stage, which stages finished, failed, were skipped or
+    // have not run yet: what --resume reruns.
+    auto write_manifest = [&] {
+        json stage_records = json::array();
+        for (int i : p.order) {
+            const stage_outcome& o = outcome[size_t(i)];
+            stage_records.push_back({{"id", p.stages[size_t(i)].spec->id}, {"key", keys[size_t(i)]}, {"status", o.status},
+                                     {"source", o.source}, {"started", o.started}, {"ended", o.ended}, {"seconds", o.seconds}});
+        }
+        manifest["stages"] = stage_records;
+        write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+    };
+    write_manifest();
     const stage_store store(dir / "checkpoints", options.use_cache ? stage_store::default_cache() : fs::path());
 
     const uint64_t original_size = serialized_size(original);
@@ -76,12 +76,12 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         base = measure_baselines(p, original, root_teacher, data, store, options.use_cache, inputs, measured, original_size);
     } catch (const std::exception& e) {
         out.warning(std::string("baseline evaluation failed: ") + e.what());
-        write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+        manifest["status"] = "failed";
+        write_manifest();
         print_error(e.what());
         return int(exit_code::stage_failed);
     }
 
-    std::vector<stage_outcome> outcome(p.stages.size());
     std::map<int, std::shared_ptr<model_state>> states;  // output state per finished stage
     std::vector<int> pending_children(p.stages.size());
     for (size_t i = 0; i < p.stages.size(); ++i) pending_children[i] = int(p.stages[i].children.size());
@@ -90,7 +90,8 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     bool any_failed = false, any_within = false, any_evaluator = false;
     json stage_seeds = json::object();
 
-    for (int i : p.order) {
+    // One stage: skipped, reused from the store, or run; then judged and, at a leaf, written.
+    auto step = [&](int i) {
         const planned_stage& st = p.stages[size_t(i)];
         stage_outcome& o = outcome[size_t(i)];
         stage_seeds[st.spec->id] = st.seed;
@@ -100,7 +101,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
             if (outcome[size_t(st.parent)].status == "over_budget") o.message = "its branch broke the budget at '" + p.stages[size_t(st.parent)].spec->id + "'";
             if (outcome[size_t(st.parent)].status == "skipped") o.message = outcome[size_t(st.parent)].message;
             out.info("stage " + st.spec->id + ": skipped (" + o.message + ")");
-            continue;
+            return;
         }
         // Fork: the last child to run may take the parent's state; the others copy it.
         std::shared_ptr<model_state> input = st.parent < 0 ? original_state : states.at(st.parent);
@@ -147,28 +148,34 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
         o.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         o.ended = utc_now();
         o.peak_rss = peak_rss_bytes();
-        if (o.status != "ok") continue;
+        if (o.status != "ok") return;
         o.size_bytes = serialized_size(state->net);
         if (st.kind == "evaluator") {
             any_evaluator = true;
             const std::optional<json> entry = judge_evaluator(p, i, o, base.value.at(evaluator_key(st)));
             if (!entry) {
                 any_failed = true;
-                continue;
+                return;
             }
             results.push_back(*entry);
             any_within = any_within || (*entry)["within_budget"].get<bool>();
         }
         if (!st.children.empty()) {
             states[i] = state;
-            continue;
+            return;
         }
         try {
             write_output_model(p, i, std::move(state), dir / "models");
         } catch (const std::exception& e) {
+            o.status = "failed";  // its model is missing: --resume writes it again
+            o.message = e.what();
             print_error(e.what());
             any_failed = true;
         }
+    };
+    for (int i : p.order) {
+        step(i);
+        write_manifest();
     }
 
     teach_ledger(p, results, measured);
@@ -179,16 +186,9 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     }
     write_file_atomic(dir / "report.json", report_json(p, outcome, base.first, results).dump(2) + "\n");
     manifest["stage_seeds"] = stage_seeds;
-    json stage_records = json::array();
-    for (int i : p.order) {
-        const stage_outcome& o = outcome[size_t(i)];
-        stage_records.push_back({{"id", p.stages[size_t(i)].spec->id}, {"key", keys[size_t(i)]}, {"status", o.status},
-                                 {"source", o.source}, {"started", o.started}, {"ended", o.ended}, {"seconds", o.seconds}});
-    }
-    manifest["stages"] = stage_records;
     manifest["status"] = any_failed ? "failed" : "finished";
     manifest["ended"] = utc_now();
-    write_file_atomic(dir / "manifest.json", manifest.dump(2) + "\n");
+    write_manifest();
 
     print_summary(p, base.first, results, original_size);
     out.info("\nrun directory: " + dir.string());
