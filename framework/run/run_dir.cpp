@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <regex>
 
 #include <fcntl.h>
@@ -40,7 +41,6 @@ int try_lock(const fs::path& dir) {
 }
 
 std::string holder(const fs::path& dir) {
-    std::error_code ec;
     std::string pid;
     try {
         pid = read_file_bounded(dir / ".lock", 64);
