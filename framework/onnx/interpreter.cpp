@@ -568,6 +568,7 @@ std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string,
         for (const std::string& name : g.nodes[k].inputs) last_reader[name] = k;
     const std::set<std::string> outputs(g.outputs.begin(), g.outputs.end());
     element_budget budget(value_budget(g, inputs));
+    std::set<std::string> charged;  // computed values (initializers and inputs are in the budget's base)
     for (size_t k = 0; k < g.nodes.size(); ++k) {
         const node& n = g.nodes[k];
         const std::string where = "node '" + (n.name.empty() ? n.op : n.name) + "' (" + n.op + ")";
@@ -602,14 +603,16 @@ std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string,
         for (size_t o = 0; o < n.outputs.size() && o < out.size(); ++o)
             if (!n.outputs[o].empty()) {
                 element_budget::charge(int64_t(out[o].data.size()), where + "'s output '" + n.outputs[o] + "'");
-                if (auto old = env.find(n.outputs[o]); old != env.end()) element_budget::refund(int64_t(old->second.data.size()));
+                if (auto old = env.find(n.outputs[o]); old != env.end() && charged.count(n.outputs[o]))
+                    element_budget::refund(int64_t(old->second.data.size()));
+                charged.insert(n.outputs[o]);
                 env[n.outputs[o]] = std::move(out[o]);
             }
         if (keep_all) continue;
         for (const std::string& name : n.inputs)
             if (auto r = last_reader.find(name); r != last_reader.end() && r->second == k && !outputs.count(name))
                 if (auto v = env.find(name); v != env.end()) {
-                    if (!g.initializers.count(name)) element_budget::refund(int64_t(v->second.data.size()));
+                    if (charged.erase(name)) element_budget::refund(int64_t(v->second.data.size()));
                     env.erase(v);
                 }
     }
