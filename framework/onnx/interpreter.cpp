@@ -558,6 +558,8 @@ int64_t value_budget(const graph& g, const std::map<std::string, nd_tensor>& inp
     return 2 * given + (int64_t(1) << 25);
 }
 
+std::string where_of(const node& n) { return "node '" + (n.name.empty() ? n.op : n.name) + "' (" + n.op + ")"; }
+
 std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string, nd_tensor>& inputs, bool keep_all) {
     std::map<std::string, nd_tensor> env = g.initializers;
     for (const auto& [name, t] : inputs) env[name] = t;
@@ -569,21 +571,27 @@ std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string,
     const std::set<std::string> outputs(g.outputs.begin(), g.outputs.end());
     element_budget budget(value_budget(g, inputs));
     std::set<std::string> charged;  // computed values (initializers and inputs are in the budget's base)
-    for (size_t k = 0; k < g.nodes.size(); ++k) {
-        const node& n = g.nodes[k];
-        const std::string where = "node '" + (n.name.empty() ? n.op : n.name) + "' (" + n.op + ")";
+    // Every node's structure first, before any node computes: domain, op, arity, required
+    // inputs named, an output.
+    for (const node& n : g.nodes) {
+        const std::string where = where_of(n);
         if (!n.domain.empty() && n.domain != "ai.onnx") throw std::runtime_error(where + ": domain '" + n.domain + "' is not supported");
-        auto op = ops().find(n.op);
-        if (op == ops().end()) throw std::runtime_error(where + ": op not supported");
+        if (!ops().count(n.op)) throw std::runtime_error(where + ": op not supported");
         const arity a = arities().at(n.op);
         if (n.inputs.size() < a.min || n.inputs.size() > a.max)
             throw std::runtime_error(where + ": takes " + (a.min == a.max ? std::to_string(a.min) : std::to_string(a.min) + " to " + std::to_string(a.max)) +
                                      " inputs, has " + std::to_string(n.inputs.size()));
+        for (size_t i = 0; i < a.min; ++i)
+            if (n.inputs[i].empty()) throw std::runtime_error(where + ": input " + std::to_string(i) + " is required, and its name is empty");
+        if (n.outputs.empty() || n.outputs[0].empty()) throw std::runtime_error(where + ": has no output");
+    }
+    for (size_t k = 0; k < g.nodes.size(); ++k) {
+        const node& n = g.nodes[k];
+        const std::string where = where_of(n);
+        const auto op = ops().find(n.op);
         inputs_t in;
-        for (size_t i = 0; i < n.inputs.size(); ++i) {
-            const std::string& name = n.inputs[i];
+        for (const std::string& name : n.inputs) {
             if (name.empty()) {
-                if (i < a.min) throw std::runtime_error(where + ": input " + std::to_string(i) + " is required, and its name is empty");
                 in.push_back(nullptr);
                 continue;
             }
@@ -591,7 +599,6 @@ std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string,
             if (it == env.end()) throw std::runtime_error(where + ": input '" + name + "' is not defined before it");
             in.push_back(&it->second);
         }
-        if (n.outputs.empty() || n.outputs[0].empty()) throw std::runtime_error(where + ": has no output");
         std::vector<nd_tensor> out;
         try {
             out = op->second(n, in, g.opset);

@@ -81,6 +81,16 @@ TEST_CASE("ONNX nodes are checked before the interpreter computes anything", "[h
         b.save(dir / "m.onnx");
         refused(dir / "m.onnx", "node 'Gemm_y' (Gemm): takes 2 to 3 inputs, has 1");
     }
+    SECTION("every node's structure is checked before the first node computes") {
+        // The first node would fail when computed; the second's arity is refused first.
+        test::builder b({4});
+        b.init_i64("bad_shape", {7});
+        b.node("Reshape", {"x", "bad_shape"}, "r");
+        b.node("Gemm", {"r"}, "y");
+        b.output("y");
+        b.save(dir / "m.onnx");
+        refused(dir / "m.onnx", "node 'Gemm_y' (Gemm): takes 2 to 3 inputs, has 1");
+    }
     SECTION("NaN weights do not import into a file verify refuses") {
         test::builder b({4});
         std::vector<float> w = test::random_values(3 * 4, 2);
