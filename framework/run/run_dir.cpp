@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <regex>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -115,14 +114,15 @@ void run_dir::prepare(const run_options& options) {
         for (const char* old : {"models", "checkpoints", "report.json", "manifest.json", "recipe.yaml"}) fs::remove_all(path_ / old, ec);
     if (options.resume) fs::remove(path_ / "report.json", ec);  // the attempt it continues did not finish
     // write_file_atomic's temporaries (NAME.tmp-PID) of processes that are gone.
-    static const std::regex temporary(R"(.*\.tmp-(\d{1,9}))");
     std::vector<fs::path> stale;
     for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        std::smatch m;
         const std::string name = it->path().filename().string();
-        if (!std::regex_match(name, m, temporary)) continue;
-        const long pid = std::stol(m[1].str());
-        if (pid != getpid() && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) stale.push_back(it->path());
+        const size_t at = name.rfind(".tmp-");
+        if (at == std::string::npos) continue;
+        const std::string digits = name.substr(at + 5);
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const pid_t pid = pid_t(std::stol(digits));
+        if (pid != getpid() && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(it->path());
     }
     for (const fs::path& p : stale) fs::remove(p, ec);
     fs::create_directories(path_ / "models", ec);
