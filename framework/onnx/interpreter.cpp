@@ -187,6 +187,10 @@ nd_tensor transpose(const nd_tensor& x, std::vector<int64_t> perm) {
     const size_t rank = x.shape.size();
     if (perm.empty())
         for (size_t d = rank; d-- > 0;) perm.push_back(int64_t(d));
+    std::vector<int64_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t d = 0; d < sorted.size(); ++d)
+        if (sorted.size() != rank || sorted[d] != int64_t(d)) throw std::runtime_error("perm is not a permutation of the input's axes");
     nd_tensor out;
     out.type = x.type;
     for (int64_t p : perm) out.shape.push_back(x.shape[size_t(p)]);
@@ -380,7 +384,9 @@ const std::map<std::string, op_fn>& ops() {
         t["Hardmax"] = softmax_like(false, true);
         t["Flatten"] = [](const node& n, const inputs_t& in, int64_t) {
             const nd_tensor& x = *in[0];
-            const int64_t axis = n.int_attr("axis", 1) < 0 ? n.int_attr("axis", 1) + int64_t(x.shape.size()) : n.int_attr("axis", 1);
+            const int64_t rank = int64_t(x.shape.size()), given = n.int_attr("axis", 1);
+            const int64_t axis = given < 0 ? given + rank : given;
+            if (axis < 0 || axis > rank) throw std::runtime_error("axis " + std::to_string(given) + " out of range");  // rank itself is allowed
             int64_t outer = 1;
             for (int64_t d = 0; d < axis; ++d) outer *= x.shape[size_t(d)];
             return std::vector<nd_tensor>{reshaped(x, {outer, outer ? x.size() / outer : 0})};
@@ -391,9 +397,16 @@ const std::map<std::string, op_fn>& ops() {
             const bool allowzero = n.int_attr("allowzero", 0) != 0;
             int64_t known = 1, infer = -1;
             for (size_t d = 0; d < shape.size(); ++d) {
+                if (shape[d] < -1 || shape[d] > max_elements) throw std::runtime_error("Reshape to a malformed shape");
                 if (shape[d] == 0 && !allowzero) shape[d] = x.shape.at(d);
-                if (shape[d] == -1) infer = int64_t(d);
-                else known *= shape[d];
+                if (shape[d] == -1) {
+                    if (infer >= 0) throw std::runtime_error("Reshape infers more than one dimension");
+                    infer = int64_t(d);
+                } else if (shape[d] && known > max_elements / shape[d]) {
+                    throw std::runtime_error("Reshape to more than 2^27 elements");
+                } else {
+                    known *= shape[d];
+                }
             }
             if (infer >= 0) shape[size_t(infer)] = known ? x.size() / known : 0;
             return std::vector<nd_tensor>{reshaped(x, shape)};
@@ -404,6 +417,12 @@ const std::map<std::string, op_fn>& ops() {
         };
         t["Concat"] = [](const node& n, const inputs_t& in, int64_t) {
             const int64_t axis = norm_axis(n.int_attr("axis", 0), in[0]->shape.size());
+            for (const nd_tensor* t : in) {
+                if (!t) throw std::runtime_error("an input is empty");
+                bool fits = t->shape.size() == in[0]->shape.size();
+                for (size_t d = 0; fits && d < t->shape.size(); ++d) fits = int64_t(d) == axis || t->shape[d] == in[0]->shape[d];
+                if (!fits) throw std::runtime_error("inputs differ in shape outside the axis");
+            }
             nd_tensor out;
             out.type = in[0]->type;
             out.shape = in[0]->shape;
@@ -436,6 +455,7 @@ const std::map<std::string, op_fn>& ops() {
             const size_t rank = x.shape.size() + axes.size();
             for (int64_t& a : axes) a = norm_axis(a, rank);
             std::sort(axes.begin(), axes.end());
+            if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) throw std::runtime_error("an axis is repeated");
             std::vector<int64_t> shape;
             size_t k = 0;
             for (size_t d = 0; d < rank; ++d)
@@ -474,6 +494,7 @@ const std::map<std::string, op_fn>& ops() {
         t["Gather"] = [](const node& n, const inputs_t& in, int64_t) {
             const nd_tensor& x = *in[0];
             const nd_tensor& idx = *in[1];
+            if (x.shape.empty()) throw std::runtime_error("Gather needs data of rank 1 or more");
             const int64_t axis = norm_axis(n.int_attr("axis", 0), x.shape.size());
             int64_t outer = 1, inner = 1;
             for (int64_t d = 0; d < axis; ++d) outer *= x.shape[size_t(d)];
@@ -484,6 +505,7 @@ const std::map<std::string, op_fn>& ops() {
             out.shape.assign(x.shape.begin(), x.shape.begin() + axis);
             out.shape.insert(out.shape.end(), idx.shape.begin(), idx.shape.end());
             out.shape.insert(out.shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+            check_shape(out.shape);  // before growing it: indices times slices can be large
             for (int64_t o = 0; o < outer; ++o)
                 for (double iv : idx.data) {
                     int64_t i = int64_t(iv);
