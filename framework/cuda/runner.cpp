@@ -81,6 +81,7 @@ class cuda_runner final : public runner {
             }
             step s;
             s.l = &l;
+            s.op = op;
             for (const std::string& in : l.inputs()) {
                 s.inputs.push_back(values_.at(in));
                 s.in_shapes.push_back(shapes.at(in));
@@ -134,6 +135,7 @@ class cuda_runner final : public runner {
   private:
     struct step {
         const layer* l = nullptr;
+        op_kind op = op_kind::linear;  // l's, looked up once: run_step runs per batch
         std::vector<int> inputs;
         std::vector<std::vector<int64_t>> in_shapes;  // per sample
         std::vector<int64_t> out_shape;
@@ -163,7 +165,7 @@ class cuda_runner final : public runner {
         const float* in = buffers_[size_t(s.inputs[0])].data();
         float* out = buffers_[size_t(s.output)].data();
         const int64_t in_size = volume(s.in_shapes[0]);
-        const op_kind op = l.kind();
+        const op_kind op = s.op;
         if (op == op_kind::linear || op == op_kind::conv) {
             if (l.input_quantization) {
                 gpu::fake_quantize(in, quantized_.data(), rows * in_size, l.input_quantization->scale, l.input_quantization->zero_point, stream);
@@ -212,7 +214,7 @@ class cuda_runner final : public runner {
             case op_kind::tanh:
             case op_kind::gelu:
             case op_kind::gelu_tanh:
-            case op_kind::clip: gpu::activation(in, out, rows * in_size, act_of(l), stream); return;
+            case op_kind::clip: gpu::activation(in, out, rows * in_size, act_of(op, l.alpha, l.beta), stream); return;
             case op_kind::softmax:
             case op_kind::log_softmax: gpu::softmax(in, out, rows, in_size, op == op_kind::log_softmax, stream); return;
             case op_kind::max_pool:
@@ -243,7 +245,7 @@ class cuda_runner final : public runner {
         w.batch = rows;
         w.in_c = in[0], w.in_h = in.size() > 1 ? in[1] : 1, w.in_w = in.size() > 2 ? in[2] : 1;
         w.out_c = out[0], w.out_h = out.size() > 1 ? out[1] : 1, w.out_w = out.size() > 2 ? out[2] : 1;
-        const bool global = l.kind() == op_kind::global_avg_pool;
+        const bool global = s.op == op_kind::global_avg_pool;
         w.kh = global ? w.in_h : l.win.kernel[0];
         w.kw = global ? w.in_w : l.win.kernel[1];
         w.stride_h = global ? 1 : l.win.strides[0];
@@ -265,7 +267,7 @@ class cuda_runner final : public runner {
             strides[4 - bs.size() + k] = bs[k] == 1 ? 0 : stride;
             stride *= bs[k];
         }
-        const op_kind op = s.l->kind();
+        const op_kind op = s.op;
         const int code = op == op_kind::add ? 0 : op == op_kind::sub ? 1 : op == op_kind::mul ? 2 : 3;  // gpu::binary's; div is 3
         gpu::binary(a, buffers_[size_t(s.inputs[1])].data(), out, rows, dims, strides, volume(bs), code, c_.stream());
     }
