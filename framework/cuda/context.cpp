@@ -1,4 +1,5 @@
 #include "cuda/context.hpp"
+#include "cuda/math_libraries.hpp"
 
 #include <map>
 #include <memory>
@@ -14,7 +15,7 @@ void check(cudaError_t status, const char* what) {
 
 void check(cublasStatus_t status, const char* what) {
     if (status != CUBLAS_STATUS_SUCCESS)
-        throw std::runtime_error(std::string("cuBLAS: ") + what + ": " + cublasGetStatusName(status));
+        throw std::runtime_error(std::string("cuBLAS: ") + what + ": " + gpu::cublas().status_name(status));
 }
 
 void check(cusolverStatus_t status, const char* what) {
@@ -39,16 +40,16 @@ context::context(int ordinal) : ordinal_(ordinal) {
         throw std::runtime_error("CUDA device " + std::to_string(ordinal) + " is not there (" + std::to_string(count) + " visible)");
     check(cudaSetDevice(ordinal), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    check(cublasCreate(&cublas_), "cublasCreate");
-    check(cublasSetStream(cublas_, stream_), "cublasSetStream");
+    check(gpu::cublas().create(&cublas_), "cublasCreate");
+    check(gpu::cublas().set_stream(cublas_, stream_), "cublasSetStream");
     // Plain FP32 products (no TF32): results stay within float rounding of the CPU path.
-    check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    check(gpu::cublas().set_math_mode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
 }
 
 cusolverDnHandle_t context::cusolver() {
     if (!cusolver_) {
-        check(cusolverDnCreate(&cusolver_), "cusolverDnCreate");
-        check(cusolverDnSetStream(cusolver_, stream_), "cusolverDnSetStream");
+        check(gpu::cusolver().create(&cusolver_), "cusolverDnCreate");
+        check(gpu::cusolver().set_stream(cusolver_, stream_), "cusolverDnSetStream");
     }
     return cusolver_;
 }

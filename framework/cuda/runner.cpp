@@ -7,6 +7,7 @@
 #include "cuda/cuda.hpp"
 #include "cuda/context.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/math_libraries.hpp"
 #include "backend/fusion.hpp"
 
 #include <algorithm>
@@ -178,7 +179,7 @@ class cuda_runner final : public runner {
             }
             const float one = 1.0f, zero = 0.0f;
             if (op == op_kind::linear) {
-                gpu::check(cublasSgemm(c_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(s.channels), int(rows), int(in_size), &one, s.weight.data(),
+                gpu::check(gpu::cublas().sgemm(c_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(s.channels), int(rows), int(in_size), &one, s.weight.data(),
                                        int(in_size), in, int(in_size), &zero, out, int(s.channels)),
                            "linear product");
                 gpu::channel_epilogue(out, rows, s.channels, 1, s.bias.data(), nullptr, nullptr, s.post, stream);
@@ -192,7 +193,7 @@ class cuda_runner final : public runner {
                 part.batch = std::min(chunk, rows - first);
                 gpu::im2col(in + first * in_size, part, col_.data(), stream);
                 for (int64_t g = 0; g < groups; ++g)
-                    gpu::check(cublasSgemmStridedBatched(c_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(spatial), int(out_group), int(k_group), &one,
+                    gpu::check(gpu::cublas().sgemm_strided_batched(c_.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, int(spatial), int(out_group), int(k_group), &one,
                                                          col_.data() + g * k_group * spatial, int(spatial), k_all * spatial,
                                                          s.weight.data() + g * out_group * k_group, int(k_group), 0, &zero,
                                                          out + first * s.channels * spatial + g * out_group * spatial, int(spatial),

@@ -2,11 +2,31 @@
 
 #include <cuda_runtime_api.h>
 #include <cusolverDn.h>
+#include <shrink/cuda_library.hpp>
 
 #include <stdexcept>
 #include <string>
 
 namespace svd::cuda {
+
+namespace {
+
+// cuSOLVER's gesvd, resolved on the first GPU factorization (the library is not linked).
+struct gesvd_calls {
+    decltype(cusolverDnDgesvd_bufferSize)* buffer_size;
+    decltype(cusolverDnDgesvd)* run;
+};
+
+const gesvd_calls& gesvd() {
+    static const gesvd_calls calls = [] {
+        static const shrink::cuda_library lib("cusolver", CUSOLVER_VER_MAJOR);
+        return gesvd_calls{lib.symbol<decltype(cusolverDnDgesvd_bufferSize)>("cusolverDnDgesvd_bufferSize"),
+                           lib.symbol<decltype(cusolverDnDgesvd)>("cusolverDnDgesvd")};
+    }();
+    return calls;
+}
+
+}  // namespace
 
 decomposition decompose(const shrink::cuda_device& gpu, const float* w, uint64_t rows, uint64_t cols) {
     // gesvd wants m >= n. A wide W's row-major floats are W^T in column-major order already.
@@ -18,7 +38,7 @@ decomposition decompose(const shrink::cuda_device& gpu, const float* w, uint64_t
 
     auto handle = static_cast<cusolverDnHandle_t>(gpu.cusolver());
     int lwork = 0;
-    if (cusolverDnDgesvd_bufferSize(handle, int(m), int(n), &lwork) != CUSOLVER_STATUS_SUCCESS)
+    if (gesvd().buffer_size(handle, int(m), int(n), &lwork) != CUSOLVER_STATUS_SUCCESS)
         throw std::runtime_error("cuSOLVER: gesvd workspace query failed");
     auto da = gpu.upload(a);
     auto s = gpu.allocate<double>(n);
@@ -26,7 +46,7 @@ decomposition decompose(const shrink::cuda_device& gpu, const float* w, uint64_t
     auto vt = gpu.allocate<double>(n * n);
     auto work = gpu.allocate<double>(size_t(lwork));
     auto info = gpu.allocate<int>(1);
-    const cusolverStatus_t st = cusolverDnDgesvd(handle, 'S', 'S', int(m), int(n), da.data(), int(m), s.data(), u.data(), int(m),
+    const cusolverStatus_t st = gesvd().run(handle, 'S', 'S', int(m), int(n), da.data(), int(m), s.data(), u.data(), int(m),
                                                  vt.data(), int(n), work.data(), lwork, nullptr, info.data());
     if (st != CUSOLVER_STATUS_SUCCESS) throw std::runtime_error("cuSOLVER: gesvd failed with status " + std::to_string(int(st)));
     gpu.synchronize();
