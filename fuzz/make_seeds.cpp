@@ -4,10 +4,15 @@
 // (an MLP, a CNN with batchnorm, grouped conv and pooling, a residual join), as
 // safetensors files and, where ONNX export takes them, as ONNX files. Deterministic.
 //
-//   fuzz_seeds SAFETENSORS_DIR ONNX_DIR
+// With a third folder, also tokenizer.json files in the GPT-2, Llama 3 and Qwen 2 forms.
+//
+//   fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR]
 #include "model/dtype.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
+#include "text/tokenizer_spec.hpp"
+#include "tokenizer_samples.hpp"
+#include "util/files.hpp"
 #include "util/random.hpp"
 
 #include <cstdio>
@@ -131,8 +136,8 @@ void to_16_bits(tensor& t, dtype type) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: fuzz_seeds SAFETENSORS_DIR ONNX_DIR\n");
+    if (argc != 3 && argc != 4) {
+        std::fprintf(stderr, "usage: fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR]\n");
         return 2;
     }
     const fs::path st = argv[1], ox = argv[2];
@@ -189,6 +194,14 @@ int main(int argc, char** argv) {
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s: no ONNX seed (%s)\n", name.c_str(), e.what());
         }
+    }
+    if (argc == 4) {
+        const fs::path tk = argv[3];
+        fs::create_directories(tk);
+        using fuzz::tokenizer_style;
+        for (const auto& [name, style] : {std::pair{"gpt2", tokenizer_style::gpt2}, std::pair{"llama3", tokenizer_style::llama3},
+                                          std::pair{"qwen2", tokenizer_style::qwen2}})
+            write_file_atomic(tk / (std::string(name) + ".json"), text::write_tokenizer_json(fuzz::sample_tokenizer(style)));
     }
     return 0;
 }

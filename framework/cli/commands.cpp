@@ -25,7 +25,9 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"import", cmd_import},
         {"replay", cmd_replay},
         {"diff", cmd_diff},
-        {"train", cmd_train}};
+        {"train", cmd_train},
+        {"tokenize", cmd_tokenize},
+        {"train-tokenizer", cmd_train_tokenizer}};
     auto it = commands.find(command);
     if (it == commands.end()) {
         std::vector<std::string> names;

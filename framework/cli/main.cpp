@@ -28,6 +28,8 @@ const char* usage_text =
     "  replay RUN_DIR    re-run what a run's manifest describes; say whether the outputs match\n"
     "  diff RUN_A RUN_B  what differs between two runs\n"
     "  train             make the reference Fashion-MNIST MLP (models/fmnist-mlp.safetensors)\n"
+    "  tokenize TOKENIZER  token ids of a text (or, with --decode, the text of ids)\n"
+    "  train-tokenizer   train a byte-level BPE tokenizer.json on a text\n"
     "\n"
     "'shrink <command> --help' shows a command's options.\n"
     "exit codes: 0 ok, 1 invalid recipe or input, 2 usage error, 3 a stage failed,\n"
