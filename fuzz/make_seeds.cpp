@@ -4,9 +4,11 @@
 // (an MLP, a CNN with batchnorm, grouped conv and pooling, a residual join), as
 // safetensors files and, where ONNX export takes them, as ONNX files. Deterministic.
 //
-// With a third folder, also tokenizer.json files in the GPT-2, Llama 3 and Qwen 2 forms.
+// With more folders, also tokenizer.json files in the GPT-2, Llama 3 and Qwen 2 forms,
+// config.json files of the three decoder families, and shard indexes.
 //
-//   fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR]
+//   fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR [HF_CONFIG_DIR SHARD_INDEX_DIR]]
+#include "hf/config.hpp"
 #include "model/dtype.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
@@ -136,8 +138,8 @@ void to_16_bits(tensor& t, dtype type) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 3 && argc != 4) {
-        std::fprintf(stderr, "usage: fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR]\n");
+    if (argc != 3 && argc != 4 && argc != 6) {
+        std::fprintf(stderr, "usage: fuzz_seeds SAFETENSORS_DIR ONNX_DIR [TOKENIZER_DIR [HF_CONFIG_DIR SHARD_INDEX_DIR]]\n");
         return 2;
     }
     const fs::path st = argv[1], ox = argv[2];
@@ -195,7 +197,25 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "%s: no ONNX seed (%s)\n", name.c_str(), e.what());
         }
     }
-    if (argc == 4) {
+    if (argc == 6) {
+        const fs::path hc = argv[4], si = argv[5];
+        fs::create_directories(hc);
+        fs::create_directories(si);
+        hf::decoder_config c;
+        c.architecture = "LlamaForCausalLM", c.model_type = "llama";
+        c.vocab_size = 4096, c.hidden_size = 256, c.intermediate_size = 768, c.layers = 4, c.heads = 8, c.kv_heads = 2, c.head_dim = 32;
+        c.max_positions = 512, c.rms_norm_eps = 1e-5, c.rope_theta = 10000, c.bos_token_id = 1, c.eos_token_ids = {2, 3};
+        write_file_atomic(hc / "llama.json", hf::write_decoder_config(c));
+        c.architecture = "Qwen2ForCausalLM", c.model_type = "qwen2", c.qkv_bias = true, c.tie_word_embeddings = true;
+        write_file_atomic(hc / "qwen2.json", hf::write_decoder_config(c));
+        c.architecture = "MistralForCausalLM", c.model_type = "mistral", c.qkv_bias = false, c.tie_word_embeddings = false;
+        write_file_atomic(hc / "mistral.json", hf::write_decoder_config(c));
+        write_file_atomic(si / "two_shards.json",
+                          R"({"metadata": {"total_size": 2}, "weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors", )"
+                          R"("lm_head.weight": "model-00002-of-00002.safetensors", "model.norm.weight": "model-00001-of-00002.safetensors"}})");
+        write_file_atomic(si / "escapes.json", R"({"weight_map": {"a": "../x.safetensors", "b": "sub", "c": "out.safetensors"}})");
+    }
+    if (argc >= 4) {
         const fs::path tk = argv[3];
         fs::create_directories(tk);
         using fuzz::tokenizer_style;

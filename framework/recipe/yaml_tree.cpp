@@ -161,12 +161,7 @@ yaml_node parse_yaml(const std::string& text, const std::string& file) {
 }
 
 yaml_node load_yaml_file(const std::string& path, uint64_t max_bytes) {
-    std::string text;
-    try {
-        text = read_file_bounded(path, max_bytes);
-    } catch (const std::runtime_error& e) {
-        throw input_error(e.what());
-    }
+    const std::string text = read_input_file(path, max_bytes);
     return parse_yaml(text, path);
 }
 

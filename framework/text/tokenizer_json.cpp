@@ -2,9 +2,9 @@
 // part of their tokenizer shrink does not implement (rather than getting ids that differ
 // from the reference library's).
 #include "text/tokenizer_spec.hpp"
-#include "text/utf8.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
+#include "util/json_fields.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -20,45 +20,19 @@ using json = nlohmann::json;
 
 constexpr uint64_t max_tokenizer_bytes = uint64_t(1) << 30;
 
-class reader {
+/// A token in a message: quoted, cut at 60 bytes.
+std::string quoted(const std::string& token) { return "'" + token.substr(0, 60) + "'"; }
+
+/// Reads tokenizer.json's fields, with the token-id and step-type rules on top.
+class reader : public json_fields {
   public:
-    explicit reader(const std::filesystem::path& file) : file_(file) {}
-
-    [[noreturn]] void fail(const std::string& key, const std::string& message) const {
-        throw input_error(file_.string() + ": " + (key.empty() ? "" : key + ": ") + message);
-    }
-
-    const json& field(const json& object, const std::string& key, const std::string& path) const {
-        auto it = object.find(key);
-        if (it == object.end()) fail(path.empty() ? key : path + "." + key, "missing");
-        return *it;
-    }
-    std::string string_of(const json& v, const std::string& key) const {
-        if (!v.is_string()) fail(key, "must be a string, got " + std::string(v.type_name()));
-        const std::string s = v.get<std::string>();
-        if (first_invalid_utf8(s)) fail(key, "is not valid UTF-8");
-        return s;
-    }
-    bool bool_of(const json& object, const std::string& key, const std::string& path, bool fallback) const {
-        auto it = object.find(key);
-        if (it == object.end() || it->is_null()) return fallback;
-        if (!it->is_boolean()) fail(path + "." + key, "must be true or false, got " + std::string(it->type_name()));
-        return it->get<bool>();
-    }
-    uint32_t id_of(const json& v, const std::string& key) const {
-        if (!v.is_number_integer()) fail(key, "must be a token id (an integer), got " + v.dump().substr(0, 40));
-        if (v.is_number_unsigned() ? v.get<uint64_t>() > max_token_id : (v.get<int64_t>() < 0 || v.get<int64_t>() > max_token_id))
-            fail(key, "token id " + v.dump() + " is outside 0.." + std::to_string(max_token_id));
-        return uint32_t(v.get<uint64_t>());
-    }
+    using json_fields::json_fields;
+    uint32_t id_of(const json& v, const std::string& key) const { return uint32_t(int_of(v, key, 0, max_token_id)); }
     /// The step's "type", checked to be a string.
     std::string type_of(const json& step, const std::string& path) const {
         if (!step.is_object()) fail(path, "must be an object, got " + std::string(step.type_name()));
         return string_of(field(step, "type", path), path + ".type");
     }
-
-  private:
-    std::filesystem::path file_;
 };
 
 void read_normalizer(const reader& r, const json& n, const std::string& path, tokenizer_spec& spec) {
@@ -145,7 +119,6 @@ void read_model(const reader& r, const json& m, tokenizer_spec& spec) {
     std::unordered_set<uint32_t> ids;
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
         const std::string key = "model.vocab[\"" + it.key().substr(0, 40) + "\"]";
-        if (first_invalid_utf8(it.key())) r.fail(key, "is not valid UTF-8");
         const uint32_t id = r.id_of(it.value(), key);
         if (!ids.insert(id).second) r.fail(key, "id " + std::to_string(id) + " is given to two tokens");
         spec.vocab.emplace(it.key(), id);
@@ -172,7 +145,7 @@ void read_model(const reader& r, const json& m, tokenizer_spec& spec) {
             r.fail(key, "must be \"a b\" or [\"a\", \"b\"]");
         }
         for (const std::string& token : {pair.first, pair.second, pair.first + pair.second})
-            if (!spec.vocab.count(token)) r.fail(key, "'" + token.substr(0, 60) + "' is not in the vocabulary");
+            if (!spec.vocab.count(token)) r.fail(key, quoted(token) + " is not in the vocabulary");
         spec.merges.push_back(std::move(pair));
     }
 }
@@ -211,13 +184,7 @@ void read_added_tokens(const reader& r, const json& list, tokenizer_spec& spec) 
 
 tokenizer_spec parse_tokenizer_json(const std::string& json_text, const std::filesystem::path& file) {
     const reader r(file);
-    json doc;
-    try {
-        doc = json::parse(json_text);
-    } catch (const json::exception& e) {
-        r.fail("", std::string("not valid JSON: ") + e.what());
-    }
-    if (!doc.is_object()) r.fail("", "must be a JSON object");
+    const json doc = r.parse_object(json_text);
     tokenizer_spec spec;
     spec.file = file;
     read_model(r, r.field(doc, "model", ""), spec);
@@ -234,12 +201,7 @@ tokenizer_spec parse_tokenizer_json(const std::string& json_text, const std::fil
 }
 
 tokenizer_spec read_tokenizer_json(const std::filesystem::path& file) {
-    std::string text;
-    try {
-        text = read_file_bounded(file, max_tokenizer_bytes);
-    } catch (const std::runtime_error& e) {
-        throw input_error(e.what());
-    }
+    const std::string text = read_input_file(file, max_tokenizer_bytes);
     return parse_tokenizer_json(text, file);
 }
 

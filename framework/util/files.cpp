@@ -1,4 +1,5 @@
 #include "util/files.hpp"
+#include "util/errors.hpp"
 
 #include <openssl/evp.h>
 
@@ -67,6 +68,14 @@ std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
     in.read(bytes.data(), static_cast<std::streamsize>(size));
     if (static_cast<uint64_t>(in.gcount()) != size) throw std::runtime_error(path.string() + ": error: short read");
     return bytes;
+}
+
+std::string read_input_file(const fs::path& path, uint64_t max_bytes) {
+    try {
+        return read_file_bounded(path, max_bytes);
+    } catch (const std::runtime_error& e) {
+        throw input_error(e.what());
+    }
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {

@@ -13,6 +13,8 @@ namespace shrink {
 
 /// Whole file, refusing anything that is not a regular file or is larger than max_bytes.
 std::string read_file_bounded(const std::filesystem::path& path, uint64_t max_bytes);
+/// The same for a file of outside input (a recipe, a config): refusals are input_error (exit 1).
+std::string read_input_file(const std::filesystem::path& path, uint64_t max_bytes);
 
 /// Writes to a temporary name in the same directory, flushes, then renames over `path`,
 /// so a reader never sees a half-written file. Throws std::runtime_error naming the path.

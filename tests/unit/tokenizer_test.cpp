@@ -152,7 +152,7 @@ TEST_CASE("tokenizer.json is read strictly, naming the key", "[text]") {
         refused(j, "id 97 is given to two tokens");
         j = ok;
         j["model"]["vocab"]["huge"] = 4000000000u;
-        refused(j, "token id 4000000000 is outside 0..16777215");
+        refused(j, "model.vocab[\"huge\"]: 4000000000 is outside 0..16777215");
         j = ok;
         j["added_tokens"] = json::array({{{"id", 97}, {"content", "<s>"}, {"special", true}}});
         refused(j, "added_tokens[0].id: 97 is already the id of 'a'");
