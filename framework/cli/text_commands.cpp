@@ -2,6 +2,7 @@
 #include "cli/subcommands.hpp"
 
 #include "data/kjv.hpp"
+#include "data/text_file.hpp"
 #include "text/bpe_trainer.hpp"
 #include "text/tokenizer.hpp"
 #include "util/errors.hpp"
@@ -14,10 +15,8 @@ namespace shrink::cli {
 
 namespace {
 
-constexpr uint64_t max_text_bytes = uint64_t(1) << 30;
-
 void add_text_source(po::options_description& opts) {
-    opts.add_options()("text", po::value<std::string>(), "the text itself")("file", po::value<std::string>(), "a UTF-8 text file")(
+    opts.add_options()("text", po::value<std::string>(), "the text itself")("file", po::value<std::string>(), "a UTF-8 text file (.jsonl: the \"text\" of each line)")(
         "kjv", po::bool_switch(), "the King James Bible (Debian's bible-kjv package), one verse a line");
 }
 
@@ -26,13 +25,7 @@ std::string text_source(const po::variables_map& vm) {
     const int given = int(vm.count("text")) + int(vm.count("file")) + int(vm["kjv"].as<bool>());
     if (given != 1) throw usage_error("give the text with exactly one of --text, --file and --kjv");
     if (vm.count("text")) return vm["text"].as<std::string>();
-    if (vm.count("file")) {
-        try {
-            return read_file_bounded(vm["file"].as<std::string>(), max_text_bytes);
-        } catch (const std::runtime_error& e) {
-            throw input_error(e.what());
-        }
-    }
+    if (vm.count("file")) return read_text_file(vm["file"].as<std::string>());
     return kjv_text();
 }
 
