@@ -62,8 +62,9 @@ std::string format_plan(const plan& p, bool detailed) {
     out << "\npredicted " << r.budget.metric << " per path";
     if (r.budget.present) {
         out << " (budget:";
-        if (r.budget.max_drop) out << " max_drop " << format_double(*r.budget.max_drop);
-        if (r.budget.max_abs_drop) out << " max_abs_drop " << format_double(*r.budget.max_abs_drop);
+        const bool up = !r.budget.higher_is_better;  // lower is better: the bound is how far it may rise
+        if (r.budget.max_drop) out << (up ? " max_increase " : " max_drop ") << format_double(*r.budget.max_drop);
+        if (r.budget.max_abs_drop) out << (up ? " max_abs_increase " : " max_abs_drop ") << format_double(*r.budget.max_abs_drop);
         if (r.budget.interaction_penalty > 0) out << ", interaction penalty " << format_double(r.budget.interaction_penalty);
         out << (r.budget.higher_is_better ? "" : ", lower is better") << ")";
     }

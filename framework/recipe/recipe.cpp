@@ -314,14 +314,25 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         out.budget.present = true;
         out.budget.mark = b->mark;
         if (r.expect_map(*b, "budget")) {
-            r.reject_unknown(*b, {"metric", "max_drop", "max_abs_drop", "direction", "interaction_penalty"}, "budget");
+            r.reject_unknown(*b, {"metric", "max_drop", "max_abs_drop", "max_increase", "max_abs_increase", "direction", "interaction_penalty"},
+                             "budget");
             if (const yaml_node* m = b->find("metric"))
                 if (auto v = r.text(*m, "budget.metric")) out.budget.metric = *v;
             if (const yaml_node* m = b->find("max_drop")) out.budget.max_drop = r.number(*m, "budget.max_drop", 0.0, 1.0);
             if (const yaml_node* m = b->find("max_abs_drop"))
                 out.budget.max_abs_drop = r.number(*m, "budget.max_abs_drop", 0.0, 1e300);
-            if (!b->find("max_drop") && !b->find("max_abs_drop"))
-                diag.error(b->mark, "budget needs 'max_drop' (a fraction of the baseline, e.g. 0.02) or 'max_abs_drop' (metric units)");
+            // The spellings for lower-is-better metrics (perplexity may rise by max_increase,
+            // relative: 0.05 is 5%, 1 is doubling); checked against the direction below.
+            if (const yaml_node* m = b->find("max_increase")) out.budget.max_drop = r.number(*m, "budget.max_increase", 0.0, 1e6);
+            if (const yaml_node* m = b->find("max_abs_increase"))
+                out.budget.max_abs_drop = r.number(*m, "budget.max_abs_increase", 0.0, 1e300);
+            for (const auto& [drop, increase] : {std::pair{"max_drop", "max_increase"}, std::pair{"max_abs_drop", "max_abs_increase"}})
+                if (b->find(drop) && b->find(increase))
+                    diag.error(b->find(increase)->mark, std::string("budget gives both '") + drop + "' and '" + increase +
+                                                            "', two spellings of one bound: keep one");
+            if (!b->find("max_drop") && !b->find("max_abs_drop") && !b->find("max_increase") && !b->find("max_abs_increase"))
+                diag.error(b->mark, "budget needs 'max_drop' (a fraction of the baseline, e.g. 0.02) or 'max_abs_drop' (metric units); "
+                                    "for a lower-is-better metric such as perplexity, 'max_increase' or 'max_abs_increase'");
             if (const yaml_node* p = b->find("interaction_penalty"))
                 if (auto v = r.number(*p, "budget.interaction_penalty", 0.0, 10.0)) out.budget.interaction_penalty = *v;
             static const std::vector<std::string> higher{"accuracy", "top1", "top5", "f1", "precision", "recall", "auc", "bleu"};
@@ -339,6 +350,11 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
                 diag.error(b->mark, "budget metric '" + metric +
                                         "' is not one shrink knows the direction of; add direction: higher_is_better or lower_is_better");
             }
+            if (out.budget.higher_is_better)
+                for (const auto& [increase, drop] : {std::pair{"max_increase", "max_drop"}, std::pair{"max_abs_increase", "max_abs_drop"}})
+                    if (const yaml_node* m = b->find(increase))
+                        diag.error(m->mark, std::string("budget.") + increase + " is for lower-is-better metrics (perplexity, loss); " + metric +
+                                                " is higher-is-better: use " + drop);
         }
     }
 

@@ -44,6 +44,9 @@ TEST_CASE("lower-is-better metrics: degradation multiplies the metric up", "[bud
     CHECK(within_budget(relative(0.02, false), 10.0, 10.2));
     CHECK_FALSE(within_budget(relative(0.02, false), 10.0, 10.3));
     CHECK(required_retention(relative(0.02, false), std::nullopt) == Approx(1 / 1.02));
+    // max_increase may pass 1: perplexity allowed to double.
+    CHECK(within_budget(relative(1.0, false), 10.0, 20.0));
+    CHECK_FALSE(within_budget(relative(1.0, false), 10.0, 20.1));
     // Improvements are always within budget.
     CHECK(within_budget(relative(0.0, false), 10.0, 9.0));
     CHECK(within_budget(relative(0.0, true), 0.8, 0.9));
