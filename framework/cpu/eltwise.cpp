@@ -19,6 +19,7 @@ eltwise_post_op eltwise_algorithm(const activation& f) {
         case op_kind::tanh: return {a::eltwise_tanh, 0, 0};
         case op_kind::gelu: return {a::eltwise_gelu_erf, 0, 0};
         case op_kind::gelu_tanh: return {a::eltwise_gelu_tanh, 0, 0};
+        case op_kind::silu: return {a::eltwise_swish, 1, 0};  // x * sigmoid(1 * x)
         // clip_v2 is min(max(x, lo), hi), ONNX's Clip; oneDNN's older clip is lo < x <= hi.
         case op_kind::clip: return {a::eltwise_clip_v2, f.alpha, f.beta};
         default: break;  // not one of these: refused below

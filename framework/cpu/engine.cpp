@@ -5,6 +5,7 @@
 #include "cpu/gemv.hpp"
 #include "cpu/join.hpp"
 #include "cpu/matmul.hpp"
+#include "cpu/sequence.hpp"
 #include "cpu/softmax.hpp"
 #include "cpu/threading.hpp"
 #include "backend/fusion.hpp"
@@ -140,6 +141,7 @@ engine::engine(const model& m) {
             case op_kind::gelu:
             case op_kind::gelu_tanh:
             case op_kind::clip:
+            case op_kind::silu:
                 s.k = kind::activation;
                 s.post = cpu::activation{op, l.alpha, l.beta};
                 break;
@@ -166,6 +168,19 @@ engine::engine(const model& m) {
             case op_kind::global_avg_pool: s.k = kind::pool; break;
             case op_kind::flatten:
             case op_kind::reshape: break;  // views, above
+            case op_kind::embedding:
+                s.k = kind::embedding;
+                s.weight = floats_of(m.at(l.weight));
+                sequential_ = true;
+                break;
+            case op_kind::rms_norm:
+                s.k = kind::rms_norm;
+                s.weight = floats_of(m.at(l.weight));
+                break;
+            case op_kind::attention:
+                s.k = kind::attention;
+                sequential_ = true;
+                break;
         }
         s.output = new_value(produced);
         s.out_shape = shapes.at(produced);
@@ -344,6 +359,23 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 p->run.push_back([k](const float* const* src, float* dst) { k->run(src, dst); });
                 break;
             }
+            case kind::embedding: {
+                const int64_t vocab = int64_t(s.weight.size()) / s.out_size, width = s.out_size;
+                p->run.push_back([&s, rows, vocab, width](const float* const* src, float* dst) {
+                    cpu::embedding_rows(src[0], rows, s.weight.data(), vocab, width, dst);
+                });
+                break;
+            }
+            case kind::rms_norm:
+                p->run.push_back([&s, rows](const float* const* src, float* dst) {
+                    cpu::rms_norm_rows(src[0], rows, s.out_size, s.weight.data(), s.source->alpha, dst);
+                });
+                break;
+            case kind::attention:
+                p->run.push_back([&s, rows](const float* const* src, float* dst) {
+                    cpu::causal_attention(src[0], src[1], src[2], src[3], rows, s.source->attn, dst);
+                });
+                break;
         }
         if (unary) {
             auto k = std::make_shared<cpu::kernel>(std::move(*unary));
@@ -376,7 +408,7 @@ std::vector<float> engine::run(const float* input, int64_t rows, const layer_inp
     // the threads, on the reference MLP and CNN alike (bench/compare_runtime.sh). An
     // observer of layer inputs sees the whole batch at once, so then the batch stays whole.
     const int threads = cpu::thread_count();
-    const int64_t parts = on_layer_input || rows < threads * split_min_rows ? 1 : threads;
+    const int64_t parts = on_layer_input || sequential_ || rows < threads * split_min_rows ? 1 : threads;
     if (parts == 1) {
         run_part(plan_for(rows, bool(on_layer_input), 0), input, rows, on_layer_input, out.data());
         return out;

@@ -47,7 +47,7 @@ class engine : public runner {
     std::vector<std::string> layout_summary(int64_t rows) const;
 
   private:
-    enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm, binary, concat };
+    enum class kind { linear, conv, pool, activation, softmax, log_softmax, batchnorm, binary, concat, embedding, rms_norm, attention };
     struct step {
         const layer* source;
         kind k;
@@ -62,7 +62,7 @@ class engine : public runner {
         std::vector<std::vector<int64_t>> in_shapes;     // concat: every input's
         // linear [out, in], conv [out, in/group, kh, kw] (batchnorm folded); batchnorm: scale. A
         // dense f32 weight shares the model's payload (a mapped file's pages) until folding writes it.
-        shared_array<float> weight;
+        shared_array<float> weight;  // embedding: the table; rms_norm: the scale
         std::vector<float> bias;    // batchnorm: shift
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed
@@ -79,6 +79,9 @@ class engine : public runner {
     int64_t output_width_ = 0;
     int64_t input_width_ = 0;
     int64_t chunk_rows_ = 0;
+    // A language model's rows are tokens that attend to earlier tokens of their window:
+    // they are never split across threads (the kernels use the threads instead).
+    bool sequential_ = false;
     // By rows, plain, and which part of a split batch (each part has its own buffers).
     mutable std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<batch_plan>> plans_;
 };

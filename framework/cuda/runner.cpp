@@ -76,6 +76,9 @@ class cuda_runner final : public runner {
         for (size_t i = 0; i < m.layers.size(); ++i) {
             const layer& l = m.layers[i];
             const op_kind op = l.kind();
+            if (op == op_kind::silu || op == op_kind::embedding || op == op_kind::rms_norm || op == op_kind::attention)
+                throw std::runtime_error("layer '" + l.name + "': the CUDA runtime does not run '" + l.op +
+                                         "' yet (language models run on the CPU: docs/language-models.md)");
             if (op_of(op).has(OP_SAME_FLOATS)) {  // flatten, reshape: a view
                 values_[l.output] = values_.at(l.input);
                 continue;
@@ -236,6 +239,10 @@ class cuda_runner final : public runner {
             case op_kind::conv:  // above
             case op_kind::flatten:
             case op_kind::reshape: return;  // views: no step
+            case op_kind::silu:
+            case op_kind::embedding:
+            case op_kind::rms_norm:
+            case op_kind::attention: return;  // refused when the runner is built
         }
     }
 

@@ -27,6 +27,9 @@ json graph_to_json(const model& m) {
             j["window"] = {{"kernel", w.kernel}, {"strides", w.strides}, {"pads", w.pads}, {"dilations", w.dilations},
                            {"group", w.group}, {"count_include_pad", w.count_include_pad}};
         }
+        if (reads(OP_ATTENTION))
+            j["attention"] = {{"heads", l.attn.heads}, {"kv_heads", l.attn.kv_heads}, {"head_dim", l.attn.head_dim},
+                              {"rope_theta", l.attn.rope_theta}};
         if (reads(OP_ALPHA | OP_BETA)) {
             j["alpha"] = l.alpha;
             j["beta"] = l.beta;
@@ -72,6 +75,11 @@ void graph_from_json(const json& graph, model& m) {
             l.win.dilations = w.at("dilations").get<std::array<int64_t, 2>>();
             l.win.group = w.at("group").get<int64_t>();
             l.win.count_include_pad = w.at("count_include_pad").get<bool>();
+        }
+        if (j.contains("attention")) {
+            const json& a = j.at("attention");
+            l.attn = attention_spec{a.at("heads").get<int64_t>(), a.at("kv_heads").get<int64_t>(), a.at("head_dim").get<int64_t>(),
+                                    a.at("rope_theta").get<double>()};
         }
         if (j.contains("alpha")) l.alpha = j.at("alpha").get<float>();
         if (j.contains("beta")) l.beta = j.at("beta").get<float>();

@@ -78,6 +78,17 @@ struct window {
     bool count_include_pad = false;         // avg_pool: padding counts in the divisor
 };
 
+/// Causal self-attention over a window of tokens (op attention): q [heads x head_dim],
+/// k and v [kv_heads x head_dim] per token; query head h reads key/value head
+/// h / (heads / kv_heads); rotary embeddings (the two halves of each head rotated, as
+/// transformers' Llama does) with base rope_theta at the token's position.
+struct attention_spec {
+    int64_t heads = 0;
+    int64_t kv_heads = 0;
+    int64_t head_dim = 0;
+    double rope_theta = 10000;
+};
+
 /// The ops a layer can be (model/ops.def), each documented in docs/model-format.md.
 const std::vector<std::string>& known_ops();
 
@@ -102,6 +113,7 @@ struct layer {
     float alpha = 0, beta = 0;  // leaky_relu: slope alpha; clip: [alpha, beta]
     int64_t axis = 0;           // concat: the per-sample axis joined (0 = channels or features)
     std::vector<int64_t> shape;  // reshape: the per-sample shape the same floats take
+    attention_spec attn;         // attention
 
     /// input, then more_inputs.
     std::vector<std::string> inputs() const;

@@ -3,6 +3,7 @@
 #include "model/ops.hpp"
 
 #include <array>
+#include <cmath>
 #include <stdexcept>
 
 namespace shrink {
@@ -155,6 +156,45 @@ std::vector<int64_t> shape_window(const model& m, const layer& l, const shapes& 
     }
     return {channels, window_extent(where, in[1], kernel[0], w.strides[0], w.pads[0], w.pads[2], w.dilations[0]),
             window_extent(where, in[2], kernel[1], w.strides[1], w.pads[1], w.pads[3], w.dilations[1])};
+}
+
+/// The tokens input of a language model: [id, position] per token.
+void need_tokens(const layer& l, const std::vector<int64_t>& in, const std::string& name, const std::string& where) {
+    if (in != std::vector<int64_t>{2})
+        throw std::runtime_error(where + l.op + " reads the model's tokens ([2] per token: id, position) from '" + name + "', which is " +
+                                 dims_text(in));
+}
+
+std::vector<int64_t> shape_embedding(const model& m, const layer& l, const shapes& ins, const std::string& where) {
+    need_tokens(l, ins[0], l.input, where);
+    const tensor& wt = m.at(l.weight);
+    if (wt.shape.size() != 2 || wt.shape[0] <= 0 || wt.shape[1] <= 0 || wt.shape[1] > max_extent || wt.shape[0] > (int64_t(1) << 24))
+        throw std::runtime_error(where + "weight '" + l.weight + "' must be [vocab, width] (vocab up to 2^24)");
+    return {wt.shape[1]};
+}
+
+std::vector<int64_t> shape_rms_norm(const model& m, const layer& l, const shapes& ins, const std::string& where) {
+    need_rank(l, ins[0], 1, "a [features]", where);
+    const tensor& wt = m.at(l.weight);
+    if (wt.shape != ins[0] || wt.quant) throw std::runtime_error(where + "rms_norm needs a float weight '" + l.weight + "' of " + dims_text(ins[0]));
+    if (!(l.alpha > 0) || !std::isfinite(l.alpha)) throw std::runtime_error(where + "rms_norm needs a positive epsilon (alpha)");
+    return ins[0];
+}
+
+std::vector<int64_t> shape_attention(const model&, const layer& l, const shapes& ins, const std::string& where) {
+    const attention_spec& a = l.attn;
+    if (a.heads < 1 || a.kv_heads < 1 || a.heads % a.kv_heads != 0 || a.head_dim < 2 || a.head_dim % 2 != 0 || a.heads > 65536 ||
+        a.head_dim > 4096 || !(a.rope_theta > 0) || !std::isfinite(a.rope_theta))
+        throw std::runtime_error(where + "attention needs heads and kv_heads >= 1 with kv_heads dividing heads, an even head_dim and a positive "
+                                         "rope_theta");
+    const std::vector<int64_t> q{a.heads * a.head_dim}, kv{a.kv_heads * a.head_dim};
+    const char* names[] = {"queries", "keys", "values"};
+    for (size_t i = 0; i < 3; ++i)
+        if (ins[i] != (i == 0 ? q : kv))
+            throw std::runtime_error(where + "attention's " + names[i] + " '" + l.inputs()[i] + "' are " + dims_text(ins[i]) + ", not " +
+                                     dims_text(i == 0 ? q : kv));
+    need_tokens(l, ins[3], l.more_inputs[2], where);
+    return q;
 }
 
 }  // namespace

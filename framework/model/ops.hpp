@@ -26,6 +26,7 @@ enum op_attribute : uint32_t {
     OP_ELEMENTWISE = 1u << 8,  // one input, the same shape out, value by value
     OP_BINARY = 1u << 9,       // two inputs, elementwise; the second broadcasts to the first
     OP_SAME_FLOATS = 1u << 10, // the same floats in the same order (a view)
+    OP_ATTENTION = 1u << 11,   // layer.attn: heads, key/value heads, head size, rotary base
 };
 
 enum class op_kind : uint8_t {

@@ -161,6 +161,16 @@ std::string export_onnx(const model& m) {
                 gelu(g, l);
                 break;
             }
+            case op_kind::silu: {  // opset 13 has no Silu: x * Sigmoid(x)
+                add_node(g, "Sigmoid", l.name + ".sigmoid", {l.input}, {l.name + ".gate"});
+                add_node(g, "Mul", l.name, {l.input, l.name + ".gate"}, {l.output});
+                break;
+            }
+            case op_kind::embedding:
+            case op_kind::rms_norm:
+            case op_kind::attention:
+                throw std::runtime_error("layer '" + l.name + "': ONNX export does not write '" + l.op +
+                                         "' yet (language models go to Hugging Face folders and GGUF: docs/language-models.md)");
             case op_kind::flatten: {
                 int_attr(add_node(g, op_of(op).onnx, l.name, {l.input}, {l.output}), "axis", 1);
                 break;

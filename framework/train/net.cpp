@@ -184,6 +184,8 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
         n.out = id_of(l.output);
         n.out_shape = shapes.at(l.output);
         n.op = l.kind();
+        if (n.op == op_kind::embedding || n.op == op_kind::rms_norm || n.op == op_kind::attention)
+            throw std::runtime_error("layer '" + l.name + "': training does not run '" + l.op + "' yet (language models: docs/language-models.md)");
         if (n.op == op_kind::conv) {
             if (l.win.group != 1) throw std::runtime_error("layer '" + l.name + "': training supports group 1 convolutions only");
             n.g = geometry(l, n.in_shapes[0], n.out_shape, &s.m.at(l.weight));
@@ -313,10 +315,14 @@ void net<T>::impl::forward_node(node& n, bool training) {
         case op_kind::tanh:
         case op_kind::gelu:
         case op_kind::gelu_tanh:
-        case op_kind::clip: {
+        case op_kind::clip:
+        case op_kind::silu: {
             ops::activation_forward(n.op, l.alpha, l.beta, x0.data(), rows * out_width, y.data());
             break;
         }
+        case op_kind::embedding:
+        case op_kind::rms_norm:
+        case op_kind::attention: break;  // refused when the net is built
     }
 }
 
@@ -409,11 +415,15 @@ void net<T>::impl::backward_node(node& n) {
         case op_kind::tanh:
         case op_kind::gelu:
         case op_kind::gelu_tanh:
-        case op_kind::clip: {
+        case op_kind::clip:
+        case op_kind::silu: {
             ops::activation_backward(n.op, l.alpha, l.beta, x0.data(), vals[size_t(n.out)].data(), dy.data(),
                                      rows * out_width, dx);
             break;
         }
+        case op_kind::embedding:
+        case op_kind::rms_norm:
+        case op_kind::attention: break;  // refused when the net is built
     }
     if (l.input_quantization) unquantize_grad(n, dq);
 }

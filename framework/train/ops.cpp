@@ -327,6 +327,7 @@ void activation_forward(op_kind op, double alpha, double beta, const T* x, int64
         case op_kind::gelu_tanh:
             return each_element(n, [&](int64_t i) { y[i] = T(0.5) * x[i] * (T(1) + std::tanh(gelu_tanh_inner(x[i]))); });
         case op_kind::clip: return each_element(n, [&](int64_t i) { y[i] = std::clamp(x[i], a, b); });
+        case op_kind::silu: return each_element(n, [&](int64_t i) { y[i] = x[i] / (T(1) + std::exp(-x[i])); });
         default: break;  // not an activation: refused below
     }
     not_an_activation(op);
@@ -354,6 +355,11 @@ void activation_backward(op_kind op, double alpha, double beta, const T* x, cons
             });
         // A clipped value passes no gradient (the same convention as relu at 0).
         case op_kind::clip: return each_element(n, [&](int64_t i) { dx[i] += x[i] > a && x[i] < b ? dy[i] : T(0); });
+        case op_kind::silu:  // d/dx x s(x) = s(x) (1 + x (1 - s(x)))
+            return each_element(n, [&](int64_t i) {
+                const T sig = T(1) / (T(1) + std::exp(-x[i]));
+                dx[i] += dy[i] * sig * (T(1) + x[i] * (T(1) - sig));
+            });
         default: break;  // not an activation: refused below
     }
     not_an_activation(op);

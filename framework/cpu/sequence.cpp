@@ -1,0 +1,111 @@
+#include "cpu/sequence.hpp"
+#include "cpu/threading.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace shrink::cpu {
+
+void embedding_rows(const float* tokens, int64_t rows, const float* table, int64_t vocab, int64_t width, float* dst) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float id = tokens[r * 2];
+        if (!(id >= 0 && id < float(vocab)) || id != std::floor(id))
+            throw std::runtime_error("token id " + std::to_string(id) + " (row " + std::to_string(r) + ") is not in the vocabulary of " +
+                                     std::to_string(vocab));
+        std::memcpy(dst + r * width, table + int64_t(id) * width, size_t(width) * sizeof(float));
+    }
+}
+
+void rms_norm_rows(const float* src, int64_t rows, int64_t width, const float* weight, float eps, float* dst) {
+#pragma omp parallel for num_threads(thread_count()) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* x = src + r * width;
+        double sum = 0;
+        for (int64_t i = 0; i < width; ++i) sum += double(x[i]) * x[i];
+        const float inv = float(1.0 / std::sqrt(sum / double(width) + double(eps)));
+        float* y = dst + r * width;
+        for (int64_t i = 0; i < width; ++i) y[i] = x[i] * inv * weight[i];
+    }
+}
+
+namespace {
+
+/// Rotates each head of `x` ([rows, heads x dim]) in place: the pair (i, i + dim/2) by the
+/// angle position x theta^(-2i/dim), as transformers' rotate_half does.
+void rotate(float* x, int64_t rows, int64_t heads, int64_t dim, const std::vector<int64_t>& position, double theta) {
+    const int64_t half = dim / 2;
+    std::vector<double> inv_freq(static_cast<size_t>(half));
+    for (int64_t i = 0; i < half; ++i) inv_freq[size_t(i)] = std::pow(theta, -2.0 * double(i) / double(dim));
+#pragma omp parallel for num_threads(thread_count()) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t i = 0; i < half; ++i) {
+            const double angle = double(position[size_t(r)]) * inv_freq[size_t(i)];
+            const float c = float(std::cos(angle)), s = float(std::sin(angle));
+            for (int64_t h = 0; h < heads; ++h) {
+                float* head = x + (r * heads + h) * dim;
+                const float a = head[i], b = head[i + half];
+                head[i] = a * c - b * s;
+                head[i + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
+                      float* dst) {
+    const int64_t H = a.heads, KV = a.kv_heads, D = a.head_dim, group = H / KV;
+    std::vector<int64_t> position(static_cast<size_t>(rows)), start(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        const float p = tokens[r * 2 + 1];
+        const bool next = r > 0 && p == float(position[size_t(r - 1)] + 1);
+        if (p != 0 && !next)
+            throw std::runtime_error("token positions must count up from 0 in each window: row " + std::to_string(r) + " has position " +
+                                     std::to_string(p));
+        position[size_t(r)] = int64_t(p);
+        start[size_t(r)] = r - int64_t(p);
+    }
+    std::vector<float> qr(q, q + rows * H * D), kr(k, k + rows * KV * D);
+    rotate(qr.data(), rows, H, D, position, a.rope_theta);
+    rotate(kr.data(), rows, KV, D, position, a.rope_theta);
+    const float scale = float(1.0 / std::sqrt(double(D)));
+#pragma omp parallel num_threads(thread_count())
+    {
+        std::vector<float> scores;
+        std::vector<double> sum(static_cast<size_t>(D));
+#pragma omp for schedule(dynamic, 4)
+        for (int64_t job = 0; job < rows * H; ++job) {
+            const int64_t r = job / H, h = job % H, kv = h / group, first = start[size_t(r)];
+            const float* qh = qr.data() + (r * H + h) * D;
+            scores.assign(size_t(r - first + 1), 0.0f);
+            float top = -INFINITY;
+            for (int64_t j = first; j <= r; ++j) {
+                const float* kh = kr.data() + (j * KV + kv) * D;
+                float dot = 0;
+                for (int64_t d = 0; d < D; ++d) dot += qh[d] * kh[d];
+                scores[size_t(j - first)] = dot * scale;
+                top = std::max(top, dot * scale);
+            }
+            double total = 0;
+            for (float& s : scores) {
+                s = std::exp(s - top);
+                total += s;
+            }
+            std::fill(sum.begin(), sum.end(), 0.0);
+            for (int64_t j = first; j <= r; ++j) {
+                const float* vh = v + (j * KV + kv) * D;
+                const double w = scores[size_t(j - first)];
+                for (int64_t d = 0; d < D; ++d) sum[size_t(d)] += w * vh[d];
+            }
+            float* out = dst + (r * H + h) * D;
+            for (int64_t d = 0; d < D; ++d) out[d] = float(sum[size_t(d)] / total);
+        }
+    }
+}
+
+}  // namespace shrink::cpu

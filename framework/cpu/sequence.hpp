@@ -1,0 +1,28 @@
+// The CPU kernels of decoder language models (model/ops.def: embedding, rms_norm,
+// attention). Their activations are one row per token; the model's input gives each token
+// as [id, position in its window] (docs/language-models.md).
+#pragma once
+
+#include "model/model.hpp"
+
+#include <cstdint>
+
+namespace shrink::cpu {
+
+/// dst row r = table row id(r) of [vocab, width]. Throws std::runtime_error for an id that
+/// is not an integer in [0, vocab).
+void embedding_rows(const float* tokens, int64_t rows, const float* table, int64_t vocab, int64_t width, float* dst);
+
+/// dst = src / sqrt(mean(src^2) + eps) * weight, row by row (the mean in double).
+void rms_norm_rows(const float* src, int64_t rows, int64_t width, const float* weight, float eps, float* dst);
+
+/// Causal self-attention of each window of tokens (a window is a run of rows whose
+/// positions count 0, 1, 2, ...; a token attends to its window's tokens up to itself):
+/// rotary embeddings on q and k at each token's position, scores q.k / sqrt(head_dim),
+/// softmax, the weighted sum of v. q is [rows, heads x head_dim], k and v are
+/// [rows, kv_heads x head_dim]; dst is like q. Throws std::runtime_error when the
+/// positions do not count up from 0 within each window.
+void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
+                      float* dst);
+
+}  // namespace shrink::cpu
