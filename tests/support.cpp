@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include "cpu/engine.hpp"
+
 #include "util/random.hpp"
 
 #include <array>
@@ -161,6 +163,37 @@ model tiny_cnn(uint64_t seed, int64_t side) {
     m.output = add(make_layer("softmax", "softmax", x, "probs"));
     m.validate();
     return m;
+}
+
+model random_decoder(const decoder_shape& s, uint64_t seed) {
+    model m;
+    rng g(seed);
+    for (const auto& [name, shape] : decoder_tensors(s)) {
+        const bool norm = name.find("norm") != std::string::npos;
+        add_random_tensor(m, g, name, shape, norm ? 0.2 : 0.3);
+        if (norm) {
+            tensor& t = m.at(name);
+            float* v = t.values.write();
+            for (uint64_t i = 0; i < t.element_count(); ++i) v[i] += 1.0f;
+        }
+    }
+    set_decoder_graph(m, s);
+    m.validate();
+    return m;
+}
+
+decoder_shape tiny_decoder_shape() {
+    decoder_shape s;
+    s.vocab = 37, s.hidden = 32, s.intermediate = 48, s.layers = 2, s.heads = 4, s.kv_heads = 2, s.head_dim = 8;
+    s.rope_theta = 10000, s.rms_eps = 1e-5f;
+    return s;
+}
+
+std::vector<float> decoder_logits(const model& m, const std::vector<std::vector<int>>& windows) {
+    std::vector<float> tokens;
+    for (const auto& w : windows)
+        for (size_t t = 0; t < w.size(); ++t) tokens.insert(tokens.end(), {float(w[t]), float(t)});
+    return engine(m).run(tokens.data(), int64_t(tokens.size() / 2));
 }
 
 }  // namespace shrink::test

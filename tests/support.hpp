@@ -2,6 +2,7 @@
 // and a tiny synthetic model.
 #pragma once
 
+#include "model/decoder.hpp"
 #include "model/model.hpp"
 #include "util/random.hpp"
 
@@ -50,5 +51,16 @@ model tiny_model(uint64_t seed = 7, int64_t inputs = 784);
 /// batchnorm -> relu -> max_pool 2 -> conv 3x3 (6, 2 groups) -> leaky_relu -> avg_pool 2
 /// -> flatten -> linear (10) -> softmax. side must be a multiple of 4.
 model tiny_cnn(uint64_t seed = 7, int64_t side = 8);
+
+/// A Llama-family decoder of shape `s` (model/decoder.hpp) with seeded random weights,
+/// its norm weights near 1 as trained ones are.
+model random_decoder(const decoder_shape& s, uint64_t seed);
+
+/// A small decoder shape: vocab 37, hidden 32, 2 layers, 4 heads over 2 key/value heads
+/// of 8, intermediate 48.
+decoder_shape tiny_decoder_shape();
+
+/// The engine's logits for windows of token ids, each window's positions from 0.
+std::vector<float> decoder_logits(const model& m, const std::vector<std::vector<int>>& windows);
 
 }  // namespace shrink::test

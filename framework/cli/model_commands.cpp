@@ -2,6 +2,7 @@
 #include "cli/subcommands.hpp"
 
 #include "cpu/threading.hpp"
+#include "hf/folder.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
@@ -31,7 +32,9 @@ int cmd_inspect(const std::vector<std::string>& args) {
     parsed p = parse("inspect", "MODEL", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
-    const model m = load_any_model(path);
+    std::error_code ec;
+    const bool folder = fs::is_directory(path, ec);
+    const model m = folder ? hf::import_folder(path) : load_any_model(path);
     std::cout << path << "\n";
     for (const auto& [k, v] : m.info) std::cout << "  " << k << ": " << v << "\n";
     std::cout << "\nlayers:\n";
@@ -66,7 +69,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
     std::printf("\ntotals: %zu tensors, %llu parameters (%llu non-pruned, sparsity %.1f%%), %llu tensor bytes, %llu file bytes\n",
                 m.tensors.size(), (unsigned long long)elements, (unsigned long long)kept,
                 elements ? 100.0 * double(elements - kept) / double(elements) : 0.0, (unsigned long long)total,
-                (unsigned long long)fs::file_size(path));
+                (unsigned long long)(folder ? 0 : fs::file_size(path)));
     return 0;
 }
 
@@ -102,12 +105,24 @@ int cmd_verify(const std::vector<std::string>& args) {
 int cmd_export(const std::vector<std::string>& args) {
     po::options_description opts("options");
     opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)")(
-        "format", po::value<std::string>()->default_value("onnx"), "onnx")(
-        "out", po::value<std::string>(), "file to write (default: MODEL with the format's extension)");
-    parsed p = parse("export", "MODEL [--format onnx] [--out FILE]", opts, args, "model");
+        "format", po::value<std::string>()->default_value("onnx"), "onnx, or hf: a Hugging Face folder (decoders imported from one)")(
+        "out", po::value<std::string>(), "file or folder to write (default: MODEL with the format's extension; hf: MODEL-hf)")(
+        "tokenizer", po::value<std::string>(), "hf: the folder whose tokenizer files to copy (default: the folder the model came from)");
+    parsed p = parse("export", "MODEL [--format onnx|hf] [--out PATH]", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
-    if (p.vm["format"].as<std::string>() != "onnx") throw usage_error("--format must be onnx");
+    const std::string format = p.vm["format"].as<std::string>();
+    if (format == "hf") {
+        const model m = load_model(path);
+        const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension("").concat("-hf");
+        fs::path tokenizer;
+        if (p.vm.count("tokenizer")) tokenizer = p.vm["tokenizer"].as<std::string>();
+        else if (auto it = m.info.find("hf.source"); it != m.info.end() && fs::is_directory(it->second)) tokenizer = it->second;
+        hf::export_folder(m, out, tokenizer);
+        std::printf("wrote %s%s\n", out.c_str(), tokenizer.empty() ? " (no tokenizer files: give --tokenizer DIR)" : "");
+        return 0;
+    }
+    if (format != "onnx") throw usage_error("--format must be onnx or hf");
     const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".onnx");
     onnx_import::save_onnx(load_model(path), out);
     std::printf("wrote %s\n", out.c_str());
@@ -116,11 +131,22 @@ int cmd_export(const std::vector<std::string>& args) {
 
 int cmd_import(const std::vector<std::string>& args) {
     po::options_description opts("options");
-    opts.add_options()("model", po::value<std::string>(), "ONNX model file")(
+    opts.add_options()("model", po::value<std::string>(), "ONNX model file, or a Hugging Face decoder folder")(
         "out", po::value<std::string>(), "shrink model to write (default: MODEL with .safetensors)");
-    parsed p = parse("import", "MODEL.onnx [--out FILE]", opts, args, "model");
+    parsed p = parse("import", "MODEL.onnx|DIR [--out FILE]", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        const fs::path dir = fs::path(path).lexically_normal();
+        const fs::path name = dir.filename().empty() ? dir.parent_path().filename() : dir.filename();
+        const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : dir.parent_path() / name.string().append(".safetensors");
+        const model m = hf::import_folder(path);
+        save_model(m, out);
+        std::printf("wrote %s: %s, %zu layers, %llu parameters\n", out.c_str(), m.info.at("hf.architecture").c_str(), m.layers.size(),
+                    (unsigned long long)m.parameter_count());
+        return 0;
+    }
     const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".safetensors");
     const model m = onnx_import::import_onnx(path);
     save_model(m, out);

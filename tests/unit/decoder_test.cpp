@@ -15,23 +15,6 @@ using namespace shrink;
 
 namespace {
 
-model random_decoder(const decoder_shape& s, uint64_t seed) {
-    model m;
-    rng g(seed);
-    for (const auto& [name, shape] : decoder_tensors(s)) {
-        const bool norm = name.find("norm") != std::string::npos;
-        test::add_random_tensor(m, g, name, shape, norm ? 0.2 : 0.3);
-        if (norm) {  // norm weights near 1, as trained ones are
-            tensor& t = m.at(name);
-            float* v = t.values.write();
-            for (uint64_t i = 0; i < t.element_count(); ++i) v[i] += 1.0f;
-        }
-    }
-    set_decoder_graph(m, s);
-    m.validate();
-    return m;
-}
-
 using vec = std::vector<double>;
 
 vec weights(const model& m, const std::string& name) {
@@ -124,14 +107,6 @@ std::vector<vec> reference(const model& m, const decoder_shape& s, const std::ve
     return logits;
 }
 
-/// The engine's logits for windows of ids, each window's positions from 0.
-std::vector<float> run(const model& m, const std::vector<std::vector<int>>& windows) {
-    std::vector<float> tokens;
-    for (const auto& w : windows)
-        for (size_t t = 0; t < w.size(); ++t) tokens.insert(tokens.end(), {float(w[t]), float(t)});
-    return engine(m).run(tokens.data(), int64_t(tokens.size() / 2));
-}
-
 double worst_difference(const std::vector<float>& got, const std::vector<vec>& want, size_t first_row = 0) {
     double worst = 0;
     for (size_t t = 0; t < want.size(); ++t)
@@ -143,9 +118,7 @@ double worst_difference(const std::vector<float>& got, const std::vector<vec>& w
 }  // namespace
 
 TEST_CASE("a decoder runs as the direct float64 forward pass computes it", "[decoder]") {
-    decoder_shape s;
-    s.vocab = 37, s.hidden = 32, s.intermediate = 48, s.layers = 2, s.heads = 4, s.kv_heads = 2, s.head_dim = 8;
-    s.rope_theta = 10000, s.rms_eps = 1e-5f;
+    decoder_shape s = test::tiny_decoder_shape();
     SECTION("Llama: grouped-query attention, untied head") {}
     SECTION("Qwen 2: q/k/v biases, tied head, head_dim past hidden / heads") {
         s.qkv_bias = s.tied = true;
@@ -155,27 +128,27 @@ TEST_CASE("a decoder runs as the direct float64 forward pass computes it", "[dec
         s.qkv_bias = s.o_bias = true;
         s.kv_heads = 1;
     }
-    const model m = random_decoder(s, 3);
+    const model m = test::random_decoder(s, 3);
     const std::vector<int> ids{1, 5, 36, 0, 7, 7, 12, 30, 2};
-    const std::vector<float> got = run(m, {ids});
+    const std::vector<float> got = test::decoder_logits(m, {ids});
     CHECK(worst_difference(got, reference(m, s, ids)) < 1e-4);
 
     // Two windows in one batch: each attends only within itself.
     const std::vector<int> other{4, 4, 9, 33};
-    const std::vector<float> both = run(m, {ids, other});
+    const std::vector<float> both = test::decoder_logits(m, {ids, other});
     CHECK(worst_difference(both, reference(m, s, ids)) < 1e-4);
     CHECK(worst_difference(both, reference(m, s, other), ids.size()) < 1e-4);
 
     // The graph survives the model file, and the same logits come back.
     test::temp_dir dir;
     save_model(m, dir / "lm.safetensors");
-    CHECK(run(load_model(dir / "lm.safetensors"), {ids}) == got);
+    CHECK(test::decoder_logits(load_model(dir / "lm.safetensors"), {ids}) == got);
 }
 
 TEST_CASE("a decoder refuses token ids outside its vocabulary and positions that do not count up", "[decoder]") {
     decoder_shape s;
     s.vocab = 10, s.hidden = 16, s.intermediate = 16, s.layers = 1, s.heads = 2, s.kv_heads = 2, s.head_dim = 8;
-    const model m = random_decoder(s, 4);
+    const model m = test::random_decoder(s, 4);
     std::vector<float> bad_id{3, 0, 10, 1};
     CHECK_THROWS_WITH(engine(m).run(bad_id.data(), 2), Catch::Contains("token id 10") && Catch::Contains("vocabulary of 10"));
     std::vector<float> bad_position{3, 0, 4, 2};

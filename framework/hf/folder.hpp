@@ -1,0 +1,29 @@
+// A Hugging Face decoder folder in and out: config.json, model.safetensors or its shards,
+// and the tokenizer files beside them.
+#pragma once
+
+#include "hf/config.hpp"
+#include "model/decoder.hpp"
+#include "model/model.hpp"
+
+#include <filesystem>
+
+namespace shrink::hf {
+
+/// The decoder shape config.json describes.
+decoder_shape shape_of(const decoder_config& c);
+
+/// A shrink model of the folder's decoder. Every tensor the config implies must be in the
+/// weights with its shape, in F32 (read in place from the mapped file), F16 or BF16, and
+/// finite; a tensor the config does not imply is refused, except rotary inv_freq buffers
+/// and a tied model's saved lm_head. info["hf.config"] keeps config.json as read and
+/// info["hf.source"] the folder. Throws input_error naming the folder, file and tensor.
+model import_folder(const std::filesystem::path& folder);
+
+/// Writes `m` (a decoder imported from a folder, then compressed) as a folder transformers
+/// loads: config.json, model.safetensors in F32 (quantized weights dequantized, pruned ones
+/// zero), and the tokenizer files of `tokenizer_from` (a folder; none when empty). Written
+/// into a temporary folder beside `folder`, then renamed; refuses a folder that exists.
+void export_folder(const model& m, const std::filesystem::path& folder, const std::filesystem::path& tokenizer_from);
+
+}  // namespace shrink::hf
