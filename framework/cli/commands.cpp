@@ -27,7 +27,8 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"diff", cmd_diff},
         {"train", cmd_train},
         {"tokenize", cmd_tokenize},
-        {"train-tokenizer", cmd_train_tokenizer}};
+        {"train-tokenizer", cmd_train_tokenizer},
+        {"perplexity", cmd_perplexity}};
     auto it = commands.find(command);
     if (it == commands.end()) {
         std::vector<std::string> names;

@@ -30,6 +30,7 @@ const char* usage_text =
     "  train             make the reference Fashion-MNIST MLP (models/fmnist-mlp.safetensors)\n"
     "  tokenize TOKENIZER  token ids of a text (or, with --decode, the text of ids)\n"
     "  train-tokenizer   train a byte-level BPE tokenizer.json on a text\n"
+    "  perplexity MODEL  a language model's perplexity on a text's held-out windows\n"
     "\n"
     "'shrink <command> --help' shows a command's options.\n"
     "exit codes: 0 ok, 1 invalid recipe or input, 2 usage error, 3 a stage failed,\n"

@@ -1,13 +1,22 @@
 // shrink tokenize, train-tokenizer: byte-level BPE tokenizers (text/).
 #include "cli/subcommands.hpp"
 
+#include "cpu/engine.hpp"
+#include "cpu/threading.hpp"
 #include "data/kjv.hpp"
 #include "data/text_file.hpp"
+#include "hf/config.hpp"
+#include "hf/folder.hpp"
+#include "model/safetensors.hpp"
 #include "text/bpe_trainer.hpp"
+#include "text/perplexity.hpp"
+#include "text/windows.hpp"
 #include "text/tokenizer.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -84,6 +93,95 @@ int cmd_train_tokenizer(const std::vector<std::string>& args) {
     const text::tokenizer_spec spec = text::train_bpe(text_source(p.vm), options);
     write_file_atomic(out, text::write_tokenizer_json(spec));
     std::cout << out << ": " << spec.vocab.size() << " tokens, " << spec.merges.size() << " merges\n";
+    return 0;
+}
+
+int cmd_perplexity(const std::vector<std::string>& args) {
+    namespace fs = std::filesystem;
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "a decoder: a Hugging Face folder, or a .safetensors made from one")(
+        "tokenizer", po::value<std::string>(), "tokenizer.json or its folder (default: the model's folder)");
+    add_text_source(opts);
+    opts.add_options()("seq-len", po::value<int64_t>()->default_value(128), "tokens a window")(
+        "split", po::value<std::string>()->default_value("evaluation"),
+        "evaluation: the held-out windows (every tenth); all: every window")("windows", po::value<int64_t>()->default_value(0),
+                                                                             "measure the first N windows of the split (0 = all)")(
+        "threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores)");
+    parsed p = parse("perplexity", "MODEL (--kjv | --file FILE | --text TEXT) [--seq-len N] [--tokenizer DIR]", opts, args, "model");
+    if (p.help) return 0;
+    cpu::set_thread_count(p.vm["threads"].as<int>());
+    const fs::path path = require(p.vm, "model", "MODEL");
+    std::error_code ec;
+    const bool folder = fs::is_directory(path, ec);
+    const model m = folder ? hf::import_folder(path) : load_model(path);
+    const layer* embed = m.find_layer("embed_tokens");
+    if (m.input_features != 2 || !embed || embed->op != "embedding")
+        throw input_error(path.string() + ": not a language model (its input is not tokens): perplexity needs a decoder");
+    const int64_t vocab = m.at(embed->weight).shape[0];
+
+    fs::path tokenizer_path = folder ? path : fs::path();
+    if (p.vm.count("tokenizer")) tokenizer_path = p.vm["tokenizer"].as<std::string>();
+    else if (auto it = m.info.find("hf.source"); !folder && it != m.info.end()) tokenizer_path = it->second;
+    if (tokenizer_path.empty()) throw usage_error("give the tokenizer with --tokenizer (tokenizer.json or its folder)");
+    const text::tokenizer tok = text::tokenizer::from_file(tokenizer_path);
+    if (int64_t(tok.vocab_size()) > vocab)
+        throw input_error("the tokenizer has " + std::to_string(tok.vocab_size()) + " token ids, the model's embedding " + std::to_string(vocab));
+
+    const int64_t seq_len = p.vm["seq-len"].as<int64_t>();
+    int64_t context = 0;
+    if (auto it = m.info.find("hf.config"); it != m.info.end()) context = hf::parse_decoder_config(it->second, "hf.config").max_positions;
+    if (seq_len < 2) throw usage_error("--seq-len must be at least 2 (a window predicts its tokens after the first)");
+    if (context && seq_len > context)
+        throw input_error("--seq-len " + std::to_string(seq_len) + " is above the model's context of " + std::to_string(context) +
+                          " tokens (max_position_embeddings in config.json)");
+
+    const std::string source = text_source(p.vm);
+    const std::vector<uint32_t> ids = tok.encode(source);
+    if (ids.empty()) throw input_error("the text tokenizes to nothing");
+    const int64_t count = text::window_count(int64_t(ids.size()), seq_len);
+    if (count == 0)
+        throw input_error("the text is " + std::to_string(ids.size()) + " tokens, fewer than one window of " + std::to_string(seq_len));
+    const std::string split = p.vm["split"].as<std::string>();
+    if (split != "evaluation" && split != "all") throw usage_error("--split must be evaluation or all");
+    std::vector<int64_t> chosen;
+    if (split == "all") {
+        for (int64_t w = 0; w < count; ++w) chosen.push_back(w);
+    } else {
+        chosen = text::split_windows(count).evaluation;
+        if (chosen.empty())
+            throw input_error("the text makes " + std::to_string(count) + " windows of " + std::to_string(seq_len) +
+                              " tokens; the held-out split takes every tenth: give more text, a shorter --seq-len, or --split all");
+    }
+    if (const int64_t n = p.vm["windows"].as<int64_t>(); n > 0 && n < int64_t(chosen.size())) chosen.resize(size_t(n));
+
+    std::vector<uint32_t> bytes_of(tok.vocab_size());
+    for (uint32_t id = 0; id < tok.vocab_size(); ++id) {
+        try {
+            bytes_of[id] = uint32_t(tok.token_bytes(id).size());
+        } catch (const std::out_of_range&) {  // an id the tokenizer leaves unused
+        }
+    }
+    const engine e(m);
+    text::perplexity_meter meter;
+    constexpr size_t batch = 8;  // windows per forward pass
+    for (size_t first = 0; first < chosen.size(); first += batch) {
+        const size_t n = std::min(batch, chosen.size() - first);
+        std::vector<float> tokens;
+        tokens.reserve(n * size_t(seq_len) * 2);
+        for (size_t w = 0; w < n; ++w)
+            for (int64_t t = 0; t < seq_len; ++t) tokens.insert(tokens.end(), {float(ids[size_t(chosen[first + w] * seq_len + t)]), float(t)});
+        const std::vector<float> logits = e.run(tokens.data(), int64_t(n) * seq_len);
+        for (size_t w = 0; w < n; ++w) {
+            const auto begin = ids.begin() + chosen[first + w] * seq_len;
+            const std::vector<uint32_t> window(begin, begin + seq_len);
+            std::vector<uint32_t> bytes;
+            for (uint32_t id : window) bytes.push_back(id < bytes_of.size() ? bytes_of[id] : 0);
+            meter.add_window(logits.data() + w * size_t(seq_len * vocab), vocab, window, bytes);
+        }
+    }
+    std::printf("perplexity %.4f +- %.4f over %lld windows of %lld tokens (%s split, %lld tokens predicted); bits per byte %.4f\n",
+                meter.perplexity(), meter.standard_error(), (long long)meter.windows(), (long long)seq_len, split.c_str(),
+                (long long)meter.predicted_tokens(), meter.bits_per_byte());
     return 0;
 }
 

@@ -351,6 +351,20 @@ std::vector<std::string> tokenizer::pre_tokenize(std::string_view utf8) const {
     return pieces;
 }
 
+std::string tokenizer::token_bytes(uint32_t id) const {
+    // ByteLevel decoding: a token whose characters all stand for bytes gives those bytes;
+    // any other (an added token such as "<|endoftext|>" with a character outside the
+    // alphabet) gives its own UTF-8.
+    const std::string& token = this->token(id);
+    std::string mapped;
+    for (size_t i = 0; i < token.size();) {
+        auto b = char_to_byte(next_code_point(token, i));
+        if (!b) return token;
+        mapped += char(*b);
+    }
+    return mapped;
+}
+
 std::string tokenizer::decode(const std::vector<uint32_t>& ids, bool skip_special) const {
     const impl& t = *impl_;
     std::string bytes;
@@ -360,18 +374,7 @@ std::string tokenizer::decode(const std::vector<uint32_t>& ids, bool skip_specia
             throw input_error("token id " + std::to_string(id) + " (position " + std::to_string(k) + ") is not in the tokenizer's vocabulary of " +
                               std::to_string(t.token_of.size()));
         if (skip_special && t.special[id]) continue;
-        // ByteLevel decoding: a token whose characters all stand for bytes gives those bytes;
-        // any other (an added token such as "<|endoftext|>" with a character outside the
-        // alphabet) gives its own UTF-8.
-        const std::string& token = t.token_of[id];
-        std::string mapped;
-        bool all = true;
-        for (size_t i = 0; i < token.size() && all;) {
-            auto b = char_to_byte(next_code_point(token, i));
-            if (b) mapped += char(*b);
-            else all = false;
-        }
-        bytes += all ? mapped : token;
+        bytes += token_bytes(id);
     }
     return utf8_lossy(bytes);
 }

@@ -44,6 +44,9 @@ class tokenizer {
     /// Throws input_error on an id the tokenizer does not have.
     std::string decode(const std::vector<uint32_t>& ids, bool skip_special = false) const;
 
+    /// The bytes token `id` stands for (its alphabet characters as bytes; an added
+    /// token's own UTF-8).
+    std::string token_bytes(uint32_t id) const;
     /// One more than the largest id.
     uint32_t vocab_size() const;
     /// The token string of `id` (byte-level alphabet for the model's own tokens).
