@@ -5,6 +5,7 @@
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -60,6 +61,23 @@ bool ignorable(const std::string& name, const decoder_shape& s) {
 }
 
 }  // namespace
+
+bool is_model_folder(const fs::path& path) {
+    std::error_code ec;
+    return fs::is_directory(path, ec) && fs::is_regular_file(path / "config.json", ec);
+}
+
+std::string folder_sha256(const fs::path& folder) {
+    std::vector<fs::path> files{folder / "config.json"};
+    for (const fs::path& f : find_weight_files(folder).files) files.push_back(f);
+    std::error_code ec;
+    for (const char* extra : {"model.safetensors.index.json", "tokenizer.json"})
+        if (fs::is_regular_file(folder / extra, ec)) files.push_back(folder / extra);
+    std::sort(files.begin(), files.end());
+    std::string listing;
+    for (const fs::path& f : files) listing += f.filename().string() + "=" + sha256_file(f) + "\n";
+    return sha256_hex(listing);
+}
 
 decoder_shape shape_of(const decoder_config& c) {
     decoder_shape s;

@@ -10,6 +10,13 @@
 
 namespace shrink::hf {
 
+/// Whether `path` is a Hugging Face model folder: a directory holding config.json.
+bool is_model_folder(const std::filesystem::path& path);
+
+/// The sha256 of a folder as a model input: over the names and contents of config.json,
+/// the weight files (and their index) and tokenizer.json, in name order.
+std::string folder_sha256(const std::filesystem::path& folder);
+
 /// The decoder shape config.json describes.
 decoder_shape shape_of(const decoder_config& c);
 

@@ -242,7 +242,10 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
         if (auto v = r.text(*m, "model")) {
             out.model = resolve_path(path, *v);
             std::error_code ec;
-            if (!fs::is_regular_file(out.model, ec))
+            if (fs::is_directory(out.model, ec)) {
+                if (!fs::is_regular_file(fs::path(out.model) / "config.json", ec))
+                    diag.error(m->mark, "model folder '" + out.model + "' has no config.json (a Hugging Face model folder has one)");
+            } else if (!fs::is_regular_file(out.model, ec))
                 diag.error(m->mark, "model file '" + out.model + "' does not exist" +
                                         (fs::path(*v).filename() == "fmnist-mlp.safetensors"
                                              ? " (make it with 'shrink train', or run scripts/quickstart)"

@@ -1,5 +1,7 @@
 #include "run/replay.hpp"
 
+#include "hf/folder.hpp"
+
 #include "plugins/registry.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -41,8 +43,9 @@ json finished_manifest(const fs::path& dir) {
 std::string file_check(const std::string& what, const json& entry) {
     const std::string file = entry.value("file", "");
     const std::string recorded = entry.value("sha256", "");
-    if (!fs::is_regular_file(file)) return what + " " + file + " is gone\n";
-    const std::string now = sha256_file(file);
+    const bool folder = hf::is_model_folder(file);
+    if (!folder && !fs::is_regular_file(file)) return what + " " + file + " is gone\n";
+    const std::string now = folder ? hf::folder_sha256(file) : sha256_file(file);
     return now == recorded ? "" : what + " " + file + " changed since the run (sha256 " + recorded.substr(0, 12) + "... recorded, " + now.substr(0, 12) + "... now)\n";
 }
 

@@ -201,3 +201,29 @@ TEST_CASE("export writes a folder that imports back; the CLI imports, inspects a
     CHECK(mlp.output.find("did not come from a Hugging Face folder") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "mlp"));
 }
+
+TEST_CASE("a recipe takes a Hugging Face folder as its model", "[hf][cli]") {
+    test::temp_dir dir;
+    const decoder_shape s = test::tiny_decoder_shape();
+    const model m = test::random_decoder(s, 13);
+    write_folder(dir / "src", m, config_of(s), {{"model.safetensors", all_names(s)}});
+    test::write_text(dir / "r.yaml", "version: 1\nname: lm\nmodel: src\nstages:\n  - { id: int8, use: quantizer.rtn }\n");
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string() + " -q");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const model q = load_model(dir / "run" / "models" / "int8.safetensors");
+    CHECK(q.at("model.layers.0.self_attn.q_proj.weight").quant->bits == 8);
+    CHECK(q.find_layer("layers.0.self_attn") != nullptr);
+    // The run records the folder's hash, and replay finds the same bytes.
+    CHECK(test::read_text(dir / "run" / "manifest.json").find(hf::folder_sha256(dir / "src")) != std::string::npos);
+    const auto replayed = test::shrink_cli("replay " + (dir / "run").string());
+    INFO(replayed.output);
+    CHECK(replayed.code == 0);
+
+    fs::create_directories(dir / "empty");
+    test::write_text(dir / "bad.yaml", "version: 1\nname: lm\nmodel: empty\nstages:\n  - { id: int8, use: quantizer.rtn }\n");
+    const auto bad = test::shrink_cli("validate " + (dir / "bad.yaml").string());
+    CHECK(bad.code == 1);
+    CHECK(bad.output.find("bad.yaml:3:8: error: model folder") != std::string::npos);
+    CHECK(bad.output.find("has no config.json") != std::string::npos);
+}
