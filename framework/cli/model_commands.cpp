@@ -2,7 +2,9 @@
 #include "cli/subcommands.hpp"
 
 #include "cpu/threading.hpp"
+#include "gguf/writer.hpp"
 #include "hf/folder.hpp"
+#include "text/tokenizer.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
 #include "onnx/import.hpp"
@@ -105,10 +107,12 @@ int cmd_verify(const std::vector<std::string>& args) {
 int cmd_export(const std::vector<std::string>& args) {
     po::options_description opts("options");
     opts.add_options()("model", po::value<std::string>(), "model file (.safetensors)")(
-        "format", po::value<std::string>()->default_value("onnx"), "onnx, or hf: a Hugging Face folder (decoders imported from one)")(
+        "format", po::value<std::string>()->default_value("onnx"),
+        "onnx; hf: a Hugging Face folder; gguf: a llama.cpp file (hf and gguf: decoders imported from a folder)")(
+        "type", po::value<std::string>()->default_value("f32"), "gguf: f32 or f16 weights")(
         "out", po::value<std::string>(), "file or folder to write (default: MODEL with the format's extension; hf: MODEL-hf)")(
-        "tokenizer", po::value<std::string>(), "hf: the folder whose tokenizer files to copy (default: the folder the model came from)");
-    parsed p = parse("export", "MODEL [--format onnx|hf] [--out PATH]", opts, args, "model");
+        "tokenizer", po::value<std::string>(), "hf, gguf: the tokenizer's folder (default: the folder the model came from)");
+    parsed p = parse("export", "MODEL [--format onnx|hf|gguf] [--out PATH]", opts, args, "model");
     if (p.help) return 0;
     const std::string path = require(p.vm, "model", "MODEL");
     const std::string format = p.vm["format"].as<std::string>();
@@ -122,7 +126,20 @@ int cmd_export(const std::vector<std::string>& args) {
         std::printf("wrote %s%s\n", out.c_str(), tokenizer.empty() ? " (no tokenizer files: give --tokenizer DIR)" : "");
         return 0;
     }
-    if (format != "onnx") throw usage_error("--format must be onnx or hf");
+    if (format == "gguf") {
+        const model m = load_model(path);
+        const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".gguf");
+        fs::path tokenizer;
+        if (p.vm.count("tokenizer")) tokenizer = p.vm["tokenizer"].as<std::string>();
+        else if (auto it = m.info.find("hf.source"); it != m.info.end()) tokenizer = it->second;
+        if (tokenizer.empty()) throw usage_error("give the tokenizer with --tokenizer (tokenizer.json or its folder): GGUF files carry it");
+        const std::string type = p.vm["type"].as<std::string>();
+        if (type != "f32" && type != "f16") throw usage_error("--type must be f32 or f16");
+        gguf::write_gguf(m, text::tokenizer::from_file(tokenizer), out, type == "f32" ? gguf::weight_type::f32 : gguf::weight_type::f16);
+        std::printf("wrote %s\n", out.c_str());
+        return 0;
+    }
+    if (format != "onnx") throw usage_error("--format must be onnx, hf or gguf");
     const fs::path out = p.vm.count("out") ? fs::path(p.vm["out"].as<std::string>()) : fs::path(path).replace_extension(".onnx");
     onnx_import::save_onnx(load_model(path), out);
     std::printf("wrote %s\n", out.c_str());

@@ -9,13 +9,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The library's prebuilt binaries for every platform are in the npm package itself.
-lib="$build/interop-tokenizers"
-if [ ! -d "$lib/node_modules/tokenizers" ]; then
-  command -v npm > /dev/null || { echo "interop: npm is missing (apt-get install nodejs npm)" >&2; exit 1; }
-  mkdir -p "$lib"
-  npm install --prefix "$lib" --no-audit --no-fund --ignore-scripts --loglevel=error tokenizers@0.23.2 > /dev/null
-fi
-export NODE_PATH="$lib/node_modules"
+# shellcheck source=install_npm.sh
+. "$source/tests/interop/install_npm.sh"
+install_npm "$build/interop-tokenizers" tokenizers@0.23.2 -- --ignore-scripts
 
 "$build/bin/shrink" train-tokenizer --kjv --vocab-size 4096 --out "$work/tokenizer.json"
 # The text shrink's kjv dataset reads: each verse without its reference.
