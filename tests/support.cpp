@@ -1,6 +1,9 @@
 #include "support.hpp"
 
 #include "cpu/engine.hpp"
+#include "hf/config.hpp"
+#include "model/safetensors.hpp"
+#include "text/bpe_trainer.hpp"
 
 #include "util/random.hpp"
 
@@ -194,6 +197,24 @@ std::vector<float> decoder_logits(const model& m, const std::vector<std::vector<
     for (const auto& w : windows)
         for (size_t t = 0; t < w.size(); ++t) tokens.insert(tokens.end(), {float(w[t]), float(t)});
     return engine(m).run(tokens.data(), int64_t(tokens.size() / 2));
+}
+
+text_decoder save_text_decoder(const std::filesystem::path& dir, const std::string& corpus, uint64_t seed) {
+    text::bpe_training options;
+    options.vocab_size = 300;
+    text_decoder d;
+    d.tokenizer_json = text::write_tokenizer_json(text::train_bpe(corpus, options));
+    write_text(dir / "tokenizer.json", d.tokenizer_json);
+    decoder_shape s = tiny_decoder_shape();
+    s.vocab = 300;
+    d.m = random_decoder(s, seed);
+    hf::decoder_config c;
+    c.architecture = "LlamaForCausalLM", c.model_type = "llama", c.vocab_size = 300, c.hidden_size = s.hidden;
+    c.intermediate_size = s.intermediate, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.head_dim = s.head_dim;
+    c.max_positions = 64, c.rms_norm_eps = s.rms_eps;
+    d.m.info["hf.config"] = hf::write_decoder_config(c);
+    save_model(d.m, dir / "lm.safetensors");
+    return d;
 }
 
 }  // namespace shrink::test

@@ -60,6 +60,15 @@ model random_decoder(const decoder_shape& s, uint64_t seed);
 /// of 8, intermediate 48.
 decoder_shape tiny_decoder_shape();
 
+/// A language model with a tokenizer, as a user's files: a 300-token byte-level BPE
+/// tokenizer trained on `corpus` (DIR/tokenizer.json) and a random decoder of that
+/// vocabulary with a Llama config.json of context 64 in its info (DIR/lm.safetensors).
+struct text_decoder {
+    model m;
+    std::string tokenizer_json;  // its text
+};
+text_decoder save_text_decoder(const std::filesystem::path& dir, const std::string& corpus, uint64_t seed);
+
 /// The engine's logits for windows of token ids, each window's positions from 0.
 std::vector<float> decoder_logits(const model& m, const std::vector<std::vector<int>>& windows);
 

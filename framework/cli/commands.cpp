@@ -28,7 +28,8 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"train", cmd_train},
         {"tokenize", cmd_tokenize},
         {"train-tokenizer", cmd_train_tokenizer},
-        {"perplexity", cmd_perplexity}};
+        {"perplexity", cmd_perplexity},
+        {"generate", cmd_generate}};
     auto it = commands.find(command);
     if (it == commands.end()) {
         std::vector<std::string> names;

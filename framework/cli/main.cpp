@@ -31,6 +31,7 @@ const char* usage_text =
     "  tokenize TOKENIZER  token ids of a text (or, with --decode, the text of ids)\n"
     "  train-tokenizer   train a byte-level BPE tokenizer.json on a text\n"
     "  perplexity MODEL  a language model's perplexity on a text's held-out windows\n"
+    "  generate MODEL    continue a prompt with a language model\n"
     "\n"
     "'shrink <command> --help' shows a command's options.\n"
     "exit codes: 0 ok, 1 invalid recipe or input, 2 usage error, 3 a stage failed,\n"

@@ -43,5 +43,6 @@ int cmd_train(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_train_tokenizer(const std::vector<std::string>& args);
 int cmd_perplexity(const std::vector<std::string>& args);
+int cmd_generate(const std::vector<std::string>& args);
 
 }  // namespace shrink::cli

@@ -10,14 +10,17 @@
 #include "model/safetensors.hpp"
 #include "text/bpe_trainer.hpp"
 #include "text/perplexity.hpp"
+#include "text/sampling.hpp"
 #include "text/windows.hpp"
 #include "text/tokenizer.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 namespace shrink::cli {
@@ -96,6 +99,48 @@ int cmd_train_tokenizer(const std::vector<std::string>& args) {
     return 0;
 }
 
+namespace {
+
+/// A decoder with its tokenizer, as perplexity and generate take them.
+struct decoder_run {
+    model m;
+    std::unique_ptr<text::tokenizer> tok;
+    int64_t vocab = 0;
+    int64_t context = 0;  // max_position_embeddings; 0 when unknown
+    std::vector<uint32_t> stop_ids;
+};
+
+decoder_run load_decoder(const po::variables_map& vm, const std::string& command) {
+    namespace fs = std::filesystem;
+    decoder_run d;
+    const fs::path path = require(vm, "model", "MODEL");
+    std::error_code ec;
+    const bool folder = fs::is_directory(path, ec);
+    d.m = folder ? hf::import_folder(path) : load_model(path);
+    const layer* embed = d.m.find_layer("embed_tokens");
+    if (d.m.input_features != 2 || !embed || embed->op != "embedding")
+        throw input_error(path.string() + ": not a language model (its input is not tokens): " + command + " needs a decoder");
+    d.vocab = d.m.at(embed->weight).shape[0];
+    fs::path tokenizer_path = folder ? path : fs::path();
+    if (vm.count("tokenizer")) tokenizer_path = vm["tokenizer"].as<std::string>();
+    else if (auto it = d.m.info.find("hf.source"); !folder && it != d.m.info.end()) tokenizer_path = it->second;
+    if (tokenizer_path.empty()) throw usage_error("give the tokenizer with --tokenizer (tokenizer.json or its folder)");
+    d.tok = std::make_unique<text::tokenizer>(text::tokenizer::from_file(tokenizer_path));
+    if (int64_t(d.tok->vocab_size()) > d.vocab)
+        throw input_error("the tokenizer has " + std::to_string(d.tok->vocab_size()) + " token ids, the model's embedding " + std::to_string(d.vocab));
+    if (auto it = d.m.info.find("hf.config"); it != d.m.info.end()) {
+        const hf::decoder_config c = hf::parse_decoder_config(it->second, "hf.config");
+        d.context = c.max_positions;
+        for (int64_t id : c.eos_token_ids) d.stop_ids.push_back(uint32_t(id));
+    }
+    if (d.stop_ids.empty())
+        for (const auto& a : d.tok->spec().added)
+            if (a.special) d.stop_ids.push_back(a.id);
+    return d;
+}
+
+}  // namespace
+
 int cmd_perplexity(const std::vector<std::string>& args) {
     namespace fs = std::filesystem;
     po::options_description opts("options");
@@ -110,26 +155,11 @@ int cmd_perplexity(const std::vector<std::string>& args) {
     parsed p = parse("perplexity", "MODEL (--kjv | --file FILE | --text TEXT) [--seq-len N] [--tokenizer DIR]", opts, args, "model");
     if (p.help) return 0;
     cpu::set_thread_count(p.vm["threads"].as<int>());
-    const fs::path path = require(p.vm, "model", "MODEL");
-    std::error_code ec;
-    const bool folder = fs::is_directory(path, ec);
-    const model m = folder ? hf::import_folder(path) : load_model(path);
-    const layer* embed = m.find_layer("embed_tokens");
-    if (m.input_features != 2 || !embed || embed->op != "embedding")
-        throw input_error(path.string() + ": not a language model (its input is not tokens): perplexity needs a decoder");
-    const int64_t vocab = m.at(embed->weight).shape[0];
-
-    fs::path tokenizer_path = folder ? path : fs::path();
-    if (p.vm.count("tokenizer")) tokenizer_path = p.vm["tokenizer"].as<std::string>();
-    else if (auto it = m.info.find("hf.source"); !folder && it != m.info.end()) tokenizer_path = it->second;
-    if (tokenizer_path.empty()) throw usage_error("give the tokenizer with --tokenizer (tokenizer.json or its folder)");
-    const text::tokenizer tok = text::tokenizer::from_file(tokenizer_path);
-    if (int64_t(tok.vocab_size()) > vocab)
-        throw input_error("the tokenizer has " + std::to_string(tok.vocab_size()) + " token ids, the model's embedding " + std::to_string(vocab));
-
+    const decoder_run d = load_decoder(p.vm, "perplexity");
+    const model& m = d.m;
+    const text::tokenizer& tok = *d.tok;
+    const int64_t vocab = d.vocab, context = d.context;
     const int64_t seq_len = p.vm["seq-len"].as<int64_t>();
-    int64_t context = 0;
-    if (auto it = m.info.find("hf.config"); it != m.info.end()) context = hf::parse_decoder_config(it->second, "hf.config").max_positions;
     if (seq_len < 2) throw usage_error("--seq-len must be at least 2 (a window predicts its tokens after the first)");
     if (context && seq_len > context)
         throw input_error("--seq-len " + std::to_string(seq_len) + " is above the model's context of " + std::to_string(context) +
@@ -182,6 +212,57 @@ int cmd_perplexity(const std::vector<std::string>& args) {
     std::printf("perplexity %.4f +- %.4f over %lld windows of %lld tokens (%s split, %lld tokens predicted); bits per byte %.4f\n",
                 meter.perplexity(), meter.standard_error(), (long long)meter.windows(), (long long)seq_len, split.c_str(),
                 (long long)meter.predicted_tokens(), meter.bits_per_byte());
+    return 0;
+}
+
+int cmd_generate(const std::vector<std::string>& args) {
+    po::options_description opts("options");
+    opts.add_options()("model", po::value<std::string>(), "a decoder: a Hugging Face folder, or a .safetensors made from one")(
+        "prompt", po::value<std::string>(), "the text to continue")("max-tokens", po::value<int64_t>()->default_value(64),
+                                                                   "tokens to generate at most")(
+        "temperature", po::value<double>()->default_value(0.0), "0: the most likely token each time; above: sampled")(
+        "seed", po::value<uint64_t>()->default_value(0), "the sampling seed")(
+        "tokenizer", po::value<std::string>(), "tokenizer.json or its folder (default: the model's folder)")(
+        "threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores)");
+    parsed p = parse("generate", "MODEL --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]", opts, args, "model");
+    if (p.help) return 0;
+    cpu::set_thread_count(p.vm["threads"].as<int>());
+    const std::string prompt = require(p.vm, "prompt", "--prompt");
+    const double temperature = p.vm["temperature"].as<double>();
+    const int64_t max_tokens = p.vm["max-tokens"].as<int64_t>();
+    if (!(temperature >= 0) || temperature > 100) throw usage_error("--temperature must be in [0, 100]");
+    if (max_tokens < 0) throw usage_error("--max-tokens must not be negative");
+    const decoder_run d = load_decoder(p.vm, "generate");
+    std::vector<uint32_t> ids = d.tok->encode(prompt);
+    if (ids.empty()) throw input_error("the prompt tokenizes to nothing");
+    if (d.context && int64_t(ids.size()) >= d.context)
+        throw input_error("the prompt is " + std::to_string(ids.size()) + " tokens, the model's context " + std::to_string(d.context));
+
+    // The prompt in one pass (prefill), then one token a pass from the KV cache.
+    const engine e(d.m);
+    cpu::kv_cache cache;
+    rng g(p.vm["seed"].as<uint64_t>());
+    using clock = std::chrono::steady_clock;
+    const auto started = clock::now();
+    std::vector<float> tokens;
+    for (size_t t = 0; t < ids.size(); ++t) tokens.insert(tokens.end(), {float(ids[t]), float(t)});
+    std::vector<float> logits = e.run_cached(tokens.data(), int64_t(ids.size()), cache);
+    const double prefill = std::chrono::duration<double>(clock::now() - started).count();
+    const float* last = logits.data() + (ids.size() - 1) * size_t(d.vocab);
+    std::vector<uint32_t> generated;
+    const auto decoding = clock::now();
+    while (int64_t(generated.size()) < max_tokens && (!d.context || cache.positions < d.context)) {
+        const uint32_t next = text::sample_token(last, d.vocab, temperature, g);
+        if (std::find(d.stop_ids.begin(), d.stop_ids.end(), next) != d.stop_ids.end()) break;
+        generated.push_back(next);
+        const float one[2] = {float(next), float(cache.positions)};
+        logits = e.run_cached(one, 1, cache);
+        last = logits.data();
+    }
+    const double decode = std::chrono::duration<double>(clock::now() - decoding).count();
+    std::cout << prompt << d.tok->decode(generated) << "\n";
+    std::fprintf(stderr, "%zu prompt tokens in %.3f s (%.1f tokens/s), %zu generated in %.3f s (%.1f tokens/s)\n", ids.size(), prefill,
+                 double(ids.size()) / prefill, generated.size(), decode, generated.empty() ? 0.0 : double(generated.size()) / decode);
     return 0;
 }
 

@@ -179,6 +179,7 @@ engine::engine(const model& m) {
                 break;
             case op_kind::attention:
                 s.k = kind::attention;
+                s.attention_index = attention_layers_++;
                 sequential_ = true;
                 break;
         }
@@ -372,8 +373,11 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
                 });
                 break;
             case kind::attention:
-                p->run.push_back([&s, rows](const float* const* src, float* dst) {
-                    cpu::causal_attention(src[0], src[1], src[2], src[3], rows, s.source->attn, dst);
+                p->run.push_back([this, &s, rows](const float* const* src, float* dst) {
+                    if (cache_)
+                        cpu::cached_attention(src[0], src[1], src[2], src[3], rows, s.source->attn, cache_->layers[size_t(s.attention_index)], dst);
+                    else
+                        cpu::causal_attention(src[0], src[1], src[2], src[3], rows, s.source->attn, dst);
                 });
                 break;
         }
@@ -440,6 +444,31 @@ std::vector<float> engine::run(const float* input, int64_t rows, const layer_inp
         }
     }
     if (failed) std::rethrow_exception(failed);
+    return out;
+}
+
+std::vector<float> engine::run_cached(const float* input, int64_t rows, cpu::kv_cache& cache) const {
+    if (!attention_layers_) throw std::logic_error("run_cached needs a decoder (a model with attention)");
+    if (cache.layers.empty()) cache.layers.resize(size_t(attention_layers_));
+    if (cache.layers.size() != size_t(attention_layers_)) throw std::logic_error("the cache belongs to another model");
+    // The cache stays as it was if a run fails: each layer is cut back to what it held.
+    const int64_t held = cache.positions;
+    std::vector<size_t> key_sizes, value_sizes;
+    for (const auto& l : cache.layers) key_sizes.push_back(l.keys.size()), value_sizes.push_back(l.values.size());
+    cache_ = &cache;
+    std::vector<float> out(size_t(rows * output_width_));
+    try {
+        run_part(plan_for(rows, false, 0), input, rows, {}, out.data());
+    } catch (...) {
+        cache_ = nullptr;
+        for (size_t i = 0; i < cache.layers.size(); ++i) {
+            cache.layers[i].keys.resize(key_sizes[i]);
+            cache.layers[i].values.resize(value_sizes[i]);
+        }
+        throw;
+    }
+    cache_ = nullptr;
+    cache.positions = held + rows;
     return out;
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "cpu/eltwise.hpp"
+#include "cpu/sequence.hpp"
 #include "model/model.hpp"
 #include "backend/runner.hpp"
 
@@ -33,6 +34,11 @@ class engine : public runner {
     /// Runs `rows` samples of input_features floats; returns rows x output width.
     /// Not thread-safe: an engine keeps its buffers and kernels per batch size.
     std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input = {}) const override;
+
+    /// A decoder's next `rows` tokens of one sequence, after the tokens `cache` holds
+    /// (their positions continue from cache.positions), which it then holds too. Returns
+    /// rows x output width; the same logits the whole sequence run at once gives.
+    std::vector<float> run_cached(const float* input, int64_t rows, cpu::kv_cache& cache) const;
 
     int64_t output_width() const override { return output_width_; }
     /// What the memory plan allocates per sample, in floats, and what one buffer per
@@ -66,6 +72,7 @@ class engine : public runner {
         std::vector<float> bias;    // batchnorm: shift
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed
+        int attention_index = -1;         // attention: which of the decoder's attention layers
     };
     struct batch_plan;  // kernels, layouts and buffers for one batch size
     batch_plan& plan_for(int64_t rows, bool plain, int part) const;
@@ -82,6 +89,8 @@ class engine : public runner {
     // A language model's rows are tokens that attend to earlier tokens of their window:
     // they are never split across threads (the kernels use the threads instead).
     bool sequential_ = false;
+    int attention_layers_ = 0;
+    mutable cpu::kv_cache* cache_ = nullptr;  // during run_cached: attention reads and extends it
     // By rows, plain, and which part of a split batch (each part has its own buffers).
     mutable std::map<std::tuple<int64_t, bool, int>, std::unique_ptr<batch_plan>> plans_;
 };

@@ -57,22 +57,13 @@ void rotate(float* x, int64_t rows, int64_t heads, int64_t dim, const std::vecto
 
 }  // namespace
 
-void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
-                      float* dst) {
+namespace {
+
+/// Each query row r (rotated, [rows, heads x dim]) attends to key/value rows
+/// [first[r], last[r]] of kr and v ([.., kv_heads x dim]); writes dst like q.
+void attend(const float* qr, const float* kr, const float* v, int64_t rows, const attention_spec& a, const std::vector<int64_t>& first,
+            const std::vector<int64_t>& last, float* dst) {
     const int64_t H = a.heads, KV = a.kv_heads, D = a.head_dim, group = H / KV;
-    std::vector<int64_t> position(static_cast<size_t>(rows)), start(static_cast<size_t>(rows));
-    for (int64_t r = 0; r < rows; ++r) {
-        const float p = tokens[r * 2 + 1];
-        const bool next = r > 0 && p == float(position[size_t(r - 1)] + 1);
-        if (p != 0 && !next)
-            throw std::runtime_error("token positions must count up from 0 in each window: row " + std::to_string(r) + " has position " +
-                                     std::to_string(p));
-        position[size_t(r)] = int64_t(p);
-        start[size_t(r)] = r - int64_t(p);
-    }
-    std::vector<float> qr(q, q + rows * H * D), kr(k, k + rows * KV * D);
-    rotate(qr.data(), rows, H, D, position, a.rope_theta);
-    rotate(kr.data(), rows, KV, D, position, a.rope_theta);
     const float scale = float(1.0 / std::sqrt(double(D)));
 #pragma omp parallel num_threads(thread_count())
     {
@@ -80,15 +71,15 @@ void causal_attention(const float* q, const float* k, const float* v, const floa
         std::vector<double> sum(static_cast<size_t>(D));
 #pragma omp for schedule(dynamic, 4)
         for (int64_t job = 0; job < rows * H; ++job) {
-            const int64_t r = job / H, h = job % H, kv = h / group, first = start[size_t(r)];
-            const float* qh = qr.data() + (r * H + h) * D;
-            scores.assign(size_t(r - first + 1), 0.0f);
+            const int64_t r = job / H, h = job % H, kv = h / group, from = first[size_t(r)], to = last[size_t(r)];
+            const float* qh = qr + (r * H + h) * D;
+            scores.assign(size_t(to - from + 1), 0.0f);
             float top = -INFINITY;
-            for (int64_t j = first; j <= r; ++j) {
-                const float* kh = kr.data() + (j * KV + kv) * D;
+            for (int64_t j = from; j <= to; ++j) {
+                const float* kh = kr + (j * KV + kv) * D;
                 float dot = 0;
                 for (int64_t d = 0; d < D; ++d) dot += qh[d] * kh[d];
-                scores[size_t(j - first)] = dot * scale;
+                scores[size_t(j - from)] = dot * scale;
                 top = std::max(top, dot * scale);
             }
             double total = 0;
@@ -97,15 +88,56 @@ void causal_attention(const float* q, const float* k, const float* v, const floa
                 total += s;
             }
             std::fill(sum.begin(), sum.end(), 0.0);
-            for (int64_t j = first; j <= r; ++j) {
+            for (int64_t j = from; j <= to; ++j) {
                 const float* vh = v + (j * KV + kv) * D;
-                const double w = scores[size_t(j - first)];
+                const double w = scores[size_t(j - from)];
                 for (int64_t d = 0; d < D; ++d) sum[size_t(d)] += w * vh[d];
             }
             float* out = dst + (r * H + h) * D;
             for (int64_t d = 0; d < D; ++d) out[d] = float(sum[size_t(d)] / total);
         }
     }
+}
+
+}  // namespace
+
+void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
+                      float* dst) {
+    const int64_t H = a.heads, KV = a.kv_heads, D = a.head_dim;
+    std::vector<int64_t> position(static_cast<size_t>(rows)), first(static_cast<size_t>(rows)), last(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        const float p = tokens[r * 2 + 1];
+        const bool next = r > 0 && p == float(position[size_t(r - 1)] + 1);
+        if (p != 0 && !next)
+            throw std::runtime_error("token positions must count up from 0 in each window: row " + std::to_string(r) + " has position " +
+                                     std::to_string(p));
+        position[size_t(r)] = int64_t(p);
+        first[size_t(r)] = r - int64_t(p);
+        last[size_t(r)] = r;
+    }
+    std::vector<float> qr(q, q + rows * H * D), kr(k, k + rows * KV * D);
+    rotate(qr.data(), rows, H, D, position, a.rope_theta);
+    rotate(kr.data(), rows, KV, D, position, a.rope_theta);
+    attend(qr.data(), kr.data(), v, rows, a, first, last, dst);
+}
+
+void cached_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
+                      kv_cache::layer_cache& cache, float* dst) {
+    const int64_t H = a.heads, KV = a.kv_heads, D = a.head_dim, held = int64_t(cache.keys.size()) / (KV * D);
+    std::vector<int64_t> position(static_cast<size_t>(rows)), first(static_cast<size_t>(rows), 0), last(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        if (tokens[r * 2 + 1] != float(held + r))
+            throw std::runtime_error("a token continuing " + std::to_string(held) + " cached ones must have position " + std::to_string(held + r) +
+                                     ", not " + std::to_string(tokens[r * 2 + 1]));
+        position[size_t(r)] = held + r;
+        last[size_t(r)] = held + r;
+    }
+    std::vector<float> qr(q, q + rows * H * D);
+    rotate(qr.data(), rows, H, D, position, a.rope_theta);
+    cache.keys.insert(cache.keys.end(), k, k + rows * KV * D);
+    rotate(cache.keys.data() + held * KV * D, rows, KV, D, position, a.rope_theta);
+    cache.values.insert(cache.values.end(), v, v + rows * KV * D);
+    attend(qr.data(), cache.keys.data(), cache.values.data(), rows, a, first, last, dst);
 }
 
 }  // namespace shrink::cpu

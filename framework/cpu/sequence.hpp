@@ -6,6 +6,7 @@
 #include "model/model.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace shrink::cpu {
 
@@ -24,5 +25,20 @@ void rms_norm_rows(const float* src, int64_t rows, int64_t width, const float* w
 /// positions do not count up from 0 within each window.
 void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
                       float* dst);
+
+/// What a decoder's attention layers computed for the tokens of one sequence so far, so
+/// that generating a token costs one row per layer instead of the whole window again.
+struct kv_cache {
+    struct layer_cache {
+        std::vector<float> keys, values;  // [positions, kv_heads x head_dim]; keys rotated
+    };
+    std::vector<layer_cache> layers;  // by attention layer, in graph order
+    int64_t positions = 0;            // tokens held
+};
+
+/// causal_attention for `rows` tokens of one window that continue `cache`: their positions
+/// must count up from the rows `cache` holds; their keys and values are appended to it.
+void cached_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
+                      kv_cache::layer_cache& cache, float* dst);
 
 }  // namespace shrink::cpu

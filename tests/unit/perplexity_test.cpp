@@ -45,23 +45,12 @@ TEST_CASE("shrink perplexity measures a decoder on a text's windows", "[perplexi
         "In the beginning God created the heaven and the earth. And the earth was without form, and void; and darkness was upon "
         "the face of the deep. And the Spirit of God moved upon the face of the waters. And God said, Let there be light: and there "
         "was light. And God saw the light, that it was good: and God divided the light from the darkness.\n";
-    text::bpe_training options;
-    options.vocab_size = 300;
-    const text::tokenizer_spec spec = text::train_bpe(corpus, options);
-    test::write_text(dir / "tokenizer.json", text::write_tokenizer_json(spec));
+    const test::text_decoder d = test::save_text_decoder(dir.path(), corpus, 12);
+    const model& m = d.m;
+    const text::tokenizer_spec spec = text::parse_tokenizer_json(d.tokenizer_json, "tokenizer.json");
     std::string long_text;
     for (int i = 0; i < 8; ++i) long_text += corpus;
     test::write_text(dir / "text.txt", long_text);
-
-    decoder_shape s = test::tiny_decoder_shape();
-    s.vocab = 300;
-    model m = test::random_decoder(s, 12);
-    hf::decoder_config c;
-    c.architecture = "LlamaForCausalLM", c.model_type = "llama", c.vocab_size = 300, c.hidden_size = s.hidden;
-    c.intermediate_size = s.intermediate, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.head_dim = s.head_dim;
-    c.max_positions = 64, c.rms_norm_eps = s.rms_eps;
-    m.info["hf.config"] = hf::write_decoder_config(c);
-    save_model(m, dir / "lm.safetensors");
     const std::string base = "perplexity " + (dir / "lm.safetensors").string() + " --tokenizer " + dir.path().string() + " --file " +
                              (dir / "text.txt").string();
 
