@@ -530,9 +530,12 @@ const std::map<std::string, op_fn>& ops() {
 }
 
 /// How many inputs each op takes: the first `min` must be given (non-empty names), up to
-/// `max` may be. Checked before an op runs, so an op's code may read in[0..min) freely.
+/// `max` may be; a variadic op's inputs (Concat, Sum, Max, Min, Mean) must all be given.
+/// Checked before an op runs, so an op's code may read in[0..min), or every input of a
+/// variadic op, freely.
 struct arity {
     size_t min, max;
+    bool variadic = false;
 };
 
 const std::map<std::string, arity>& arities() {
@@ -547,7 +550,7 @@ const std::map<std::string, arity>& arities() {
         for (const char* op : {"Add", "Sub", "Mul", "Div", "Pow", "And", "Or", "Xor", "Equal", "Greater", "Less", "GreaterOrEqual",
                                "LessOrEqual", "MatMul", "Expand", "Gather", "Reshape"})
             t[op] = {2, 2};
-        for (const char* op : {"Concat", "Sum", "Max", "Min", "Mean"}) t[op] = {1, many};
+        for (const char* op : {"Concat", "Sum", "Max", "Min", "Mean"}) t[op] = {1, many, true};
         for (const char* op : {"Squeeze", "Unsqueeze", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
                                "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare"})
             t[op] = {1, 2};
@@ -603,7 +606,7 @@ std::map<std::string, nd_tensor> run(const graph& g, const std::map<std::string,
         if (n.inputs.size() < a.min || n.inputs.size() > a.max)
             throw std::runtime_error(where + ": takes " + (a.min == a.max ? std::to_string(a.min) : std::to_string(a.min) + " to " + std::to_string(a.max)) +
                                      " inputs, has " + std::to_string(n.inputs.size()));
-        for (size_t i = 0; i < a.min; ++i)
+        for (size_t i = 0; i < (a.variadic ? n.inputs.size() : a.min); ++i)
             if (n.inputs[i].empty()) throw std::runtime_error(where + ": input " + std::to_string(i) + " is required, and its name is empty");
         if (n.outputs.empty() || n.outputs[0].empty()) throw std::runtime_error(where + ": has no output");
     }

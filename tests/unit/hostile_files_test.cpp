@@ -53,6 +53,18 @@ TEST_CASE("ONNX nodes are checked before the interpreter computes anything", "[h
         b.save(dir / "m.onnx");
         refused(dir / "m.onnx", "node 'MaxPool_y' (MaxPool): strides value 0 is outside [1, 2^20]");
     }
+    SECTION("variadic ops with an empty input name (Max was UB: a null input, found by fuzzing)") {
+        for (const char* op : {"Max", "Min", "Sum", "Mean", "Concat"}) {
+            test::builder b({4});
+            auto* n = b.node(op, {"x", "", "x"}, "y");
+            if (std::string(op) == "Concat") test::builder::integer(n, "axis", 0);
+            b.output("y");
+            b.save(dir / "m.onnx");
+            std::string what = "(";
+            what.append(op).append("): input 1 is required, and its name is empty");
+            refused(dir / "m.onnx", what);
+        }
+    }
     SECTION("Conv whose weight input name is empty (was SIGSEGV)") {
         auto b = conv_graph();
         b.node("Conv", {"x", ""}, "y");
@@ -261,8 +273,12 @@ TEST_CASE("a .so symbolic link loop in a plugin directory is a broken plugin fil
 TEST_CASE("inputs the fuzzer found are refused, not crashed on", "[hostile][fuzz][cli]") {
     // tests/fixtures/fuzz/: each file a finding of scripts/fuzz, kept once fixed
     // (docs/fuzzing.md). flatten-axis.onnx: a Flatten whose axis (93) lay past its input's
-    // rank read past the shape (heap-buffer-overflow under ASan).
-    const std::map<std::string, std::string> expected{{"flatten-axis.onnx", "node '/Flatten' (Flatten): axis 93 out of range"}};
+    // rank read past the shape (heap-buffer-overflow under ASan). max-empty-input.onnx: a
+    // Max whose second input name was empty dereferenced a null input (UBSan): a variadic
+    // op's inputs are all required.
+    const std::map<std::string, std::string> expected{
+        {"flatten-axis.onnx", "node '/Flatten' (Flatten): axis 93 out of range"},
+        {"max-empty-input.onnx", "node 'act1.mul' (Max): input 1 is required, and its name is empty"}};
     int seen = 0;
     for (const auto& e : fs::directory_iterator(fs::path(SHRINK_SOURCE_DIR) / "tests" / "fixtures" / "fuzz")) {
         INFO(e.path());
