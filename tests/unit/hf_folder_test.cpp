@@ -196,7 +196,8 @@ TEST_CASE("export writes a folder that imports back; the CLI imports, inspects a
     const auto again = test::shrink_cli("export " + (dir / "lm.safetensors").string() + " --format hf --out " + (dir / "out").string());
     CHECK(again.code == 1);
     CHECK(again.output.find("exists") != std::string::npos);
-    const auto mlp = test::shrink_cli("export " + std::string(SHRINK_REFERENCE_MODEL) + " --format hf --out " + (dir / "mlp").string());
+    save_model(test::tiny_model(), dir / "mlp.safetensors");
+    const auto mlp = test::shrink_cli("export " + (dir / "mlp.safetensors").string() + " --format hf --out " + (dir / "mlp").string());
     CHECK(mlp.code == 1);
     CHECK(mlp.output.find("did not come from a Hugging Face folder") != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "mlp"));

@@ -80,7 +80,8 @@ TEST_CASE("shrink perplexity measures a decoder on a text's windows", "[perplexi
                                              " --text 'In the beginning' --seq-len 32");
     CHECK(short_text.code == 1);
     CHECK(short_text.output.find("fewer than one window of 32") != std::string::npos);
-    const auto not_lm = test::shrink_cli("perplexity " + std::string(SHRINK_REFERENCE_MODEL) + " --tokenizer " + dir.path().string() + " --text x");
+    save_model(test::tiny_model(), dir / "mlp.safetensors");
+    const auto not_lm = test::shrink_cli("perplexity " + (dir / "mlp.safetensors").string() + " --tokenizer " + dir.path().string() + " --text x");
     CHECK(not_lm.code == 1);
     CHECK(not_lm.output.find("not a language model") != std::string::npos);
 }

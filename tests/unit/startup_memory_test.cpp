@@ -2,6 +2,7 @@
 // 270 MB of resident memory and 0.4 s for every command, even to refuse a 3-byte file,
 // because cuBLAS, cuBLASLt and cuSOLVER were linked into the host and a plugin, so the
 // loader mapped and relocated them in every process. They now open on first use.
+#include "model/safetensors.hpp"
 #include "support.hpp"
 
 #include <shrink/cuda_library.hpp>
@@ -32,6 +33,16 @@ constexpr uint64_t startup_limit_kb = 48 * 1024;
 
 TEST_CASE("a command that uses no GPU starts small, CUDA build or not", "[cli][memory]") {
     test::temp_dir dir;
+    // A child's peak includes this process's when this process is large: exec records the
+    // peak of the memory it replaces, which a spawned child shares until then. ctest runs
+    // each case in a process of its own, small enough; a run of many cases in one process
+    // may not be, and then says so instead of measuring.
+    uint64_t own = 0;
+    test::shrink_cli_peak("--help", own);
+    if (own > startup_limit_kb / 2) {
+        WARN("this test process is too large (" << own / 1024 << " MiB) to measure a child's peak; run the case alone");
+        return;
+    }
     SECTION("refusing a 3-byte model file") {
         std::ofstream(dir / "tiny.safetensors") << "abc";
         uint64_t peak = 0;
@@ -41,8 +52,13 @@ TEST_CASE("a command that uses no GPU starts small, CUDA build or not", "[cli][m
         CHECK(peak < startup_limit_kb);
     }
     SECTION("planning a recipe, which loads every plugin") {
+        // A small model of its own: the unit tests do not wait for the reference model.
+        save_model(test::tiny_model(), dir / "m.safetensors");
+        test::write_text(dir / "r.yaml",
+                         "version: 1\nname: t\nmodel: m.safetensors\nstages:\n  - { id: prune, use: pruner.magnitude }\n"
+                         "  - { id: svd, use: factorizer.svd }\n  - { id: int8, use: quantizer.rtn }\n");
         uint64_t peak = 0;
-        const auto r = test::shrink_cli_peak("plan " + std::string(SHRINK_SOURCE_DIR) + "/pipelines/quickstart.yaml", peak);
+        const auto r = test::shrink_cli_peak("plan " + (dir / "r.yaml").string(), peak);
         INFO(r.output);
         CHECK(r.code == 0);
         CHECK(peak < startup_limit_kb);
