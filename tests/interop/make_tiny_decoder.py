@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 # Writes a small Hugging Face decoder folder with seeded random weights (pure Python: no
 # numpy or torch needed): config.json and model.safetensors in F32, transformers' names.
-#   make_tiny_decoder.py DIR ARCH VOCAB   (ARCH: LlamaForCausalLM or Qwen2ForCausalLM)
+#   make_tiny_decoder.py DIR ARCH VOCAB [HIDDEN INTERMEDIATE LAYERS HEADS KV_HEADS HEAD_DIM]
+#   (ARCH: LlamaForCausalLM or Qwen2ForCausalLM; the sizes default to 64 96 2 4 2 16)
 import json, os, random, struct, sys
 
 out, arch, vocab = sys.argv[1], sys.argv[2], int(sys.argv[3])
 random.seed(7)
-H, I, L, NH, KV, D = 64, 96, 2, 4, 2, 16
+H, I, L, NH, KV, D = (int(x) for x in sys.argv[4:10]) if len(sys.argv) > 4 else (64, 96, 2, 4, 2, 16)
 qwen = arch == "Qwen2ForCausalLM"
 config = {"architectures": [arch], "model_type": "qwen2" if qwen else "llama", "vocab_size": vocab, "hidden_size": H,
           "intermediate_size": I, "num_hidden_layers": L, "num_attention_heads": NH, "num_key_value_heads": KV,
