@@ -1,12 +1,14 @@
 #include "gguf/writer.hpp"
 
 #include "hf/config.hpp"
+#include "hf/folder.hpp"
 #include "model/dtype.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
 
 #include <cstring>
 #include <functional>
+#include <map>
 
 namespace shrink::gguf {
 
@@ -91,8 +93,6 @@ void write_gguf(const model& m, const text::tokenizer& tok, const std::filesyste
         throw input_error("this model did not come from a Hugging Face folder (no hf.config in its info): GGUF export writes decoders imported "
                           "with shrink import DIR");
     const hf::decoder_config c = hf::parse_decoder_config(cfg->second, "the model's hf.config");
-    for (const layer& l : m.layers)
-        if (!l.factor_of.empty()) throw input_error("layer '" + l.name + "' is factorized: GGUF holds one matrix per projection");
     if (int64_t(tok.vocab_size()) > c.vocab_size)
         throw input_error("the tokenizer has " + std::to_string(tok.vocab_size()) + " token ids, the model's vocabulary " + std::to_string(c.vocab_size));
     const bool qwen = c.model_type == "qwen2";
@@ -149,10 +149,15 @@ void write_gguf(const model& m, const text::tokenizer& tok, const std::filesyste
     std::vector<tensor_out> tensors;
     const tensor_type big = type == weight_type::f32 ? ggml_f32 : ggml_f16;
     using transform = std::function<std::vector<float>(std::vector<float>)>;
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& [name, dims] : decoder_tensors(hf::shape_of(c))) shapes[name] = dims;
     auto add = [&](const std::string& gguf_name, const std::string& hf_name, tensor_type t, transform f = {}) {
-        const tensor& src = m.at(hf_name);
-        tensors.push_back({gguf_name, src.shape, src.shape.size() == 1 ? ggml_f32 : t, [&src, f] {
-                               std::vector<float> v = src.decode();
+        // A factorized projection is multiplied back when written; one the model lacks is
+        // refused now, before anything is written.
+        if (!m.tensors.count(hf_name)) (void)hf::weight_values(m, hf_name);
+        const std::vector<int64_t>& dims = shapes.at(hf_name);
+        tensors.push_back({gguf_name, dims, dims.size() == 1 ? ggml_f32 : t, [&m, hf_name, f] {
+                               std::vector<float> v = hf::weight_values(m, hf_name);  // decoded, or factors multiplied back
                                return f ? f(std::move(v)) : v;
                            }});
     };

@@ -79,6 +79,37 @@ std::string folder_sha256(const fs::path& folder) {
     return sha256_hex(listing);
 }
 
+std::vector<float> weight_values(const model& m, const std::string& name) {
+    if (auto it = m.tensors.find(name); it != m.tensors.end()) return it->second.decode();
+    // A factorized projection: layers L.a ([rank, in]) then L.b ([out, rank]), both with
+    // factor_of L, where L's weight was "model." + L + ".weight" ("lm_head.weight" for the head).
+    const std::string suffix = ".weight";
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+        throw input_error("the model has no tensor '" + name + "'");
+    std::string layer_name = name.substr(0, name.size() - suffix.size());
+    if (layer_name.rfind("model.", 0) == 0) layer_name = layer_name.substr(6);
+    const layer* a = m.find_layer(layer_name + ".a");
+    const layer* b = m.find_layer(layer_name + ".b");
+    int parts = 0;
+    for (const layer& l : m.layers) parts += l.factor_of == layer_name;
+    if (!a || !b || a->factor_of != layer_name || b->factor_of != layer_name || parts != 2)
+        throw input_error("the model has no tensor '" + name + "'" +
+                          (parts > 2 ? " (its layer was factorized more than once, which export does not multiply back)" : ""));
+    const tensor& ta = m.at(a->weight);
+    const tensor& tb = m.at(b->weight);
+    const int64_t rank = ta.shape[0], in = ta.shape[1], out = tb.shape[0];
+    const std::vector<float> A = ta.decode(), B = tb.decode();
+    std::vector<float> w(size_t(out * in), 0.0f);
+    for (int64_t o = 0; o < out; ++o)
+        for (int64_t r = 0; r < rank; ++r) {
+            const float coefficient = B[size_t(o * rank + r)];
+            const float* row = A.data() + r * in;
+            float* dst = w.data() + o * in;
+            for (int64_t i = 0; i < in; ++i) dst[i] += coefficient * row[i];
+        }
+    return w;
+}
+
 decoder_shape shape_of(const decoder_config& c) {
     decoder_shape s;
     s.vocab = c.vocab_size, s.hidden = c.hidden_size, s.intermediate = c.intermediate_size, s.layers = c.layers;
@@ -144,20 +175,25 @@ void export_folder(const model& m, const fs::path& folder, const fs::path& token
     decoder_config config = parse_decoder_config(cfg->second, "the model's hf.config");
     config.dtype = "float32";
     const decoder_shape shape = shape_of(config);
-    for (const layer& l : m.layers)
-        if (!l.factor_of.empty())
-            throw input_error("layer '" + l.name + "' is factorized: a Hugging Face folder holds one matrix per projection, and merging the "
-                              "factors back for export is not supported yet");
     std::error_code ec;
     if (fs::exists(folder, ec)) throw input_error(folder.string() + " exists: export writes a new folder");
 
     std::map<std::string, safetensors::out_entry> entries;
     for (const auto& [name, dims] : decoder_tensors(shape)) {
         auto it = m.tensors.find(name);
-        if (it == m.tensors.end()) throw input_error("the model has no tensor '" + name + "', which its config.json implies");
+        uint64_t n = 1;
+        for (int64_t d : dims) n *= uint64_t(d);
+        if (it == m.tensors.end()) {
+            // A factorized projection, multiplied back when the file is written.
+            (void)weight_values(m, name);  // refused now, before anything is written, if it cannot be
+            entries[name] = safetensors::out_entry{"F32", dims, n * sizeof(float), [&m, name](const byte_sink& sink) {
+                                                       const std::vector<float> w = weight_values(m, name);
+                                                       sink(w.data(), w.size() * sizeof(float));
+                                                   }};
+            continue;
+        }
         const tensor* t = &it->second;
         if (t->shape != dims) throw input_error("tensor '" + name + "' is " + dims_text(t->shape) + ", its config.json says " + dims_text(dims));
-        const uint64_t n = t->element_count();
         entries[name] = safetensors::out_entry{"F32", dims, n * sizeof(float), [t, n](const byte_sink& sink) {
                                                    // A piece at a time: a large weight is never decoded whole.
                                                    std::vector<float> piece;

@@ -27,9 +27,15 @@ decoder_shape shape_of(const decoder_config& c);
 /// info["hf.source"] the folder. Throws input_error naming the folder, file and tensor.
 model import_folder(const std::filesystem::path& folder);
 
+/// The floats of decoder tensor `name` (transformers' name) as the compressed model
+/// computes them: decoded (quantized weights dequantized, pruned ones zero), or, for a
+/// projection a factorizer split in two, the product of its factors (B x A). Throws
+/// input_error when the model has neither.
+std::vector<float> weight_values(const model& m, const std::string& name);
+
 /// Writes `m` (a decoder imported from a folder, then compressed) as a folder transformers
-/// loads: config.json, model.safetensors in F32 (quantized weights dequantized, pruned ones
-/// zero), and the tokenizer files of `tokenizer_from` (a folder; none when empty). Written
+/// loads: config.json, model.safetensors in F32 (weight_values: quantized weights
+/// dequantized, pruned ones zero, factorized ones multiplied back), and the tokenizer files of `tokenizer_from` (a folder; none when empty). Written
 /// into a temporary folder beside `folder`, then renamed; refuses a folder that exists.
 void export_folder(const model& m, const std::filesystem::path& folder, const std::filesystem::path& tokenizer_from);
 

@@ -29,6 +29,10 @@ void factorize_layer(model& m, const std::string& n, uint64_t rank, const float*
     if (!l || !has_matrix(l->op)) throw std::invalid_argument("'" + n + "' is not a linear or conv layer");
     if (l->win.group != 1)
         throw std::invalid_argument("'" + n + "' is a grouped conv: its weight is not one matrix, so it cannot be factorized");
+    for (const layer& other : m.layers)
+        if (&other != l && other.weight == l->weight)
+            throw std::invalid_argument("'" + n + "' shares its weight '" + l->weight + "' with '" + other.name +
+                                        "' (a tied embedding): factorizing it would change both");
     const tensor& w = m.at(l->weight);
     const int64_t out = int64_t(w.rows()), in = int64_t(w.cols());
     if (rank == 0 || int64_t(rank) > std::min(out, in))

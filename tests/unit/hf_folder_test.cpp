@@ -7,6 +7,7 @@
 #include "model/dtype.hpp"
 #include "model/safetensors.hpp"
 #include "model/safetensors_file.hpp"
+#include "model/surgery.hpp"
 #include "support.hpp"
 #include "util/errors.hpp"
 #include "util/files.hpp"
@@ -227,4 +228,32 @@ TEST_CASE("a recipe takes a Hugging Face folder as its model", "[hf][cli]") {
     CHECK(bad.code == 1);
     CHECK(bad.output.find("bad.yaml:3:8: error: model folder") != std::string::npos);
     CHECK(bad.output.find("has no config.json") != std::string::npos);
+}
+
+TEST_CASE("export multiplies a factorized projection back; a tied head is not factorized", "[hf]") {
+    test::temp_dir dir;
+    decoder_shape s = test::tiny_decoder_shape();
+    const model m = test::random_decoder(s, 14);
+    write_folder(dir / "src", m, config_of(s), {{"model.safetensors", all_names(s)}});
+    model f = hf::import_folder(dir / "src");
+    // Rank-4 factors of up_proj [48, 32]: A [4, 32], B [48, 4].
+    rng g(3);
+    std::vector<float> a(4 * 32), b(48 * 4);
+    for (float& v : a) v = float(g.normal() * 0.3);
+    for (float& v : b) v = float(g.normal() * 0.3);
+    factorize_layer(f, "layers.1.mlp.up_proj", 4, a.data(), b.data());
+    REQUIRE_FALSE(f.tensors.count("model.layers.1.mlp.up_proj.weight"));
+    hf::export_folder(f, dir / "out", dir / "src");
+    const model back = hf::import_folder(dir / "out");
+    const std::vector<float> got = test::decoder_logits(back, {ids}), want = test::decoder_logits(f, {ids});
+    double worst = 0;
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, double(std::abs(got[i] - want[i])) / (1 + std::abs(want[i])));
+    CHECK(worst < 1e-5);
+
+    decoder_shape tied = s;
+    tied.tied = true;
+    model t = test::random_decoder(tied, 15);
+    std::vector<float> ha(4 * 32), hb(37 * 4);
+    CHECK_THROWS_WITH(factorize_layer(t, "lm_head", 4, ha.data(), hb.data()),
+                      Catch::Contains("shares its weight 'model.embed_tokens.weight' with 'embed_tokens' (a tied embedding)"));
 }
