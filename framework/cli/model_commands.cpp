@@ -4,6 +4,7 @@
 #include "cpu/threading.hpp"
 #include "gguf/writer.hpp"
 #include "hf/folder.hpp"
+#include "hf/shard_index.hpp"
 #include "text/tokenizer.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/export.hpp"
@@ -27,6 +28,17 @@
 namespace shrink::cli {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The bytes of a Hugging Face folder's weight files.
+uint64_t folder_bytes(const fs::path& folder) {
+    uint64_t n = 0;
+    for (const fs::path& f : hf::find_weight_files(folder).files) n += fs::file_size(f);
+    return n;
+}
+
+}  // namespace
 
 int cmd_inspect(const std::vector<std::string>& args) {
     po::options_description opts("options");
@@ -71,7 +83,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
     std::printf("\ntotals: %zu tensors, %llu parameters (%llu non-pruned, sparsity %.1f%%), %llu tensor bytes, %llu file bytes\n",
                 m.tensors.size(), (unsigned long long)elements, (unsigned long long)kept,
                 elements ? 100.0 * double(elements - kept) / double(elements) : 0.0, (unsigned long long)total,
-                (unsigned long long)(folder ? 0 : fs::file_size(path)));
+                (unsigned long long)(folder ? folder_bytes(path) : fs::file_size(path)));
     return 0;
 }
 
