@@ -186,8 +186,9 @@ void export_folder(const model& m, const fs::path& folder, const fs::path& token
         if (it == m.tensors.end()) {
             // A factorized projection, multiplied back when the file is written.
             (void)weight_values(m, name);  // refused now, before anything is written, if it cannot be
-            entries[name] = safetensors::out_entry{"F32", dims, n * sizeof(float), [&m, name](const byte_sink& sink) {
-                                                       const std::vector<float> w = weight_values(m, name);
+            const std::string tensor_name = name;  // clang 14 (the fuzz build) cannot capture a structured binding
+            entries[name] = safetensors::out_entry{"F32", dims, n * sizeof(float), [&m, tensor_name](const byte_sink& sink) {
+                                                       const std::vector<float> w = weight_values(m, tensor_name);
                                                        sink(w.data(), w.size() * sizeof(float));
                                                    }};
             continue;
