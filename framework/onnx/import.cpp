@@ -2,6 +2,7 @@
 
 #include "model/safetensors.hpp"
 #include "onnx/interpreter.hpp"
+#include "onnx/interpreter_detail.hpp"
 #include "onnx/patterns.hpp"
 #include "util/errors.hpp"
 
@@ -530,7 +531,7 @@ class importer {
         std::vector<int64_t> axes;
         if (const attribute* a = n.attr("axes")) axes = a->ints;
         else if (n.inputs.size() > 1 && !n.inputs[1].empty())
-            for (double v : constant(n, 1, "axes").data) axes.push_back(int64_t(v));
+            axes = detail::ints_of(constant(n, 1, "axes"));  // refuses values past int64
         for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
         std::sort(axes.begin(), axes.end());
         if (rank(x) != 3 || axes != std::vector<int64_t>{2, 3}) refuse("only a mean over H and W of [batch, C, H, W] data is supported");
@@ -584,7 +585,7 @@ class importer {
             if (const attribute* p = n.attr("pads")) pads = p->ints;
             fill = n.float_attr("value", 0.0);
         } else {
-            for (double v : constant(n, 1, "pads").data) pads.push_back(int64_t(v));
+            pads = detail::ints_of(constant(n, 1, "pads"));  // refuses values past int64
             if (n.inputs.size() > 2 && !n.inputs[2].empty()) fill = constant(n, 2, "constant value").data.at(0);
         }
         if (n.inputs.size() > 3 && !n.inputs[3].empty()) refuse("the axes input is not supported");

@@ -18,9 +18,14 @@ int64_t norm_axis(int64_t axis, size_t rank) {
     return axis < 0 ? axis + r : axis;
 }
 
+/// The integers a tensor holds (shapes, axes, indices). Values are held as doubles: one
+/// outside int64's range (or not finite) is refused, not converted (which is undefined).
 std::vector<int64_t> ints_of(const nd_tensor& t) {
     std::vector<int64_t> out;
-    for (double v : t.data) out.push_back(int64_t(v));
+    for (double v : t.data) {
+        if (!(v >= -9.2e18 && v <= 9.2e18)) throw std::runtime_error("value " + std::to_string(v) + " is not a 64-bit integer");
+        out.push_back(int64_t(v));
+    }
     return out;
 }
 

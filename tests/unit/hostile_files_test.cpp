@@ -275,10 +275,12 @@ TEST_CASE("inputs the fuzzer found are refused, not crashed on", "[hostile][fuzz
     // (docs/fuzzing.md). flatten-axis.onnx: a Flatten whose axis (93) lay past its input's
     // rank read past the shape (heap-buffer-overflow under ASan). max-empty-input.onnx: a
     // Max whose second input name was empty dereferenced a null input (UBSan): a variadic
-    // op's inputs are all required.
+    // op's inputs are all required. int64-out-of-range.onnx: a Reshape whose shape held
+    // 2^63 converted a double past int64's range (UBSan): integers are range-checked.
     const std::map<std::string, std::string> expected{
         {"flatten-axis.onnx", "node '/Flatten' (Flatten): axis 93 out of range"},
-        {"max-empty-input.onnx", "node 'act1.mul' (Max): input 1 is required, and its name is empty"}};
+        {"max-empty-input.onnx", "node 'act1.mul' (Max): input 1 is required, and its name is empty"},
+        {"int64-out-of-range.onnx", "node '/Reshape' (Reshape): value 9223372036854775808.000000 is not a 64-bit integer"}};
     int seen = 0;
     for (const auto& e : fs::directory_iterator(fs::path(SHRINK_SOURCE_DIR) / "tests" / "fixtures" / "fuzz")) {
         INFO(e.path());
