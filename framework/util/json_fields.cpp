@@ -40,7 +40,10 @@ bool json_fields::bool_of(const json& object, const std::string& key, const std:
 int64_t json_fields::int_of(const json& v, const std::string& key, int64_t lo, int64_t hi) const {
     const std::string range = std::to_string(lo) + ".." + std::to_string(hi);
     if (!v.is_number_integer()) fail(key, "must be an integer in " + range + ", got " + v.dump().substr(0, 40));
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(hi) : (v.get<int64_t>() < lo || v.get<int64_t>() > hi))
+    // nlohmann holds a non-negative integer as unsigned: both bounds apply to it too.
+    const bool outside = v.is_number_unsigned() ? (v.get<uint64_t>() > uint64_t(hi) || (lo > 0 && v.get<uint64_t>() < uint64_t(lo)))
+                                                : (v.get<int64_t>() < lo || v.get<int64_t>() > hi);
+    if (outside)
         fail(key, v.dump() + " is outside " + range);
     return v.get<int64_t>();
 }

@@ -105,6 +105,9 @@ TEST_CASE("config.json: what would compute another function is refused by key", 
     j["num_key_value_heads"] = 5;
     refused(j, "num_key_value_heads: must divide num_attention_heads (32), got 5");
     j = llama3();
+    j["num_key_value_heads"] = 0;  // found by fuzzing: a division by zero
+    refused(j, "num_key_value_heads: 0 is outside 1..32");
+    j = llama3();
     j["hidden_act"] = "gelu";
     refused(j, "hidden_act: 'gelu' is not supported");
     j = llama3();
