@@ -129,12 +129,7 @@ model import_folder(const fs::path& folder) {
     model m;
     std::map<std::string, fs::path> found_in;
     for (const fs::path& file : files.files) {
-        std::shared_ptr<const mapped_file> mapped;
-        try {
-            mapped = map_file(file, max_shard_bytes);
-        } catch (const std::runtime_error& e) {
-            throw input_error(e.what());
-        }
+        const std::shared_ptr<const mapped_file> mapped = map_input_file(file, max_shard_bytes);
         const safetensors::reader r(std::string_view(mapped->data, mapped->size), file.string());
         for (const auto& [name, e] : r.entries()) {
             const std::string where = file.string() + ": tensor '" + name + "'";

@@ -140,12 +140,7 @@ model parse_model(const std::string& bytes, const std::string& file) {
 }
 
 model load_model(const std::filesystem::path& path) {
-    std::shared_ptr<const mapped_file> mapped;
-    try {
-        mapped = map_file(path, model_max_bytes);
-    } catch (const std::runtime_error& e) {
-        throw input_error(e.what());
-    }
+    const std::shared_ptr<const mapped_file> mapped = map_input_file(path, model_max_bytes);
     const safetensors::reader file(std::string_view(mapped->data, mapped->size), path.string());
     return read_model(file, mapped);
 }

@@ -220,18 +220,10 @@ void sort_topologically(std::vector<node>& nodes) {
     nodes = std::move(sorted);
 }
 
-std::string read_bounded(const fs::path& file) {
-    try {
-        return read_file_bounded(file, onnx_max_bytes);
-    } catch (const std::runtime_error& e) {
-        throw input_error(e.what());
-    }
-}
-
 }  // namespace
 
 graph read_model(const fs::path& file) {
-    const std::string bytes = read_bounded(file);
+    const std::string bytes = read_input_file(file, onnx_max_bytes);
     onnx::ModelProto model;
     if (!model.ParseFromString(bytes)) throw input_error(source_mark{file.string(), 0, 0}, "not a valid ONNX (protobuf) file");
     graph g;
@@ -296,7 +288,7 @@ graph read_model(const fs::path& file) {
 
 nd_tensor read_tensor_file(const fs::path& file) {
     onnx::TensorProto t;
-    if (!t.ParseFromString(read_bounded(file))) throw input_error(source_mark{file.string(), 0, 0}, "not a TensorProto");
+    if (!t.ParseFromString(read_input_file(file, onnx_max_bytes))) throw input_error(source_mark{file.string(), 0, 0}, "not a TensorProto");
     try {
         return convert(t, "tensor '" + t.name() + "'", file.parent_path());
     } catch (const std::exception& e) {

@@ -307,8 +307,9 @@ void tokenizer::impl::walk(std::string_view utf8, const std::function<void(uint3
                            const std::function<void(const std::string&)>& on_piece) const {
     if (auto bad = first_invalid_utf8(utf8)) throw input_error("text is not valid UTF-8 at byte " + std::to_string(*bad));
     std::vector<segment> segments = raw_added.split({{std::string(utf8), std::nullopt}});
-    for (segment& s : segments)
-        if (!s.added) s.text = normalize(s.text);
+    if (nfc)  // without a normalizer the text stays as it is (not copied)
+        for (segment& s : segments)
+            if (!s.added) s.text = normalize(s.text);
     segments = normalized_added.split(std::move(segments));
 
     std::vector<std::string> pieces, next;

@@ -70,6 +70,14 @@ std::string read_file_bounded(const fs::path& path, uint64_t max_bytes) {
     return bytes;
 }
 
+std::shared_ptr<const mapped_file> map_input_file(const fs::path& path, uint64_t max_bytes) {
+    try {
+        return map_file(path, max_bytes);
+    } catch (const std::runtime_error& e) {
+        throw input_error(e.what());
+    }
+}
+
 std::string read_input_file(const fs::path& path, uint64_t max_bytes) {
     try {
         return read_file_bounded(path, max_bytes);

@@ -35,6 +35,8 @@ struct mapped_file {
     ~mapped_file();
 };
 std::shared_ptr<const mapped_file> map_file(const std::filesystem::path& path, uint64_t max_bytes);
+/// The same for a file of outside input (a model, a shard): refusals are input_error (exit 1).
+std::shared_ptr<const mapped_file> map_input_file(const std::filesystem::path& path, uint64_t max_bytes);
 /// Drops the whole pages of [data, data + size), part of a read-only file mapping, from
 /// this process's memory: what was copied out need not stay resident (read again, the
 /// pages come back from the file).
