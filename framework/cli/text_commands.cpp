@@ -9,7 +9,6 @@
 #include "hf/folder.hpp"
 #include "model/safetensors.hpp"
 #include "text/bpe_trainer.hpp"
-#include "text/perplexity.hpp"
 #include "text/sampling.hpp"
 #include "text/windows.hpp"
 #include "text/tokenizer.hpp"
@@ -21,6 +20,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <shrink/perplexity.hpp>
 #include <sstream>
 
 namespace shrink::cli {
@@ -121,9 +121,7 @@ decoder_run load_decoder(const po::variables_map& vm, const std::string& command
     if (d.m.input_features != 2 || !embed || embed->op != "embedding")
         throw input_error(path.string() + ": not a language model (its input is not tokens): " + command + " needs a decoder");
     d.vocab = d.m.at(embed->weight).shape[0];
-    fs::path tokenizer_path = folder ? path : fs::path();
-    if (vm.count("tokenizer")) tokenizer_path = vm["tokenizer"].as<std::string>();
-    else if (auto it = d.m.info.find("hf.source"); !folder && it != d.m.info.end()) tokenizer_path = it->second;
+    const fs::path tokenizer_path = vm.count("tokenizer") ? fs::path(vm["tokenizer"].as<std::string>()) : hf::tokenizer_location(path, d.m.info);
     if (tokenizer_path.empty()) throw usage_error("give the tokenizer with --tokenizer (tokenizer.json or its folder)");
     d.tok = std::make_unique<text::tokenizer>(text::tokenizer::from_file(tokenizer_path));
     if (int64_t(d.tok->vocab_size()) > d.vocab)
@@ -192,7 +190,7 @@ int cmd_perplexity(const std::vector<std::string>& args) {
         }
     }
     const engine e(m);
-    text::perplexity_meter meter;
+    perplexity_meter meter;
     constexpr size_t batch = 8;  // windows per forward pass
     for (size_t first = 0; first < chosen.size(); first += batch) {
         const size_t n = std::min(batch, chosen.size() - first);
@@ -203,10 +201,13 @@ int cmd_perplexity(const std::vector<std::string>& args) {
         const std::vector<float> logits = e.run(tokens.data(), int64_t(n) * seq_len);
         for (size_t w = 0; w < n; ++w) {
             const auto begin = ids.begin() + chosen[first + w] * seq_len;
-            const std::vector<uint32_t> window(begin, begin + seq_len);
+            std::vector<int32_t> next;
             std::vector<uint32_t> bytes;
-            for (uint32_t id : window) bytes.push_back(id < bytes_of.size() ? bytes_of[id] : 0);
-            meter.add_window(logits.data() + w * size_t(seq_len * vocab), vocab, window, bytes);
+            for (auto id = begin + 1; id != begin + seq_len; ++id) {
+                next.push_back(int32_t(*id));
+                bytes.push_back(*id < bytes_of.size() ? bytes_of[*id] : 0);
+            }
+            meter.add_window(logits.data() + w * size_t(seq_len * vocab), vocab, next.data(), bytes.data(), seq_len - 1);
         }
     }
     std::printf("perplexity %.4f +- %.4f over %lld windows of %lld tokens (%s split, %lld tokens predicted); bits per byte %.4f\n",

@@ -62,6 +62,12 @@ bool ignorable(const std::string& name, const decoder_shape& s) {
 
 }  // namespace
 
+std::filesystem::path tokenizer_location(const std::filesystem::path& model, const std::map<std::string, std::string>& info) {
+    if (is_model_folder(model)) return model;
+    if (auto it = info.find("hf.source"); it != info.end()) return it->second;
+    return {};
+}
+
 bool is_model_folder(const fs::path& path) {
     std::error_code ec;
     return fs::is_directory(path, ec) && fs::is_regular_file(path / "config.json", ec);

@@ -7,6 +7,8 @@
 #include "model/model.hpp"
 
 #include <filesystem>
+#include <map>
+#include <string>
 
 namespace shrink::hf {
 
@@ -16,6 +18,11 @@ bool is_model_folder(const std::filesystem::path& path);
 /// The sha256 of a folder as a model input: over the names and contents of config.json,
 /// the weight files (and their index) and tokenizer.json, in name order.
 std::string folder_sha256(const std::filesystem::path& folder);
+
+/// Where the tokenizer of a model is when nobody names it: the model's own folder, or for a
+/// model file made from a folder the folder it came from (info["hf.source"]); empty when
+/// neither.
+std::filesystem::path tokenizer_location(const std::filesystem::path& model, const std::map<std::string, std::string>& info);
 
 /// The decoder shape config.json describes.
 decoder_shape shape_of(const decoder_config& c);

@@ -13,6 +13,7 @@ uint64_t tensor_memory_bytes(uint64_t elements, int bits, bool sparse) {
 model_outline outline_of(const model& m) {
     model_outline o;
     o.input_features = m.input_features;
+    o.info = m.info;
     for (const auto& [name, t] : m.tensors) {
         o.parameters += t.element_count();
         o.memory_bytes += tensor_memory_bytes(t.element_count(), t.quant ? t.quant->bits : t.type == dtype::f32 ? 32 : 16, t.sparse());
@@ -35,6 +36,8 @@ model_outline outline_of(const model& m) {
             info.out = int64_t(w->second.rows());
             info.in = int64_t(w->second.cols());
         }
+        if (l.op == "embedding" && m.input_features == 2)  // [token id, position] a row
+            if (auto w = m.tensors.find(l.weight); w != m.tensors.end() && !w->second.shape.empty()) o.vocab = w->second.shape[0];
         std::set<int> deps;
         for (const std::string& name : l.inputs()) {
             auto in = upstream.find(name);

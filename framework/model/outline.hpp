@@ -6,6 +6,7 @@
 #include "model/model.hpp"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct model_outline {
     uint64_t parameters = 0;
     uint64_t file_bytes = 0;
     uint64_t memory_bytes = 0;  // the model state in memory (payloads, scales, masks)
+    int64_t vocab = 0;          // a language model (its input is tokens): the embedding's rows; else 0
+    std::map<std::string, std::string> info;  // the model's info (hf.config, hf.source, ...)
 
     int find(const std::string& layer) const;  // -1 when absent
     std::vector<std::string> names() const;

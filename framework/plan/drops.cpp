@@ -25,7 +25,8 @@ void expected_drops(plan& p, plan_inputs& in) {
             for (const resolved_param& rp : st.params) text += " " + rp.name + "=" + rp.text;
             if (st.kind == "calibrator")
                 text += " calibration=" + r.calibration.split + "/" + std::to_string(r.calibration.samples) + "/" +
-                        std::to_string(derive_seed(r.seed, "data.calibration")) + "/" + r.calibration.path;
+                        std::to_string(derive_seed(r.seed, "data.calibration")) + "/" + r.calibration.path +
+                        (r.calibration.is_text() ? " " + r.calibration.identity() + " tokenizer=" + r.tokenizer : "");
         }
         chain_text[size_t(i)] = text;
         st.chain_key = sha256_hex("model=" + p.model_sha256 + "\nmetric=" + r.budget.metric + text);

@@ -91,6 +91,10 @@ void walk_facts(plan& p, plan_inputs& in) {
                 const std::string made = h->made_by >= 0 ? id_of(p, h->made_by) : "the model";
                 msg += ", but stage '" + id_of(p, h->stale_by) + "' changed the weights after '" + made +
                        "' provided it, so it is stale; move '" + made + "' after '" + id_of(p, h->stale_by) + "'";
+            } else if (need == "text_evaluation_data") {
+                const data_source& e = p.source->evaluation;
+                msg += e.present ? "; data.evaluation is " + e.dataset + ", not text: give a text dataset (kjv, or text with a path)"
+                                 : "; add data.evaluation with a text dataset (e.g. { dataset: kjv })";
             } else if (need == "calibration_data" || need == "evaluation_data" || need == "training_data") {
                 msg += "; add data." + need.substr(0, need.find('_')) + " to the recipe" +
                        (need == "training_data" ? " (e.g. { dataset: fashion-mnist, split: train })" : "");

@@ -8,6 +8,7 @@ const std::vector<fact_info>& fact_vocabulary() {
         {"calibration_data", fact_scope::global, "the recipe has data.calibration (the host)"},
         {"evaluation_data", fact_scope::global, "the recipe has data.evaluation (the host)"},
         {"training_data", fact_scope::global, "the recipe has data.training (the host)"},
+        {"text_evaluation_data", fact_scope::global, "the recipe's data.evaluation is text, in windows of tokens (the host)"},
         {"teacher", fact_scope::global, "the model on the path can teach: held at every root, ended by quantization, renewed by a distiller"},
         {"metric", fact_scope::global, "a measured metric value (evaluators)"},
         {"activation_ranges", fact_scope::layer_and_downstream, "each layer's input min/max on calibration data"},

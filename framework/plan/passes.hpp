@@ -15,6 +15,7 @@ struct plan_inputs {
 };
 
 void read_model(plan& p, plan_inputs& in);       // read_model.cpp: outline and sha256
+void check_text_data(plan& p, plan_inputs& in);  // text_data.cpp: text data fits the model, tokenizer
 void resolve_stages(plan& p, plan_inputs& in);   // resolve.cpp: types, params, facts, scope, device
 void build_dag(plan& p, plan_inputs& in);        // dag.cpp: parents, cycles, execution order
 void expected_drops(plan& p, plan_inputs& in);   // drops.cpp: chain keys, drops, baseline

@@ -11,6 +11,7 @@ std::set<std::string> root_facts(const recipe& r) {
     std::set<std::string> f{"model"};
     if (r.calibration.present) f.insert("calibration_data");
     if (r.evaluation.present) f.insert("evaluation_data");
+    if (r.evaluation.is_text()) f.insert("text_evaluation_data");
     if (r.training.present) f.insert("training_data");
     // The model on a path can teach until it is quantized (see make_plan).
     f.insert("teacher");
@@ -38,7 +39,8 @@ std::string baseline_key(const plan& p, const planned_stage& evaluator) {
     std::string text = "baseline\nmodel=" + p.model_sha256 + "\nmetric=" + p.source->budget.metric + "\n" + evaluator.spec->use;
     for (const resolved_param& rp : evaluator.params) text += " " + rp.name + "=" + rp.text;
     const data_source& d = p.source->evaluation;
-    text += "\nevaluation=" + d.dataset + "/" + d.split + "/" + std::to_string(d.samples) + "/" + d.path;
+    text += "\nevaluation=" + d.identity();
+    if (d.is_text()) text += "\ntokenizer=" + p.source->tokenizer;
     return sha256_hex(text);
 }
 
@@ -50,6 +52,7 @@ plan make_plan(const recipe& r, const registry& plugins, const ledger& measured)
     // In order: each pass reads what the ones before it settled. A pass that cannot let the
     // next ones run (no model, a cycle) throws with every problem found so far.
     read_model(p, in);
+    check_text_data(p, in);
     resolve_stages(p, in);
     build_dag(p, in);
     expected_drops(p, in);

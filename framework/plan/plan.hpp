@@ -71,6 +71,7 @@ struct plan {
     const recipe* source = nullptr;
     model_outline model;
     std::string model_sha256;
+    std::string tokenizer;  // the tokenizer.json text data is encoded with; empty without text data
     std::vector<planned_stage> stages;  // recipe order
     std::vector<int> order;             // execution order (topological)
     std::vector<plan_path> paths;

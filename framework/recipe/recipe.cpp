@@ -92,30 +92,54 @@ void parse_data_source(reader& r, const yaml_node& n, const std::string& what, c
     out.present = true;
     out.mark = n.mark;
     if (!r.expect_map(n, what)) return;
-    r.reject_unknown(n, {"dataset", "split", "samples", "path"}, what);
+    r.reject_unknown(n, {"dataset", "split", "samples", "path", "seq_len"}, what);
+    static const std::vector<std::string> datasets{"fashion-mnist", "kjv", "text"};
     if (const yaml_node* d = n.find("dataset")) {
         if (auto v = r.text(*d, what + ".dataset")) {
             out.dataset = *v;
-            if (out.dataset != "fashion-mnist")
-                r.diag().error(d->mark, "unknown dataset '" + out.dataset + "'; available: fashion-mnist" +
-                                            did_you_mean(out.dataset, {"fashion-mnist"}));
+            if (std::find(datasets.begin(), datasets.end(), out.dataset) == datasets.end())
+                r.diag().error(d->mark, "unknown dataset '" + out.dataset + "'; available: fashion-mnist, kjv, text" +
+                                            did_you_mean(out.dataset, datasets));
         }
     } else {
         r.diag().error(n.mark, what + " needs 'dataset'");
     }
+    if (const yaml_node* s = n.find("samples"))
+        if (auto v = r.integer(*s, what + ".samples", 1, 10'000'000)) out.samples = static_cast<uint64_t>(*v);
+    if (const yaml_node* p = n.find("path"))
+        if (auto v = r.text(*p, what + ".path")) out.path = resolve_path(recipe_file, *v);
+    if (out.is_text()) {
+        // Text: the section's role picks the windows (evaluation the held-out tenth), so a
+        // split would only contradict it.
+        if (const yaml_node* s = n.find("split"))
+            r.diag().error(s->mark, what + ".split does not apply to text: " + what.substr(5) +
+                                        (what == "data.evaluation" ? " takes the held-out windows (every tenth)"
+                                                                   : " takes the windows evaluation does not (nine in ten)"));
+        out.seq_len = default_seq_len;
+        if (const yaml_node* s = n.find("seq_len")) {
+            out.seq_len_mark = s->mark;
+            if (auto v = r.integer(*s, what + ".seq_len", 2, 1 << 20)) out.seq_len = *v;
+        }
+        std::error_code ec;
+        if (out.dataset == "text" && out.path.empty())
+            r.diag().error(n.mark, what + " with dataset 'text' needs 'path' (a UTF-8 text file, or .jsonl with a \"text\" per line)");
+        else if (out.dataset == "text" && !fs::is_regular_file(out.path, ec))
+            r.diag().error(n.find("path")->mark, "text file '" + out.path + "' does not exist");
+        if (out.dataset == "kjv" && n.find("path"))
+            r.diag().error(n.find("path")->mark, what + ".path does not apply to kjv (it comes from the Debian package bible-kjv)");
+        return;
+    }
+    if (const yaml_node* s = n.find("seq_len"))
+        r.diag().error(s->mark, what + ".seq_len applies to text datasets (kjv, text), not " + out.dataset);
     if (const yaml_node* s = n.find("split")) {
         if (auto v = r.text(*s, what + ".split")) {
             out.split = *v;
             if (out.split != "train" && out.split != "test")
                 r.diag().error(s->mark, what + ".split must be 'train' or 'test', got '" + out.split + "'");
         }
-    } else {
+    } else if (out.dataset == "fashion-mnist") {
         r.diag().error(n.mark, what + " needs 'split' (train or test)");
     }
-    if (const yaml_node* s = n.find("samples"))
-        if (auto v = r.integer(*s, what + ".samples", 1, 10'000'000)) out.samples = static_cast<uint64_t>(*v);
-    if (const yaml_node* p = n.find("path"))
-        if (auto v = r.text(*p, what + ".path")) out.path = resolve_path(recipe_file, *v);
     // Only that the files are there: reading them is the run's work.
     if (out.dataset == "fashion-mnist" && (out.split == "train" || out.split == "test")) {
         const std::string dir = out.path.empty() ? fashion_mnist_default_dir : out.path;
@@ -257,7 +281,16 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
 
     if (const yaml_node* d = root.find("data")) {
         if (r.expect_map(*d, "data")) {
-            r.reject_unknown(*d, {"calibration", "evaluation", "training", "preprocess"}, "data");
+            r.reject_unknown(*d, {"calibration", "evaluation", "training", "preprocess", "tokenizer"}, "data");
+            if (const yaml_node* t = d->find("tokenizer")) {
+                out.tokenizer_mark = t->mark;
+                if (auto v = r.text(*t, "data.tokenizer")) {
+                    out.tokenizer = resolve_path(path, *v);
+                    std::error_code ec;
+                    if (!fs::exists(out.tokenizer, ec))
+                        diag.error(t->mark, "tokenizer '" + out.tokenizer + "' does not exist (give tokenizer.json or the folder holding it)");
+                }
+            }
             if (const yaml_node* pp = d->find("preprocess"); pp && r.expect_map(*pp, "data.preprocess")) {
                 r.reject_unknown(*pp, {"scale", "mean", "std", "layout"}, "data.preprocess");
                 out.preprocess.present = true;
@@ -287,6 +320,9 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
             if (const yaml_node* c = d->find("calibration")) parse_data_source(r, *c, "data.calibration", path, out.calibration);
             if (const yaml_node* e = d->find("evaluation")) parse_data_source(r, *e, "data.evaluation", path, out.evaluation);
             if (const yaml_node* t = d->find("training")) parse_data_source(r, *t, "data.training", path, out.training);
+            const bool text = out.calibration.is_text() || out.evaluation.is_text() || out.training.is_text();
+            if (!out.tokenizer.empty() && !text)
+                diag.error(out.tokenizer_mark, "data.tokenizer applies to text datasets (kjv, text); this recipe has none");
             // Accuracy measured on the images a stage trained on says nothing about the model.
             if (out.training.present && out.evaluation.present && !out.training.split.empty() &&
                 out.training.split == out.evaluation.split && out.training.path == out.evaluation.path)
@@ -414,9 +450,22 @@ recipe parse_recipe(const std::string& path, const std::vector<std::string>& ove
     absolute(out.resolved.find("model"), out.model);
     absolute(out.resolved.find("teacher"), out.teacher);
     if (yaml_node* d = out.resolved.find("data"); d && d->is_map()) {
+        absolute(d->find("tokenizer"), out.tokenizer);
         if (yaml_node* c = d->find("calibration"); c && c->is_map()) absolute(c->find("path"), out.calibration.path);
         if (yaml_node* e = d->find("evaluation"); e && e->is_map()) absolute(e->find("path"), out.evaluation.path);
         if (yaml_node* t = d->find("training"); t && t->is_map()) absolute(t->find("path"), out.training.path);
+    }
+
+    // Without a budget nothing is judged, but the report still names the metric each
+    // evaluator measured: a recipe that measures only perplexity reports perplexity.
+    if (!out.budget.present) {
+        auto uses = [&](const char* type) {
+            return std::any_of(out.stages.begin(), out.stages.end(), [&](const stage_spec& s) { return s.use == type; });
+        };
+        if (uses("evaluator.perplexity") && !uses("evaluator.accuracy")) {
+            out.budget.metric = "perplexity";
+            out.budget.higher_is_better = false;
+        }
     }
 
     std::set<std::string> seen;
@@ -482,6 +531,13 @@ void emit(std::ostringstream& out, const yaml_node& n, int indent) {
     }
 }
 }  // namespace
+
+std::string data_source::identity() const {
+    std::string text = dataset;
+    text.append("/").append(split).append("/").append(std::to_string(samples)).append("/").append(path);
+    if (is_text()) text.append("/seq_len=").append(std::to_string(seq_len));
+    return text;
+}
 
 std::string to_yaml(const yaml_node& node) {
     std::ostringstream out;

@@ -14,14 +14,26 @@ namespace shrink {
 
 constexpr uint64_t recipe_max_bytes = 1 << 20;
 
+/// One data section. Images: fashion-mnist with a split. Text, for language models: kjv
+/// (Debian's bible-kjv) or text (a user's file at `path`), cut into windows of seq_len
+/// tokens; `samples` counts windows then, and the split is fixed by the section's role
+/// (docs/language-models.md, "Text data").
 struct data_source {
     bool present = false;
-    std::string dataset;   // "fashion-mnist"
-    std::string split;     // "train" | "test"
+    std::string dataset;   // "fashion-mnist" | "kjv" | "text"
+    std::string split;     // "train" | "test" (images only)
     uint64_t samples = 0;  // 0 = all
-    std::string path;      // directory of the IDX files; empty = the Debian package's
-    source_mark mark;
+    std::string path;      // directory of the IDX files (empty = the Debian package's), or the text file
+    int64_t seq_len = 0;   // text: tokens a window
+    source_mark mark, seq_len_mark;
+
+    bool is_text() const { return dataset == "kjv" || dataset == "text"; }
+    /// What identifies the samples the section yields (for baseline and stage keys).
+    std::string identity() const;
 };
+
+/// Windows of text data are 128 tokens unless the section says otherwise.
+constexpr int64_t default_seq_len = 128;
 
 /// How pixels become model inputs: (pixel * scale - mean[c]) / std[c] for channel c.
 /// Absent: the model's own input_scale (models made by `shrink train` carry it; imported
@@ -72,6 +84,8 @@ struct recipe {
     data_source evaluation;
     data_source training;  // what fine-tuners, distillers and QAT train on
     preprocess_spec preprocess;
+    std::string tokenizer;  // data.tokenizer, absolute; empty: the model folder's tokenizer.json
+    source_mark tokenizer_mark;
     std::string device = "cpu";
     source_mark device_mark;
     budget_spec budget;

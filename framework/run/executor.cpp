@@ -50,7 +50,12 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     const model original = hf::is_model_folder(r.model) ? hf::import_folder(r.model) : load_any_model(r.model);
     // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
     const auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
-    data_access data(r);
+    data_access data(r, p.tokenizer);
+    // Text is read, tokenized and cut into windows here, so text too short for a split is
+    // refused as bad input (exit 1) before the run directory holds anything.
+    for (const auto& [src, split] : {std::pair{&r.calibration, SHRINK_SPLIT_CALIBRATION}, std::pair{&r.evaluation, SHRINK_SPLIT_EVALUATION},
+                                     std::pair{&r.training, SHRINK_SPLIT_TRAINING}})
+        if (src->is_text()) data.get(split);
     owned->prepare(options);
     write_file_atomic(dir / "recipe.yaml", to_yaml(r.resolved));
 

@@ -53,7 +53,7 @@ json start_manifest(const plan& p, const registry& plugins, const data_access& d
         inputs.data_hash_text += f + "=" + sha + "\n";
     }
     for (const data_source* d : {&r.calibration, &r.evaluation, &r.training})
-        if (d->present) inputs.data_hash_text += d->split + "/" + std::to_string(d->samples) + "\n";
+        if (d->present) inputs.data_hash_text += (d->is_text() ? d->identity() : d->split + "/" + std::to_string(d->samples)) + "\n";
     if (!r.teacher.empty()) inputs.data_hash_text += "teacher=" + sha256_file(r.teacher) + "\n";
     manifest["data"] = data_files;
     manifest["seed"] = r.seed;

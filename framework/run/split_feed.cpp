@@ -3,10 +3,44 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 
 namespace shrink {
 
+namespace {
+
+/// Text: whole windows a batch, as many as fit in 1,024 tokens (at least one).
+void forward_windows(const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer) {
+    const token_text& text = *view.text;
+    const int64_t seq_len = text.seq_len;
+    const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
+    const uint64_t per_batch = uint64_t(std::max<int64_t>(1, 1024 / seq_len));
+    std::vector<float> input;
+    std::vector<int32_t> labels;
+    for (uint64_t start = 0; start < total; start += per_batch) {
+        const uint64_t windows = std::min(per_batch, total - start);
+        input.clear();
+        labels.clear();
+        for (uint64_t w = 0; w < windows; ++w) {
+            const uint32_t* ids = text.ids->data() + view.indices[start + w] * seq_len;
+            for (int64_t t = 0; t < seq_len; ++t) {
+                input.insert(input.end(), {float(ids[t]), float(t)});
+                labels.push_back(t + 1 < seq_len ? int32_t(ids[t + 1]) : -1);
+            }
+        }
+        const int64_t rows = int64_t(windows) * seq_len;
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::vector<float> out = run.run(input.data(), rows, observer.on_layer_input);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        observer.on_output(out.data(), rows, run.output_width(), labels.data(), seconds);
+        if (observer.on_progress) observer.on_progress(start + windows, total);
+    }
+}
+
+}  // namespace
+
 void forward_batches(const model& m, const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer) {
+    if (view.text) return forward_windows(view, max_samples, run, observer);
     const input_filler filler(view, m);
     const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
     const int64_t batch = 256;
@@ -27,6 +61,9 @@ void forward_batches(const model& m, const split_view& view, uint64_t max_sample
 }
 
 train::sample_source training_samples(const split_view& view, const model& m) {
+    if (view.text)
+        throw std::runtime_error("training on text is not supported yet: the training engine has no language-model ops "
+                                 "(embedding, rms_norm, attention)");
     auto filler = std::make_shared<const input_filler>(view, m);
     train::sample_source data;
     data.count = int64_t(view.indices.size());

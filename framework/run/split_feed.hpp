@@ -11,14 +11,24 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace shrink {
 
-/// The samples of a split a stage may see: the images and the indices to use.
+/// A text cut into windows of seq_len tokens: the samples of text data for language models.
+struct token_text {
+    std::shared_ptr<const std::vector<uint32_t>> ids;  // the whole text, tokenized
+    std::vector<uint32_t> token_bytes;                 // by id: the bytes of text the token stands for
+    int64_t seq_len = 0;
+};
+
+/// The samples of a split a stage may see: the images (or the windows of a text) and the
+/// indices to use.
 struct split_view {
     const image_set* images = nullptr;
+    const token_text* text = nullptr;  // set instead of images for text data; indices are window indices
     std::vector<int64_t> indices;
     bool preprocess = false;  // (pixel * scale - mean[c]) / std[c]; else pixel * the model's input_scale
     float scale = 1;
@@ -76,10 +86,14 @@ struct batch_observer {
     std::function<void(uint64_t done, uint64_t total)> on_progress;
 };
 
-/// Runs up to max_samples (0 = all) of `view` through `run` in batches of 256.
+/// Runs up to max_samples (0 = all) of `view` through `run` in batches of 256 images, or
+/// of whole windows up to 1,024 tokens for text. A text batch's rows are its tokens, as
+/// [id, position] inputs; its labels are each position's next token, -1 at a window's last
+/// position (it predicts nothing).
 void forward_batches(const model& m, const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer);
 
-/// The split as the trainer's sample source (the view must outlive it).
+/// The split as the trainer's sample source (the view must outlive it). Text data cannot
+/// train yet: a runtime_error says so.
 train::sample_source training_samples(const split_view& view, const model& m);
 
 }  // namespace shrink

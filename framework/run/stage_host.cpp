@@ -65,6 +65,7 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.artifact_put = &artifact_put;
     table_.artifact_find = &artifact_find;
     table_.artifact_read = &artifact_read;
+    table_.token_bytes = &token_bytes;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -329,6 +330,21 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
         const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
         batches.on_progress = [&](uint64_t done, uint64_t total) { progress(ctx, what, done, total); };
         forward_batches(h.state_.net, view, max_samples, *run, batches);
+    });
+}
+
+shrink_status stage_host::token_bytes(void* ctx, int32_t split, uint32_t* dst, uint64_t capacity, uint64_t* vocab,
+                                      shrink_error* error) {
+    return guarded(error, [&] {
+        if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION && split != SHRINK_SPLIT_TRAINING)
+            throw std::invalid_argument("unknown split " + std::to_string(split));
+        if (!vocab) throw std::invalid_argument("vocab is NULL");
+        if (capacity && !dst) throw std::invalid_argument("dst is NULL");
+        const split_view& view = self(ctx).data_(static_cast<shrink_split>(split));
+        if (!view.text) throw std::invalid_argument("the split's data is images, not text: it has no tokens");
+        const std::vector<uint32_t>& bytes = view.text->token_bytes;
+        std::copy_n(bytes.begin(), std::min<uint64_t>(capacity, bytes.size()), dst);
+        *vocab = bytes.size();
     });
 }
 

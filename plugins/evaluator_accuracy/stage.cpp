@@ -1,5 +1,7 @@
 // evaluator.accuracy: top-1 accuracy on the evaluation split, the model's size in bytes
-// as written, and the mean wall time of a batch's forward pass. On a cuda stage the host
+// as written, and the mean wall time of a batch's forward pass. On text (a language
+// model) it is next-token accuracy: the last position of a window (label -1) predicts
+// nothing and is not counted. On a cuda stage the host
 // runs the forward pass on the GPU, so the plugin needs no CUDA code of its own.
 #include <shrink/plugin.hpp>
 
@@ -15,10 +17,11 @@ void run(shrink::stage_context& ctx) {
                         [&](const shrink_forward_event& e) {
                             if (e.kind != SHRINK_FORWARD_OUTPUT) return;
                             for (uint64_t r = 0; r < e.rows; ++r) {
+                                if (e.labels[r] < 0) continue;
                                 const float* row = e.data + r * e.cols;
                                 correct += uint64_t(std::max_element(row, row + e.cols) - row) == uint64_t(e.labels[r]);
+                                ++total;
                             }
-                            total += e.rows;
                             seconds += e.seconds;
                             ++batches;
                         });

@@ -5,20 +5,32 @@
 #include "model/safetensors.hpp"
 #include "support.hpp"
 #include "text/bpe_trainer.hpp"
-#include "text/perplexity.hpp"
 #include "text/tokenizer.hpp"
 
 #include <catch2/catch.hpp>
+#include <shrink/perplexity.hpp>
 
 #include <cmath>
 
 using namespace shrink;
 
+namespace {
+
+/// A window given as its tokens (and each token's bytes): position t predicts token t + 1.
+void add_window(perplexity_meter& meter, const float* logits, int64_t vocab, const std::vector<uint32_t>& ids,
+                const std::vector<uint32_t>& bytes) {
+    std::vector<int32_t> next;
+    for (size_t t = 1; t < ids.size(); ++t) next.push_back(int32_t(ids[t]));
+    meter.add_window(logits, vocab, next.data(), bytes.data() + 1, int64_t(next.size()));
+}
+
+}  // namespace
+
 TEST_CASE("perplexity: uniform logits give the vocabulary size; errors and bits per byte", "[perplexity]") {
     const int64_t vocab = 50;
-    text::perplexity_meter uniform;
+    perplexity_meter uniform;
     const std::vector<float> zeros(size_t(4 * vocab), 0.0f);
-    for (int w = 0; w < 3; ++w) uniform.add_window(zeros.data(), vocab, {1, 2, 3, 4}, {1, 2, 3, 4});
+    for (int w = 0; w < 3; ++w) add_window(uniform, zeros.data(), vocab, {1, 2, 3, 4}, {1, 2, 3, 4});
     CHECK(uniform.perplexity() == Approx(50.0).epsilon(1e-12));
     CHECK(uniform.predicted_tokens() == 9);
     CHECK(uniform.standard_error() == 0.0);
@@ -26,17 +38,17 @@ TEST_CASE("perplexity: uniform logits give the vocabulary size; errors and bits 
     CHECK(uniform.bits_per_byte() == Approx(9 * std::log2(50.0) / 27).epsilon(1e-12));
 
     // A window predicted with certainty and one uniform: NLL 0 and ln 50 per token.
-    text::perplexity_meter mixed;
+    perplexity_meter mixed;
     std::vector<float> sure(size_t(3 * vocab), 0.0f);
     sure[size_t(0 * vocab + 7)] = sure[size_t(1 * vocab + 8)] = 1000.0f;
-    mixed.add_window(sure.data(), vocab, {6, 7, 8}, {1, 1, 1});
-    mixed.add_window(zeros.data(), vocab, {6, 7, 8}, {1, 1, 1});
+    add_window(mixed, sure.data(), vocab, {6, 7, 8}, {1, 1, 1});
+    add_window(mixed, zeros.data(), vocab, {6, 7, 8}, {1, 1, 1});
     const double mean = std::log(50.0) / 2;
     CHECK(mixed.perplexity() == Approx(std::exp(mean)));
     // Per-window means 0 and ln 50: sample sd ln(50)/sqrt(2), over sqrt(2) windows.
     CHECK(mixed.standard_error() == Approx(std::exp(mean) * std::log(50.0) / 2));
-    CHECK_THROWS(mixed.add_window(zeros.data(), vocab, {1}, {1}));
-    CHECK_THROWS(mixed.add_window(zeros.data(), vocab, {1, 60}, {1, 1}));
+    CHECK_THROWS(add_window(mixed, zeros.data(), vocab, {1}, {1}));
+    CHECK_THROWS(add_window(mixed, zeros.data(), vocab, {1, 60}, {1, 1}));
 }
 
 TEST_CASE("shrink perplexity measures a decoder on a text's windows", "[perplexity][cli]") {
@@ -60,13 +72,13 @@ TEST_CASE("shrink perplexity measures a decoder on a text's windows", "[perplexi
     REQUIRE(r.code == 0);
     const text::tokenizer tok(spec);
     const std::vector<uint32_t> ids = tok.encode(long_text);
-    text::perplexity_meter want;
+    perplexity_meter want;
     for (int w = 0; w < 3; ++w) {
         std::vector<int> window(ids.begin() + w * 16, ids.begin() + (w + 1) * 16);
         const std::vector<float> logits = test::decoder_logits(m, {window});
         std::vector<uint32_t> bytes;
         for (int id : window) bytes.push_back(uint32_t(tok.token_bytes(uint32_t(id)).size()));
-        want.add_window(logits.data(), 300, std::vector<uint32_t>(window.begin(), window.end()), bytes);
+        add_window(want, logits.data(), 300, std::vector<uint32_t>(window.begin(), window.end()), bytes);
     }
     char expected[64];
     std::snprintf(expected, sizeof expected, "perplexity %.4f +- %.4f over 3 windows of 16 tokens", want.perplexity(), want.standard_error());

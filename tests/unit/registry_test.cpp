@@ -22,7 +22,7 @@ TEST_CASE("first-party plugins load and declare their stage types", "[registry]"
     registry r;
     r.load_dirs({SHRINK_PLUGIN_DIR});
     CHECK(r.type_names() == std::vector<std::string>{"calibrator.minmax", "distiller.kd", "evaluator.accuracy",
-                                                     "factorizer.svd", "finetuner.standard", "pruner.magnitude",
+                                                     "evaluator.perplexity", "factorizer.svd", "finetuner.standard", "pruner.magnitude",
                                                      "quantizer.qat", "quantizer.rtn"});
     const stage_type_handle* q = r.find("quantizer.rtn");
     REQUIRE(q);

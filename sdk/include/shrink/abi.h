@@ -184,6 +184,12 @@ typedef enum shrink_forward_event_kind {
     SHRINK_FORWARD_OUTPUT = 2       /* after a batch: model outputs and labels */
 } shrink_forward_event_kind;
 
+/* Text data (a language model): a sample is a window of tokens and a batch holds whole
+ * windows. Each row is a token position, in window order: LAYER_INPUT rows are that
+ * position's activations, OUTPUT rows its logits (cols = the vocabulary), and its label
+ * the window's next token, or -1 at the window's last position, which predicts nothing
+ * (so -1 also marks where a window ends). */
+
 typedef struct shrink_forward_event {
     int32_t kind;
     const char* layer;      /* LAYER_INPUT */
@@ -357,6 +363,12 @@ typedef struct shrink_host {
      *  a block of rows at a time. */
     shrink_status (*artifact_read)(void* ctx, const char* layer, const char* key, uint64_t offset, uint64_t count,
                                    void* dst, shrink_error* error);
+    /** Text data: the bytes of text each token id of the split's tokenizer stands for (0 for
+     *  an id it leaves unused). *vocab gets the number of ids; min(capacity, *vocab) values
+     *  go to dst (dst may be NULL with capacity 0 to ask the size). Fails when the split is
+     *  not text. Bits per byte need it. */
+    shrink_status (*token_bytes)(void* ctx, int32_t split, uint32_t* dst, uint64_t capacity, uint64_t* vocab,
+                                 shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

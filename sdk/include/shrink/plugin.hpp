@@ -359,6 +359,16 @@ class model {
 
     uint64_t size_bytes() const { return host_->model_size_bytes(host_->ctx); }
 
+    /// Text data: the bytes of text each token id stands for (see shrink_host::token_bytes).
+    std::vector<uint32_t> token_bytes(shrink_split split) const {
+        require_service(offsetof(shrink_host, token_bytes), "token");
+        uint64_t vocab = 0;
+        call([&](shrink_error* e) { return host_->token_bytes(host_->ctx, split, nullptr, 0, &vocab, e); });
+        std::vector<uint32_t> out(vocab);
+        call([&](shrink_error* e) { return host_->token_bytes(host_->ctx, split, out.data(), out.size(), &vocab, e); });
+        return out;
+    }
+
     /// Trains on the recipe's training split (a host service; masks held, quantized weights fixed).
     train_report train(const training& t) {
         require_service(offsetof(shrink_host, train), "training");
