@@ -185,12 +185,16 @@ int cmd_import(const std::vector<std::string>& args) {
 }
 
 int cmd_train(const std::vector<std::string>& args) {
+    // A language model takes options of its own.
+    for (size_t i = 0; i < args.size(); ++i)
+        if (args[i] == "--arch=llama" || (args[i] == "--arch" && i + 1 < args.size() && args[i + 1] == "llama")) return cmd_train_lm(args);
     po::options_description opts("options");
     train_options t;
     opts.add_options()("out", po::value<std::string>()->default_value("models/fmnist-mlp.safetensors"),
                        "model file to write (.onnx: exported as ONNX)")(
         "arch", po::value<std::string>(&t.arch)->default_value(t.arch),
-        "mlp, or cnn: two conv blocks (conv 3x3, batchnorm, relu, max_pool 2) under the MLP head")(
+        "mlp, or cnn: two conv blocks (conv 3x3, batchnorm, relu, max_pool 2) under the MLP head; llama: the reference language model "
+        "(shrink train --arch llama --help)")(
         "epochs", po::value<int>(&t.epochs), "passes over the training set (default: 15 for mlp, 8 for cnn)")(
         "hidden", po::value<std::string>()->default_value("256,128"), "hidden layer widths, comma separated")(
         "channels", po::value<std::string>()->default_value("16,32"), "cnn: the conv blocks' channels, comma separated")(
@@ -219,7 +223,7 @@ int cmd_train(const std::vector<std::string>& args) {
     if (t.batch < 1 || t.batch > 60000) throw usage_error("--batch must be in [1, 60000]");
     if (!(t.learning_rate > 0 && t.learning_rate < 1)) throw usage_error("--lr must be in (0, 1)");
     if (!(t.weight_decay >= 0 && t.weight_decay < 10)) throw usage_error("--weight-decay must be in [0, 10)");
-    if (t.arch != "mlp" && t.arch != "cnn") throw usage_error("--arch takes mlp or cnn; got '" + t.arch + "'");
+    if (t.arch != "mlp" && t.arch != "cnn") throw usage_error("--arch takes mlp, cnn or llama; got '" + t.arch + "'");
     if (!p.vm.count("epochs")) t.epochs = t.arch == "cnn" ? 8 : 15;
     if (t.arch == "cnn" && t.channels.size() != 2) throw usage_error("--channels takes two widths, one per conv block");
     cpu::set_thread_count(p.vm["threads"].as<int>());

@@ -39,6 +39,8 @@ int cmd_verify(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_import(const std::vector<std::string>& args);
 int cmd_train(const std::vector<std::string>& args);
+// train_lm_command.cpp
+int cmd_train_lm(const std::vector<std::string>& args);
 // text_commands.cpp
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_train_tokenizer(const std::vector<std::string>& args);

@@ -32,30 +32,6 @@ void rms_norm_rows(const float* src, int64_t rows, int64_t width, const float* w
     }
 }
 
-namespace {
-
-/// Rotates each head of `x` ([rows, heads x dim]) in place: the pair (i, i + dim/2) by the
-/// angle position x theta^(-2i/dim), as transformers' rotate_half does.
-void rotate(float* x, int64_t rows, int64_t heads, int64_t dim, const std::vector<int64_t>& position, double theta) {
-    const int64_t half = dim / 2;
-    std::vector<double> inv_freq(static_cast<size_t>(half));
-    for (int64_t i = 0; i < half; ++i) inv_freq[size_t(i)] = std::pow(theta, -2.0 * double(i) / double(dim));
-#pragma omp parallel for num_threads(thread_count()) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t i = 0; i < half; ++i) {
-            const double angle = double(position[size_t(r)]) * inv_freq[size_t(i)];
-            const float c = float(std::cos(angle)), s = float(std::sin(angle));
-            for (int64_t h = 0; h < heads; ++h) {
-                float* head = x + (r * heads + h) * dim;
-                const float a = head[i], b = head[i + half];
-                head[i] = a * c - b * s;
-                head[i + half] = b * c + a * s;
-            }
-        }
-    }
-}
-
-}  // namespace
 
 namespace {
 
@@ -116,8 +92,8 @@ void causal_attention(const float* q, const float* k, const float* v, const floa
         last[size_t(r)] = r;
     }
     std::vector<float> qr(q, q + rows * H * D), kr(k, k + rows * KV * D);
-    rotate(qr.data(), rows, H, D, position, a.rope_theta);
-    rotate(kr.data(), rows, KV, D, position, a.rope_theta);
+    rotate_heads(qr.data(), rows, H, D, position, a.rope_theta);
+    rotate_heads(kr.data(), rows, KV, D, position, a.rope_theta);
     attend(qr.data(), kr.data(), v, rows, a, first, last, dst);
 }
 
@@ -133,9 +109,9 @@ void cached_attention(const float* q, const float* k, const float* v, const floa
         last[size_t(r)] = held + r;
     }
     std::vector<float> qr(q, q + rows * H * D);
-    rotate(qr.data(), rows, H, D, position, a.rope_theta);
+    rotate_heads(qr.data(), rows, H, D, position, a.rope_theta);
     cache.keys.insert(cache.keys.end(), k, k + rows * KV * D);
-    rotate(cache.keys.data() + held * KV * D, rows, KV, D, position, a.rope_theta);
+    rotate_heads(cache.keys.data() + held * KV * D, rows, KV, D, position, a.rope_theta);
     cache.values.insert(cache.values.end(), v, v + rows * KV * D);
     attend(qr.data(), cache.keys.data(), cache.values.data(), rows, a, first, last, dst);
 }

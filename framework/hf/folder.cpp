@@ -168,7 +168,7 @@ model import_folder(const fs::path& folder) {
     return m;
 }
 
-void export_folder(const model& m, const fs::path& folder, const fs::path& tokenizer_from) {
+void export_folder(const model& m, const fs::path& folder, const fs::path& tokenizer_from, const std::map<std::string, std::string>& files) {
     auto cfg = m.info.find("hf.config");
     if (cfg == m.info.end())
         throw input_error("this model did not come from a Hugging Face folder (no hf.config in its info): export --format hf writes decoders "
@@ -218,6 +218,7 @@ void export_folder(const model& m, const fs::path& folder, const fs::path& token
         if (!tokenizer_from.empty())
             for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"})
                 if (fs::is_regular_file(tokenizer_from / name, ec)) fs::copy_file(tokenizer_from / name, tmp / name);
+        for (const auto& [name, content] : files) write_file_atomic(tmp / name, content);
         fs::rename(tmp, folder);
     } catch (...) {
         fs::remove_all(tmp, ec);

@@ -44,6 +44,8 @@ std::vector<float> weight_values(const model& m, const std::string& name);
 /// loads: config.json, model.safetensors in F32 (weight_values: quantized weights
 /// dequantized, pruned ones zero, factorized ones multiplied back), and the tokenizer files of `tokenizer_from` (a folder; none when empty). Written
 /// into a temporary folder beside `folder`, then renamed; refuses a folder that exists.
-void export_folder(const model& m, const std::filesystem::path& folder, const std::filesystem::path& tokenizer_from);
+/// `files` (name -> content) are written into the folder too, e.g. a tokenizer made here.
+void export_folder(const model& m, const std::filesystem::path& folder, const std::filesystem::path& tokenizer_from,
+                   const std::map<std::string, std::string>& files = {});
 
 }  // namespace shrink::hf

@@ -61,9 +61,24 @@ void forward_batches(const model& m, const split_view& view, uint64_t max_sample
 }
 
 train::sample_source training_samples(const split_view& view, const model& m) {
-    if (view.text)
-        throw std::runtime_error("training on text is not supported yet: the training engine has no language-model ops "
-                                 "(embedding, rms_norm, attention)");
+    if (view.text) {
+        // A sample is a window: its tokens as [id, position] rows, labelled with the next token.
+        train::sample_source data;
+        data.count = int64_t(view.indices.size());
+        data.rows_per_sample = view.text->seq_len;
+        data.fill = [&view](const int64_t* idx, int64_t rows, float* x, int32_t* labels) {
+            const int64_t seq_len = view.text->seq_len;
+            for (int64_t w = 0; w < rows; ++w) {
+                const uint32_t* ids = view.text->ids->data() + view.indices[size_t(idx[w])] * seq_len;
+                for (int64_t t = 0; t < seq_len; ++t) {
+                    x[(w * seq_len + t) * 2] = float(ids[t]);
+                    x[(w * seq_len + t) * 2 + 1] = float(t);
+                    labels[w * seq_len + t] = t + 1 < seq_len ? int32_t(ids[t + 1]) : -1;
+                }
+            }
+        };
+        return data;
+    }
     auto filler = std::make_shared<const input_filler>(view, m);
     train::sample_source data;
     data.count = int64_t(view.indices.size());

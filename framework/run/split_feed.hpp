@@ -92,8 +92,8 @@ struct batch_observer {
 /// position (it predicts nothing).
 void forward_batches(const model& m, const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer);
 
-/// The split as the trainer's sample source (the view must outlive it). Text data cannot
-/// train yet: a runtime_error says so.
+/// The split as the trainer's sample source (the view must outlive it); for text a sample
+/// is a window.
 train::sample_source training_samples(const split_view& view, const model& m);
 
 }  // namespace shrink

@@ -43,16 +43,18 @@ fit_result fit(model& m, const sample_source& data, const fit_options& o) {
     optimizer opt(o.optimizer);
     const int64_t per_epoch = (n + o.batch - 1) / o.batch, total = per_epoch * o.epochs;
     std::vector<int64_t> order(static_cast<size_t>(n));
-    std::vector<float> x(size_t(o.batch * m.input_features));
-    std::vector<int32_t> labels(size_t(o.batch));
+    const int64_t per = std::max<int64_t>(1, data.rows_per_sample);
+    std::vector<float> x(size_t(o.batch * per * m.input_features));
+    std::vector<int32_t> labels(size_t(o.batch * per));
     fit_result result;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
         std::iota(order.begin(), order.end(), 0);
         rng(derive_seed(o.seed, "epoch:" + std::to_string(epoch))).shuffle(order.begin(), order.end());
         double loss_sum = 0;
+        int64_t labelled = 0;
         for (int64_t start = 0; start < n; start += o.batch) {
-            const int64_t rows = std::min(o.batch, n - start);
-            data.fill(order.data() + start, rows, x.data(), labels.data());
+            const int64_t samples = std::min(o.batch, n - start), rows = samples * per;
+            data.fill(order.data() + start, samples, x.data(), labels.data());
             if (o.before_forward) o.before_forward(student.parameters());
             student.forward(x.data(), rows, true);
             std::vector<float>& g = student.grad(logits);
@@ -72,12 +74,16 @@ fit_result fit(model& m, const sample_source& data, const fit_options& o) {
                 throw std::runtime_error("training diverged at epoch " + std::to_string(epoch + 1) +
                                          " (the loss is not finite); lower the learning rate");
             loss_sum += loss;
+            int64_t batch_labelled = 0;
+            for (int64_t r = 0; r < rows; ++r) batch_labelled += labels[size_t(r)] >= 0;
+            labelled += batch_labelled;
             student.zero_grad();
             student.backward();
             opt.step(student.parameters(), scheduled_rate(o.optimizer, result.steps, total, per_epoch));
             ++result.steps;
+            if (o.on_step) o.on_step(result.steps, loss / double(std::max<int64_t>(batch_labelled, 1)));
         }
-        result.epoch_loss.push_back(loss_sum / double(n));
+        result.epoch_loss.push_back(loss_sum / double(std::max<int64_t>(labelled, 1)));
         if (o.on_epoch) o.on_epoch(epoch + 1, result.epoch_loss.back());
     }
     student.write_to(m);

@@ -16,10 +16,13 @@
 
 namespace shrink::train {
 
-/// Where the training samples come from: `fill` writes rows samples (plain model input)
-/// and their labels for the given sample indices.
+/// Where the training samples come from: `fill` writes `rows` samples (plain model input)
+/// and their labels for the given sample indices. A sample is rows_per_sample rows of the
+/// model's input: 1 for images, a window's tokens for text (labels the next tokens, -1
+/// at a window's last position).
 struct sample_source {
     int64_t count = 0;
+    int64_t rows_per_sample = 1;
     std::function<void(const int64_t* indices, int64_t rows, float* x, int32_t* labels)> fill;
 };
 
@@ -42,10 +45,12 @@ struct fit_options {
     /// their fake-quantized form (quantization-aware training).
     std::function<void(std::vector<parameter<float>>&)> before_forward;
     std::function<void(int epoch, double loss)> on_epoch;
+    /// After each step: its number (from 1) and the batch's mean loss per labelled row.
+    std::function<void(int64_t step, double loss)> on_step;
 };
 
 struct fit_result {
-    std::vector<double> epoch_loss;  // mean loss per sample, each epoch
+    std::vector<double> epoch_loss;  // mean loss per labelled row (a sample, or a predicted token), each epoch
     int64_t steps = 0;
 };
 

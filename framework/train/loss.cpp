@@ -1,5 +1,7 @@
 #include "train/loss.hpp"
 
+#include "train/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -22,16 +24,23 @@ void log_softmax(const double* z, int64_t n, double temperature, double* out) {
 
 template <class T>
 double cross_entropy(const T* logits, const int32_t* labels, int64_t rows, int64_t classes, double weight, T* grad) {
-    std::vector<double> z(static_cast<size_t>(classes)), lp(static_cast<size_t>(classes));
-    double total = 0;
-    for (int64_t r = 0; r < rows; ++r) {
+    int64_t counted = 0;
+    for (int64_t r = 0; r < rows; ++r) counted += labels[r] >= 0;
+    if (counted == 0) return 0;
+    // Rows are independent: one task each, their losses summed in row order after.
+    std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
+    each(rows, [&](int64_t r) {
+        const int32_t label = labels[r];
+        if (label < 0) return;  // a position that predicts nothing (a window's last token)
+        std::vector<double> z(static_cast<size_t>(classes)), lp(static_cast<size_t>(classes));
         for (int64_t c = 0; c < classes; ++c) z[size_t(c)] = double(logits[r * classes + c]);
         log_softmax(z.data(), classes, 1.0, lp.data());
-        const int32_t label = labels[r];
-        total -= lp[size_t(label)];
+        row_loss[size_t(r)] = -lp[size_t(label)];
         for (int64_t c = 0; c < classes; ++c)
-            grad[r * classes + c] += T(weight * (std::exp(lp[size_t(c)]) - (c == label ? 1.0 : 0.0)) / double(rows));
-    }
+            grad[r * classes + c] += T(weight * (std::exp(lp[size_t(c)]) - (c == label ? 1.0 : 0.0)) / double(counted));
+    });
+    double total = 0;
+    for (double v : row_loss) total += v;
     return total;
 }
 

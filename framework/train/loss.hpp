@@ -6,7 +6,8 @@
 
 namespace shrink::train {
 
-/// Softmax cross-entropy against integer labels.
+/// Softmax cross-entropy against integer labels. A row labelled -1 (a window's last token,
+/// which predicts nothing) takes no part, and the gradient divides by the rows that do.
 template <class T>
 double cross_entropy(const T* logits, const int32_t* labels, int64_t rows, int64_t classes, double weight, T* grad);
 

@@ -2,6 +2,7 @@
 
 #include "train/ops.hpp"
 #include "train/parallel.hpp"
+#include "train/sequence_ops.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -78,6 +79,8 @@ struct net<T>::impl {
         std::vector<T> col, xhat, inv_std, batch_mean, batch_var, running_mean, running_var;
         std::vector<int32_t> argmax;
         std::vector<T> quantized_input;  // a layer with input quantization reads this
+        std::vector<T> rms_inv;                 // rms_norm: 1 / rms of each row
+        ops::attention_state<T> attention;      // attention: rotated q, k and the softmax weights
         bool batch_stats_used = false;
     };
 
@@ -184,8 +187,6 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
         n.out = id_of(l.output);
         n.out_shape = shapes.at(l.output);
         n.op = l.kind();
-        if (n.op == op_kind::embedding || n.op == op_kind::rms_norm || n.op == op_kind::attention)
-            throw std::runtime_error("layer '" + l.name + "': training does not run '" + l.op + "' yet (language models: docs/language-models.md)");
         if (n.op == op_kind::conv) {
             if (l.win.group != 1) throw std::runtime_error("layer '" + l.name + "': training supports group 1 convolutions only");
             n.g = geometry(l, n.in_shapes[0], n.out_shape, &s.m.at(l.weight));
@@ -203,6 +204,8 @@ net<T>::net(const model& source, const net_options& options) : p_(std::make_uniq
         if (op_of(n.op).has(OP_MATRIX)) {
             n.weight = s.add_param(l.weight, true);
             n.bias = s.add_param(l.bias, false);
+        } else if (n.op == op_kind::embedding || n.op == op_kind::rms_norm) {
+            n.weight = s.add_param(l.weight, false);  // no weight decay on embeddings and norms
         } else if (n.op == op_kind::batchnorm) {
             n.weight = s.add_param(l.weight, false);
             n.bias = s.add_param(l.bias, false);
@@ -320,9 +323,20 @@ void net<T>::impl::forward_node(node& n, bool training) {
             ops::activation_forward(n.op, l.alpha, l.beta, x0.data(), rows * out_width, y.data());
             break;
         }
-        case op_kind::embedding:
-        case op_kind::rms_norm:
-        case op_kind::attention: break;  // refused when the net is built
+        case op_kind::embedding: {
+            const parameter<T>& table = params[size_t(n.weight)];
+            ops::embedding_forward(x0.data(), rows, table.read().data(), table.shape[0], out_width, y.data());
+            break;
+        }
+        case op_kind::rms_norm: {
+            ops::rms_norm_forward(x0.data(), rows, out_width, params[size_t(n.weight)].read().data(), l.alpha, y.data(), n.rms_inv);
+            break;
+        }
+        case op_kind::attention: {
+            ops::attention_forward(x0.data(), vals[size_t(n.in[1])].data(), vals[size_t(n.in[2])].data(), vals[size_t(n.in[3])].data(),
+                                   rows, l.attn, y.data(), n.attention);
+            break;
+        }
     }
 }
 
@@ -421,9 +435,21 @@ void net<T>::impl::backward_node(node& n) {
                                      rows * out_width, dx);
             break;
         }
-        case op_kind::embedding:
-        case op_kind::rms_norm:
-        case op_kind::attention: break;  // refused when the net is built
+        case op_kind::embedding: {
+            // The tokens are the model's input: no gradient flows to them.
+            ops::embedding_backward(dy.data(), x0.data(), rows, out_width, params[size_t(n.weight)].grad.data());
+            break;
+        }
+        case op_kind::rms_norm: {
+            parameter<T>& w = params[size_t(n.weight)];
+            ops::rms_norm_backward(dy.data(), x0.data(), rows, out_width, w.read().data(), n.rms_inv, dx, w.grad.data());
+            break;
+        }
+        case op_kind::attention: {
+            ops::attention_backward(dy.data(), vals[size_t(n.in[2])].data(), rows, l.attn, n.attention, dx,
+                                    grads[size_t(n.in[1])].data(), grads[size_t(n.in[2])].data());
+            break;
+        }
     }
     if (l.input_quantization) unquantize_grad(n, dq);
 }

@@ -150,13 +150,6 @@ TEST_CASE("every op of the table runs in the engine as in training, survives a f
             for (int64_t r = 0; r < rows; ++r) x[size_t(r * 2)] = float(r + 1), x[size_t(r * 2 + 1)] = float(r);
         const std::vector<float> got = engine(m).run(x.data(), rows);
         CHECK(got.size() == size_t(rows * engine(m).output_width()));
-        if (lm) {
-            // The attention model starts with an embedding, refused first.
-            const std::string first = op.kind == op_kind::attention ? "embedding" : op.name;
-            CHECK_THROWS_WITH(train::net<double>(m), Catch::Contains("training does not run '" + first + "' yet"));
-            CHECK_THROWS_WITH(onnx_import::export_onnx(m), Catch::Contains("ONNX export does not write '" + first + "' yet"));
-            continue;
-        }
         train::net<double> reference(m);
         const std::vector<double> xd(x.begin(), x.end());
         reference.forward(xd.data(), rows, false);
@@ -165,6 +158,12 @@ TEST_CASE("every op of the table runs in the engine as in training, survives a f
         double worst = 0;
         for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(double(got[i]) - want[i]) / (1 + std::abs(want[i])));
         CHECK(worst < 1e-5);
+        if (lm) {
+            // The attention model starts with an embedding, refused first.
+            const std::string first = op.kind == op_kind::attention ? "embedding" : op.name;
+            CHECK_THROWS_WITH(onnx_import::export_onnx(m), Catch::Contains("ONNX export does not write '" + first + "' yet"));
+            continue;
+        }
 
         // It exports as the ONNX op the table names (gelu: its formula, with Erf or Tanh).
         onnx::ModelProto proto;

@@ -2,6 +2,7 @@
 // held-out split measured by evaluator.perplexity exactly as `shrink perplexity` measures
 // it, perplexity budgets judged at run time, and text data that cannot fit the model
 // refused before anything runs.
+#include "hf/folder.hpp"
 #include "model/safetensors.hpp"
 #include "support.hpp"
 
@@ -138,4 +139,48 @@ TEST_CASE("text data that cannot fit the model is refused before anything runs",
     CHECK(r.code == 1);
     CHECK_FALSE(fs::exists(dir / "short" / "report.json"));
     CHECK(r.output.find("leaves none for evaluation (every tenth window): give more text or a shorter seq_len") != std::string::npos);
+}
+
+TEST_CASE("language models fine-tune, train quantization-aware and distil into a narrower decoder on text windows", "[text][train][cli]") {
+    test::temp_dir dir;
+    make_lm(dir);
+    test::write_text(dir / "r.yaml",
+                     lm_recipe(text_data + "  training: { dataset: text, path: text.txt, seq_len: 16 }\n",
+                               "  - { id: prune, use: pruner.magnitude, params: { sparsity: 0.5 } }\n"
+                               "  - { id: ppl-pruned, use: evaluator.perplexity }\n"
+                               "  - { id: tune, use: finetuner.standard, after: prune, params: { epochs: 8, learning_rate: 0.01 } }\n"
+                               "  - { id: ppl-tuned, use: evaluator.perplexity }\n"
+                               "  - { id: qat, use: quantizer.qat, after: [], params: { bits: 4, granularity: per_group, group_size: 16, "
+                               "epochs: 8, learning_rate: 0.01 } }\n"
+                               "  - { id: ppl-qat, use: evaluator.perplexity }\n"
+                               "  - { id: kd, use: distiller.kd, after: [], params: { width_scale: 0.5, epochs: 8, learning_rate: 0.01, "
+                               "distill_alpha: 0 } }\n"
+                               "  - { id: ppl-kd, use: evaluator.perplexity }\n"));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    const auto report = nlohmann::json::parse(test::read_text(dir / "run" / "report.json"));
+    std::map<std::string, double> ppl;
+    for (const auto& e : report["results"]) ppl[e["stage"].get<std::string>()] = e["value"].get<double>();
+    const double base = report["baseline"]["value"].get<double>();
+    // The text repeats, so training on its windows teaches what the held-out ones hold.
+    CHECK(ppl["ppl-tuned"] < 0.5 * ppl["ppl-pruned"]);
+    CHECK(ppl["ppl-qat"] < 0.5 * base);
+    const model tuned = load_model(dir / "run" / "models" / "tune.safetensors");
+    CHECK(tuned.at("model.layers.0.mlp.up_proj.weight").sparse());  // the mask held through training
+    const model qat = load_model(dir / "run" / "models" / "qat.safetensors");
+    CHECK(qat.at("model.layers.1.self_attn.q_proj.weight").quant->bits == 4);
+    // The student: each MLP at half its channels, trained on the windows; it exports as a
+    // folder whose config.json says so, and imports back.
+    CHECK(ppl["ppl-kd"] < 0.5 * base);
+    const model student = load_model(dir / "run" / "models" / "kd.safetensors");
+    CHECK(student.at("model.layers.0.mlp.up_proj.weight").shape == std::vector<int64_t>{24, 32});
+    CHECK(student.at("model.layers.0.mlp.down_proj.weight").shape == std::vector<int64_t>{32, 24});
+    CHECK(student.at("model.layers.0.self_attn.q_proj.weight").shape == std::vector<int64_t>{32, 32});
+    const auto exported = test::shrink_cli("export " + (dir / "run" / "models" / "kd.safetensors").string() + " --format hf --out " +
+                                           (dir / "student").string());
+    INFO(exported.output);
+    REQUIRE(exported.code == 0);
+    CHECK(test::read_text(dir / "student" / "config.json").find("\"intermediate_size\": 24") != std::string::npos);
+    CHECK(hf::import_folder(dir / "student").at("model.layers.1.mlp.gate_proj.weight").shape == std::vector<int64_t>{24, 32});
 }
