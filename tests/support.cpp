@@ -1,5 +1,8 @@
 #include "support.hpp"
 
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
 #include "cpu/engine.hpp"
 #include "hf/config.hpp"
 #include "model/safetensors.hpp"
@@ -7,6 +10,7 @@
 
 #include "util/random.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -215,6 +219,24 @@ text_decoder save_text_decoder(const std::filesystem::path& dir, const std::stri
     d.m.info["hf.config"] = hf::write_decoder_config(c);
     save_model(d.m, dir / "lm.safetensors");
     return d;
+}
+
+void check_memory_estimates(const std::filesystem::path& report_json) {
+    // A stage's measured figure is the process's peak by its end, which holds the stage's
+    // own peak: no plan may exceed it by more than 25%, and the highest plan is within 25%
+    // of the run's peak.
+    const auto report = nlohmann::json::parse(read_text(report_json));
+    double planned = 0, measured = 0;
+    for (const auto& s : report.at("stages")) {
+        const double p = s["predicted_peak_memory_bytes"].get<double>(), m = s["measured_peak_rss_bytes"].get<double>();
+        INFO("stage " << s["id"].get<std::string>() << ": planned " << p << " bytes, measured by its end " << m);
+        CHECK(p < 1.25 * m);
+        planned = std::max(planned, p);
+        measured = std::max(measured, m);
+    }
+    INFO("the plan's highest peak " << planned << " bytes, the run's " << measured);
+    CHECK(planned > 0.75 * measured);
+    CHECK(planned < 1.25 * measured);
 }
 
 }  // namespace shrink::test

@@ -41,6 +41,11 @@ cli_result shrink_cli(const std::string& args, const std::string& env = "");
 /// process is spawned without copying this one, so the figure is shrink's own).
 cli_result shrink_cli_peak(const std::string& args, uint64_t& peak_kb, const std::string& env = "");
 
+/// Checks a run's report.json: the plan's highest stage peak is within 25% of the run's
+/// peak resident memory, and no stage's plan exceeds what was measured by its end by
+/// more than 25%.
+void check_memory_estimates(const std::filesystem::path& report_json);
+
 /// Adds tensor `name` of `shape` with N(0, sd) values from `gen` to `m`; returns `name`.
 std::string add_random_tensor(model& m, rng& gen, const std::string& name, std::vector<int64_t> shape, double sd);
 

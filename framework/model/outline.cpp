@@ -1,5 +1,6 @@
 #include "model/outline.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -25,6 +26,18 @@ model_outline outline_of(const model& m) {
         return n;
     };
     for (const auto& [name, shape] : shapes) o.activation_floats += size_of(name);
+    std::map<std::string, size_t> last_reader;  // activation -> index of the last layer reading it
+    for (size_t i = 0; i < m.layers.size(); ++i)
+        for (const std::string& name : m.layers[i].inputs()) last_reader[name] = i;
+    int64_t live = shapes.count(m.input) ? size_of(m.input) : 0;
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+        const layer& l = m.layers[i];
+        if (shapes.count(l.output)) live += size_of(l.output);  // written while its inputs are still read
+        o.live_activation_floats = std::max(o.live_activation_floats, live);
+        const std::vector<std::string> inputs = l.inputs();
+        for (const std::string& name : std::set<std::string>(inputs.begin(), inputs.end()))
+            if (last_reader[name] == i && shapes.count(name)) live -= size_of(name);
+    }
     std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
     for (const layer& l : m.layers) {
         model_outline::layer_info info{l.name, l.op, 0, 0, size_of(l.input), {}};

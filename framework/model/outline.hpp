@@ -23,6 +23,9 @@ struct model_outline {
     std::vector<layer_info> layers;
     int64_t input_features = 0;
     int64_t activation_floats = 0;  // per sample, summed over the input and every layer's output
+    // Per sample, the most floats alive at once when layers run in order and each value is
+    // freed after its last reader: what a runtime that reuses dead buffers holds.
+    int64_t live_activation_floats = 0;
     uint64_t parameters = 0;
     uint64_t file_bytes = 0;
     uint64_t memory_bytes = 0;  // the model state in memory (payloads, scales, masks)

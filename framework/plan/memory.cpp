@@ -2,6 +2,11 @@
 // data and the process itself) against the memory limit.
 #include "plan/passes.hpp"
 
+#include "data/kjv.hpp"
+#include "hf/config.hpp"
+
+#include <algorithm>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <sys/resource.h>
@@ -15,15 +20,52 @@ void estimate_memory(plan& p, plan_inputs& in) {
     const size_t n = p.stages.size();
     const uint64_t state_bytes = std::max<uint64_t>(p.model.memory_bytes, p.model.parameters * 4);
     const uint64_t widths = uint64_t(p.model.activation_floats);
-    uint64_t inputs = 0, hessians = 0;
+    uint64_t inputs = 0, hessians = 0, attention_heads = 0;  // query heads of every attention layer
+    for (const auto& [key, value] : p.model.info)
+        if (key == "hf.config")
+            try {
+                const hf::decoder_config c = hf::parse_decoder_config(value, "hf.config");
+                attention_heads = uint64_t(c.heads * c.layers);
+            } catch (const std::exception&) {
+            }
     for (const auto& l : p.model.layers)
         if (has_matrix(l.op)) {
             inputs += uint64_t(l.input_size);
             hessians += uint64_t(l.in) * uint64_t(l.in) * 8;
         }
+    // A language model's samples are windows of seq_len tokens, a row each; a batch holds
+    // whole windows up to 1,024 tokens (run/split_feed.hpp).
+    const bool lm = p.model.vocab > 0;
+    auto rows_of = [](const data_source& d) { return d.is_text() ? uint64_t(d.seq_len) : uint64_t(1); };
+    auto batch_rows = [](const data_source& d) {
+        return d.is_text() ? uint64_t(std::max<int64_t>(1, 1024 / d.seq_len) * d.seq_len) : uint64_t(256);
+    };
     uint64_t data_bytes = 0;
-    for (const data_source* d : {&r.calibration, &r.evaluation})
-        if (d->present) data_bytes += (d->split == "train" ? 60000u : 10000u) * uint64_t(784 + 4 + 8);
+    std::error_code ec;
+    std::set<std::string> texts;  // sections reading the same text share its tokens
+    for (const data_source* d : {&r.calibration, &r.evaluation, &r.training}) {
+        if (!d->present) continue;
+        if (d->is_text()) {
+            if (!texts.insert(d->dataset + "|" + d->path).second) continue;
+            // While it is encoded, before the first stage: the text, its copy, its UTF-16
+            // form for the split regex (four times the text) and the growing token ids (4
+            // bytes each, twice while the vector grows). The report's measured peak is the
+            // process's so far, which holds that moment.
+            const uint64_t text = d->dataset == "kjv" ? kjv_text_bytes : uint64_t(std::filesystem::file_size(d->path, ec));
+            if (!ec) data_bytes += 4 * text + uint64_t(8 * double(text) / p.text_bytes_per_token);
+        } else if (d != &r.training) {
+            data_bytes += (d->split == "train" ? 60000u : 10000u) * uint64_t(784 + 4 + 8);
+        }
+    }
+    // The tokenizer in memory: its maps take about eight times tokenizer.json.
+    if (lm && !p.tokenizer.empty()) data_bytes += 8 * uint64_t(std::filesystem::file_size(p.tokenizer, ec));
+    // A batch's activations: a classifier's estimate keeps every activation of 256 samples
+    // (measured close for CNNs, whose blocked layouts and folded copies add up); a language
+    // model's engine reuses dead buffers, so the live peak counts, plus the logits the
+    // runner hands back.
+    const uint64_t forward_bytes =
+        lm ? batch_rows(r.evaluation.present ? r.evaluation : r.calibration) * uint64_t(p.model.live_activation_floats + p.model.vocab) * 4
+           : 256 * widths * 8;
     if (r.memory_limit) {
         p.memory_limit = *r.memory_limit;
         p.memory_limit_source = "limits.memory";
@@ -79,11 +121,33 @@ void estimate_memory(plan& p, plan_inputs& in) {
             res = 0;  // it replaces what the resource bits would add
         }
         if (res & SHRINK_RESOURCE_WEIGHT_COPY) add(p.model.parameters * 8, "weight copies");
-        if (res & SHRINK_RESOURCE_FORWARD) add(p.model.parameters * 4 + 256 * widths * 8, "decoded weights and a batch");
+        if (res & SHRINK_RESOURCE_FORWARD) add(p.model.parameters * 4 + forward_bytes, "decoded weights and a batch");
         if (res & SHRINK_RESOURCE_ACTIVATION_CACHE)
-            add((r.calibration.samples ? r.calibration.samples : 60000) * inputs * 4, "activation cache");
+            add((r.calibration.samples ? r.calibration.samples : 60000) * rows_of(r.calibration) * inputs * 4, "activation cache");
         if (res & SHRINK_RESOURCE_HESSIANS) add(hessians, "Hessians");
-        if (res & SHRINK_RESOURCE_TRAINING_STATE) add(p.model.parameters * 12, "training state");
+        if (res & SHRINK_RESOURCE_TRAINING_STATE) {
+            add(p.model.parameters * 12, "training state");
+            // Every activation of a batch and its gradient; attention's softmax weights.
+            uint64_t batch = 128;
+            for (const resolved_param& rp : st.params)
+                if (rp.name == "batch") batch = uint64_t(rp.int_value);
+            // A batch is at most the samples there are: for text, the nine windows in ten
+            // that training draws from (their count estimated from the text's bytes).
+            uint64_t samples = r.training.samples;
+            if (r.training.is_text()) {
+                const uint64_t text = r.training.dataset == "kjv" ? kjv_text_bytes : uint64_t(std::filesystem::file_size(r.training.path, ec));
+                const uint64_t windows = ec ? 0 : uint64_t(double(text) / p.text_bytes_per_token / double(r.training.seq_len) * 0.9) + 1;
+                if (windows && (!samples || windows < samples)) samples = windows;
+            }
+            if (samples) batch = std::min(batch, samples);
+            const uint64_t rows = batch * rows_of(r.training);
+            add(rows * widths * 8 + (r.training.is_text() ? rows * uint64_t(r.training.seq_len) * attention_heads * 4 : 0),
+                "a training batch's activations");
+            // A distiller runs the teacher on the same batch: its activations and its soft
+            // targets beside the logits.
+            if (st.kind == "distiller")
+                add(rows * widths * 4 + rows * uint64_t(std::max<int64_t>(p.model.vocab, 0)) * 8, "the teacher's batch");
+        }
         if (data_bytes) add(data_bytes, "data");
         add(process_bytes, "the process");
         st.peak_memory = states * state_bytes + extra;

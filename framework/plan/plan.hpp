@@ -72,6 +72,7 @@ struct plan {
     model_outline model;
     std::string model_sha256;
     std::string tokenizer;  // the tokenizer.json text data is encoded with; empty without text data
+    double text_bytes_per_token = 1;  // measured on a sample of the text data (memory estimates); 1 when unknown, the most a byte-level BPE makes
     std::vector<planned_stage> stages;  // recipe order
     std::vector<int> order;             // execution order (topological)
     std::vector<plan_path> paths;

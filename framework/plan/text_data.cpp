@@ -3,11 +3,46 @@
 // has no id past the model's embedding.
 #include "plan/passes.hpp"
 
+#include "data/kjv.hpp"
 #include "hf/config.hpp"
 #include "hf/folder.hpp"
 #include "text/tokenizer.hpp"
 
+#include <algorithm>
+#include <fstream>
+
 namespace shrink {
+
+namespace {
+
+/// Bytes of text per token on a sample of the recipe's first text source (Genesis 1-10,
+/// or a file's first 64 KiB up to its last line break), for the memory estimate; 1, the
+/// most tokens a byte-level BPE can make, when there is no sample to read. The run
+/// reports anything wrong with the text itself.
+double bytes_per_token(const text::tokenizer& tok, const recipe& r) {
+    for (const data_source* src : {&r.calibration, &r.evaluation, &r.training}) {
+        if (!src->present || !src->is_text()) continue;
+        try {
+            std::string sample;
+            if (src->dataset == "kjv") {
+                sample = kjv_sample();
+            } else {
+                std::ifstream f(src->path, std::ios::binary);
+                sample.resize(64 * 1024);
+                f.read(sample.data(), std::streamsize(sample.size()));
+                sample.resize(size_t(f.gcount()));
+                if (f.gcount() == 64 * 1024) sample.resize(sample.rfind('\n') == std::string::npos ? 0 : sample.rfind('\n') + 1);
+            }
+            const size_t tokens = tok.encode(sample).size();
+            return tokens ? std::max(1.0, double(sample.size()) / double(tokens)) : 1.0;
+        } catch (const std::exception&) {
+            return 1;
+        }
+    }
+    return 1;
+}
+
+}  // namespace
 
 void check_text_data(plan& p, plan_inputs& in) {
     const recipe& r = in.r;
@@ -51,6 +86,7 @@ void check_text_data(plan& p, plan_inputs& in) {
             diag.error(mark, "the tokenizer has " + std::to_string(tok.vocab_size()) + " token ids, the model's embedding " +
                                  std::to_string(p.model.vocab));
         p.tokenizer = std::filesystem::is_directory(where) ? (where / "tokenizer.json").string() : where.string();
+        p.text_bytes_per_token = bytes_per_token(tok, r);
     } catch (const std::exception& e) {
         diag.error(mark, std::string("cannot read the tokenizer: ") + e.what());
     }

@@ -80,4 +80,7 @@ TEST_CASE("pipelines/llm-quickstart.yaml runs on a language model folder", "[tra
         CHECK(e["extra"]["windows"] == windows);
         CHECK(e["extra"]["tokens"] == windows * 127);
     }
+    // The plan's peak memory per stage (text and tokenizer, batches of whole windows) is
+    // within 25% of what the run measured.
+    test::check_memory_estimates(dir / "run" / "report.json");
 }

@@ -166,6 +166,7 @@ TEST_CASE("language models fine-tune, train quantization-aware and distil into a
     // The text repeats, so training on its windows teaches what the held-out ones hold.
     CHECK(ppl["ppl-tuned"] < 0.5 * ppl["ppl-pruned"]);
     CHECK(ppl["ppl-qat"] < 0.5 * base);
+    test::check_memory_estimates(dir / "run" / "report.json");  // training batches, the teacher's among them
     const model tuned = load_model(dir / "run" / "models" / "tune.safetensors");
     CHECK(tuned.at("model.layers.0.mlp.up_proj.weight").sparse());  // the mask held through training
     const model qat = load_model(dir / "run" / "models" / "qat.safetensors");
