@@ -1,4 +1,5 @@
 #include "cpu/sequence.hpp"
+#include "backend/tokens.hpp"
 #include "cpu/threading.hpp"
 
 #include <algorithm>
@@ -11,13 +12,8 @@
 namespace shrink::cpu {
 
 void embedding_rows(const float* tokens, int64_t rows, const float* table, int64_t vocab, int64_t width, float* dst) {
-    for (int64_t r = 0; r < rows; ++r) {
-        const float id = tokens[r * 2];
-        if (!(id >= 0 && id < float(vocab)) || id != std::floor(id))
-            throw std::runtime_error("token id " + std::to_string(id) + " (row " + std::to_string(r) + ") is not in the vocabulary of " +
-                                     std::to_string(vocab));
-        std::memcpy(dst + r * width, table + int64_t(id) * width, size_t(width) * sizeof(float));
-    }
+    check_token_ids(tokens, rows, vocab);
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * width, table + int64_t(tokens[r * 2]) * width, size_t(width) * sizeof(float));
 }
 
 void rms_norm_rows(const float* src, int64_t rows, int64_t width, const float* weight, float eps, float* dst) {
@@ -80,15 +76,10 @@ void attend(const float* qr, const float* kr, const float* v, int64_t rows, cons
 void causal_attention(const float* q, const float* k, const float* v, const float* tokens, int64_t rows, const attention_spec& a,
                       float* dst) {
     const int64_t H = a.heads, KV = a.kv_heads, D = a.head_dim;
-    std::vector<int64_t> position(static_cast<size_t>(rows)), first(static_cast<size_t>(rows)), last(static_cast<size_t>(rows));
+    const std::vector<int64_t> position = token_positions(tokens, rows);
+    std::vector<int64_t> first(static_cast<size_t>(rows)), last(static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
-        const float p = tokens[r * 2 + 1];
-        const bool next = r > 0 && p == float(position[size_t(r - 1)] + 1);
-        if (p != 0 && !next)
-            throw std::runtime_error("token positions must count up from 0 in each window: row " + std::to_string(r) + " has position " +
-                                     std::to_string(p));
-        position[size_t(r)] = int64_t(p);
-        first[size_t(r)] = r - int64_t(p);
+        first[size_t(r)] = r - position[size_t(r)];
         last[size_t(r)] = r;
     }
     std::vector<float> qr(q, q + rows * H * D), kr(k, k + rows * KV * D);

@@ -25,6 +25,7 @@ __device__ __forceinline__ float apply(act f, float x) {
         case act::gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
         case act::gelu_tanh: return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
         case act::clip: return fminf(fmaxf(x, f.alpha), f.beta);
+        case act::silu: return x / (1.0f + expf(-x));
         default: return x;
     }
 }

@@ -10,7 +10,7 @@ namespace shrink::gpu {
 
 /// An activation as the kernels apply it (the model ops of cpu::activation).
 struct act {
-    enum kind : int32_t { none, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, clip } k = none;
+    enum kind : int32_t { none, relu, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, clip, silu } k = none;
     float alpha = 0, beta = 0;
 };
 

@@ -3,12 +3,16 @@
 // scales and zero points travel and are dequantized there; a sparse weight runs dense
 // with its pruned entries zero, as on the CPU. A conv is im2col plus one strided batched
 // product per group, written straight into NCHW; its bias, a batchnorm that follows it
-// and an activation after that run as one epilogue kernel, as do a linear's.
+// and an activation after that run as one epilogue kernel, as do a linear's. A decoder's
+// embedding, RMSNorm and attention (rotary, grouped-query, causal per window) are our
+// kernels (cuda/decoder_kernels.cu); its token input is checked on the host first.
 #include "cuda/cuda.hpp"
 #include "cuda/context.hpp"
+#include "cuda/decoder_kernels.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/math_libraries.hpp"
 #include "backend/fusion.hpp"
+#include "backend/tokens.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -36,6 +40,7 @@ gpu::act act_of(op_kind op, float alpha = 0, float beta = 0) {
         case op_kind::gelu: return {gpu::act::gelu, alpha, beta};
         case op_kind::gelu_tanh: return {gpu::act::gelu_tanh, alpha, beta};
         case op_kind::clip: return {gpu::act::clip, alpha, beta};
+        case op_kind::silu: return {gpu::act::silu, alpha, beta};
         default: return gpu::act{};  // no activation
     }
 }
@@ -76,9 +81,6 @@ class cuda_runner final : public runner {
         for (size_t i = 0; i < m.layers.size(); ++i) {
             const layer& l = m.layers[i];
             const op_kind op = l.kind();
-            if (op == op_kind::silu || op == op_kind::embedding || op == op_kind::rms_norm || op == op_kind::attention)
-                throw std::runtime_error("layer '" + l.name + "': the CUDA runtime does not run '" + l.op +
-                                         "' yet (language models run on the CPU: docs/language-models.md)");
             if (op_of(op).has(OP_SAME_FLOATS)) {  // flatten, reshape: a view
                 values_[l.output] = values_.at(l.input);
                 continue;
@@ -108,6 +110,12 @@ class cuda_runner final : public runner {
             } else if (op == op_kind::batchnorm) {
                 s.bn_scale = device_floats(c_, m.at(l.weight));
                 s.bn_shift = device_floats(c_, m.at(l.bias));
+            } else if (op == op_kind::embedding || op == op_kind::rms_norm) {
+                s.weight = device_floats(c_, m.at(l.weight));  // the table; the norm's scale
+                if (op == op_kind::embedding) vocab_ = m.at(l.weight).shape[0];
+            } else if (op == op_kind::attention) {
+                tokens_ = true;
+                rotated_floats_ = std::max(rotated_floats_, volume(s.in_shapes[0]) + volume(s.in_shapes[1]));
             }
             if (op_of(op).has(OP_BINARY) && std::max(s.in_shapes[0].size(), s.in_shapes[1].size()) > 4)
                 throw std::runtime_error("layer '" + l.name + "': the CUDA runtime broadcasts at most 4 dimensions per sample");
@@ -128,8 +136,13 @@ class cuda_runner final : public runner {
     std::vector<float> run(const float* input, int64_t rows, const layer_input_fn& on_layer_input) const override {
         gpu::check(cudaSetDevice(c_.ordinal()), "cudaSetDevice");
         if (rows <= 0) return {};
+        int64_t longest = 0;  // a window's most tokens
+        if (vocab_) check_token_ids(input, rows, vocab_);
+        if (tokens_)
+            for (int64_t p : token_positions(input, rows)) longest = std::max(longest, p + 1);
         reserve(rows);
         c_.upload(buffers_[0].data(), input, size_t(rows * value_floats_[0]) * sizeof(float));
+        longest_ = longest;
         for (const step& s : steps_) run_step(s, rows, on_layer_input);
         std::vector<float> out(size_t(rows * output_width_));
         c_.download(out.data(), buffers_[size_t(output_value_)].data(), out.size() * sizeof(float));
@@ -155,6 +168,7 @@ class cuda_runner final : public runner {
         for (int64_t floats : value_floats_) buffers_.emplace_back(c_, size_t(rows * floats));
         quantized_ = gpu::buffer<float>(c_, size_t(rows * *std::max_element(value_floats_.begin(), value_floats_.end())));
         col_ = gpu::buffer<float>(c_, size_t(std::min(rows, col_chunk(rows)) * col_floats_));
+        rotated_ = gpu::buffer<float>(c_, size_t(rows * rotated_floats_));
         reserved_rows_ = rows;
     }
 
@@ -239,10 +253,10 @@ class cuda_runner final : public runner {
             case op_kind::conv:  // above
             case op_kind::flatten:
             case op_kind::reshape: return;  // views: no step
-            case op_kind::silu:
-            case op_kind::embedding:
-            case op_kind::rms_norm:
-            case op_kind::attention: return;  // refused when the runner is built
+            case op_kind::silu: gpu::activation(in, out, rows * in_size, act_of(op), stream); return;
+            case op_kind::embedding: gpu::embedding(in, rows, s.weight.data(), volume(s.out_shape), out, stream); return;
+            case op_kind::rms_norm: gpu::rms_norm(in, rows, in_size, s.weight.data(), l.alpha, out, stream); return;
+            case op_kind::attention: run_attention(s, rows, out); return;
         }
     }
 
@@ -280,6 +294,23 @@ class cuda_runner final : public runner {
         gpu::binary(a, buffers_[size_t(s.inputs[1])].data(), out, rows, dims, strides, volume(bs), code, c_.stream());
     }
 
+    // Rotates copies of q and k (the values stay as other layers read them), then attends.
+    void run_attention(const step& s, int64_t rows, float* out) const {
+        const attention_spec& a = s.l->attn;
+        const int64_t q_floats = rows * a.heads * a.head_dim, k_floats = rows * a.kv_heads * a.head_dim;
+        const float* tokens = buffers_[size_t(s.inputs[3])].data();
+        float* qr = rotated_.data();
+        float* kr = qr + q_floats;
+        cudaStream_t stream = c_.stream();
+        gpu::check(cudaMemcpyAsync(qr, buffers_[size_t(s.inputs[0])].data(), size_t(q_floats) * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                   "attention query copy");
+        gpu::check(cudaMemcpyAsync(kr, buffers_[size_t(s.inputs[1])].data(), size_t(k_floats) * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                   "attention key copy");
+        gpu::rotate_heads(qr, tokens, rows, a.heads, a.head_dim, a.rope_theta, stream);
+        gpu::rotate_heads(kr, tokens, rows, a.kv_heads, a.head_dim, a.rope_theta, stream);
+        gpu::attend(qr, kr, buffers_[size_t(s.inputs[2])].data(), tokens, rows, a.heads, a.kv_heads, a.head_dim, longest_, out, stream);
+    }
+
     void run_concat(const step& s, int64_t rows, float* out) const {
         const size_t axis = size_t(s.l->axis);
         const int64_t outer = rows * volume(s.out_shape, 0, axis), out_inner = volume(s.out_shape, axis);
@@ -301,9 +332,13 @@ class cuda_runner final : public runner {
     int output_value_ = 0;
     int64_t output_width_ = 0;
     int64_t col_floats_ = 0;             // the largest conv's im2col matrix, per sample
+    int64_t vocab_ = 0;                  // a decoder's embedding rows: its input's ids are checked
+    bool tokens_ = false;                // attention: the input's positions are checked
+    int64_t rotated_floats_ = 0;         // the widest attention's q and k, per token
+    mutable int64_t longest_ = 0;        // this batch's longest window
     mutable int64_t reserved_rows_ = 0;
     mutable std::vector<gpu::buffer<float>> buffers_;  // one per value
-    mutable gpu::buffer<float> quantized_, col_;
+    mutable gpu::buffer<float> quantized_, col_, rotated_;
 };
 
 }  // namespace

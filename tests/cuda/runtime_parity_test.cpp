@@ -179,3 +179,60 @@ TEST_CASE("the reference MLP and CNN classify the test set the same on the GPU",
         CHECK(std::abs(cpu_right - gpu_right) <= 2);
     }
 }
+
+namespace {
+
+/// Windows of token ids as the model's input: [id, position] a row, positions from 0 in
+/// each window.
+std::vector<float> windows_input(const std::vector<int64_t>& lengths, int64_t vocab, uint64_t seed) {
+    rng g(seed);
+    std::vector<float> tokens;
+    for (int64_t n : lengths)
+        for (int64_t t = 0; t < n; ++t) tokens.insert(tokens.end(), {float(g.below(uint64_t(vocab))), float(t)});
+    return tokens;
+}
+
+void check_decoder_parity(const model& m) {
+    const engine cpu(m);
+    const std::unique_ptr<runner> gpu = make_cuda_runner(m, 0);
+    CHECK(gpu->output_width() == cpu.output_width());
+    const int64_t vocab = m.at("model.embed_tokens.weight").shape[0];
+    // One token; windows of uneven lengths in one batch; a long window (scores past one
+    // block of threads).
+    for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{1}, {5, 17, 3}, {300}}) {
+        INFO("windows of " << lengths.size());
+        const std::vector<float> x = windows_input(lengths, vocab, uint64_t(lengths.size()));
+        const int64_t rows = int64_t(x.size() / 2);
+        check_outputs(cpu.run(x.data(), rows), gpu->run(x.data(), rows));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA runtime matches the CPU engine on decoders: embedding, RMSNorm, rotary grouped-query attention, SwiGLU",
+          "[cuda][runtime][decoder]") {
+    decoder_shape s = test::tiny_decoder_shape();
+    check_decoder_parity(test::random_decoder(s, 3));
+    s.tied = true, s.qkv_bias = true, s.kv_heads = 1, s.rope_theta = 1e6;  // Qwen 2's choices, one key/value head
+    model m = test::random_decoder(s, 4);
+    check_decoder_parity(m);
+    // Quantized and sparse projections decode on the device as in the MLPs.
+    tensor& q = m.at("model.layers.0.self_attn.q_proj.weight");
+    const quant_spec spec{4, false, 8};
+    const uint64_t scales = tensor::scale_count(q.shape, spec);
+    std::vector<int8_t> codes(q.element_count());
+    for (size_t i = 0; i < codes.size(); ++i) codes[i] = int8_t(int(i % 16) - 8);
+    q = make_quantized(q, spec, codes, std::vector<float>(scales, 0.02f), std::vector<int8_t>(scales, 1));
+    tensor& up = m.at("model.layers.1.mlp.up_proj.weight");
+    up.mask.assign(up.element_count(), 1);
+    for (size_t i = 0; i < up.mask.size(); i += 2) up.mask.write()[i] = 0, up.values.write()[i] = 0;
+    check_decoder_parity(m);
+}
+
+TEST_CASE("the CUDA runtime refuses a decoder's bad token input as the CPU does", "[cuda][runtime][decoder]") {
+    const model m = test::random_decoder(test::tiny_decoder_shape(), 5);
+    const std::unique_ptr<runner> gpu = make_cuda_runner(m, 0);
+    const std::vector<float> bad_id{0, 0, 37, 1}, bad_position{1, 0, 2, 2};
+    CHECK_THROWS_WITH(gpu->run(bad_id.data(), 2), Catch::Contains("token id 37") && Catch::Contains("is not in the vocabulary of 37"));
+    CHECK_THROWS_WITH(gpu->run(bad_position.data(), 2), Catch::Contains("token positions must count up from 0 in each window: row 1"));
+}

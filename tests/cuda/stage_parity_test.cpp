@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 using namespace shrink;
 using Catch::Matchers::Contains;
@@ -88,4 +89,29 @@ TEST_CASE("evaluator.accuracy on cuda measures the CPU's accuracy, and auto pick
     const auto nine = test::shrink_cli("plan " + (dir / "nine.yaml").string());
     CHECK(nine.code == 1);
     CHECK_THAT(nine.output, Contains("device 'cuda:9', but only"));
+}
+
+TEST_CASE("evaluator.perplexity on cuda measures the CPU's perplexity of a language model", "[cuda][run][decoder]") {
+    // A random decoder with a tokenizer trained on a short text (the device machine has no
+    // Debian packages: no KJV text there), RTN int4 in groups of 8 on every linear.
+    test::temp_dir dir;
+    const std::string corpus = "In the beginning God created the heaven and the earth. And the earth was without form, and void; "
+                               "and darkness was upon the face of the deep.\n";
+    test::save_text_decoder(dir.path(), corpus, 9);
+    std::string text;
+    for (int i = 0; i < 40; ++i) text += corpus;
+    test::write_text(dir / "text.txt", text);
+    std::map<std::string, double> ppl;
+    for (const std::string device : {"cpu", "cuda"}) {
+        test::write_text(dir / (device + ".yaml"), "version: 1\nname: t\nmodel: lm.safetensors\ndata:\n  tokenizer: .\n"
+                                                   "  evaluation: { dataset: text, path: text.txt, seq_len: 32 }\n"
+                                                   "device: " + device + "\nstages:\n"
+                                                   "  - { id: q, use: quantizer.rtn, params: { bits: 4, granularity: per_group, group_size: 8 } }\n"
+                                                   "  - { id: ppl, use: evaluator.perplexity }\n");
+        const auto r = test::shrink_cli("run " + (dir / (device + ".yaml")).string() + " -q --out " + (dir / device).string());
+        INFO(r.output);
+        REQUIRE(r.code == 0);
+        ppl[device] = result_of(json::parse(test::read_text(dir / device / "report.json")), "ppl", "perplexity");
+    }
+    CHECK(std::fabs(ppl["cuda"] / ppl["cpu"] - 1) < 1e-4);
 }
