@@ -54,6 +54,7 @@ int cmd_describe(const std::vector<std::string>& args) {
     std::cout << t.name << " — " << (t.doc ? t.doc : "") << "\n";
     std::cout << "plugin: " << h->plugin->name << " " << h->plugin->version << " (" << h->plugin->file << ")\n";
     std::cout << "devices:" << ((t.devices & SHRINK_DEVICE_CPU) ? " cpu" : "") << ((t.devices & SHRINK_DEVICE_CUDA) ? " cuda" : "") << "\n";
+    if (t.metrics) std::cout << "metrics: " << t.metrics << "\n";
     std::cout << "\nparams:\n";
     if (t.param_count == 0) std::cout << "  (none)\n";
     for (uint32_t i = 0; i < t.param_count; ++i) {

@@ -149,6 +149,20 @@ void resolve_stage(const stage_spec& s, const registry& plugins, const recipe& r
                                                          : out.invalidates_facts;
         set.insert(f.fact);
     }
+    // An evaluator that declares its metrics must report the one the recipe judges (or,
+    // without a budget, the one its report shows).
+    if (out.kind == "evaluator" && t.metrics) {
+        const std::vector<std::string> metrics = split(t.metrics, ',');
+        const std::string& metric = r.budget.metric;
+        std::string listed;
+        for (const std::string& m : metrics) listed.append(listed.empty() ? "" : ", ").append(m);
+        if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end())
+            diag.error(s.use_mark, where + "reports " + listed + ", not " + metric +
+                                       (r.budget.present ? ", the budget's metric (line " + std::to_string(r.budget.mark.line) + ")"
+                                                         : ", the metric the report shows without a budget") +
+                                       "; use an evaluator of " + metric + " or a budget on " + metrics.front());
+    }
+
     // A distiller learns from a teacher and a fine-tuner from data, whatever their plugins declare.
     if (out.kind == "distiller") out.requires_facts.insert("teacher");
     if (out.kind == "distiller" || out.kind == "finetuner") out.requires_facts.insert("training_data");

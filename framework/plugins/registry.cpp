@@ -80,6 +80,15 @@ void check_stage_type(const shrink_stage_type& t, const std::string& file) {
     for (uint32_t i = 0; i < t.fact_count; ++i)
         if (!t.facts[i].fact || t.facts[i].relation < SHRINK_FACT_REQUIRES || t.facts[i].relation > SHRINK_FACT_FORBIDS)
             fail("stage type '" + name + "' declares a malformed contract entry");
+    if (t.metrics) {
+        if (kind != "evaluator") fail("stage type '" + name + "' declares metrics, which only evaluators report");
+        const std::string metrics = t.metrics;
+        const bool names = !metrics.empty() && metrics.front() != ',' && metrics.back() != ',' && metrics.find(",,") == std::string::npos &&
+                           metrics.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_,") == std::string::npos;
+        if (!names)
+            fail("stage type '" + name + "' declares metrics '" + metrics +
+                 "': give names of lower-case letters, digits and '_', separated by commas");
+    }
     if (kind == "evaluator")
         for (uint32_t i = 0; i < t.fact_count; ++i)
             if (t.facts[i].relation == SHRINK_FACT_INVALIDATES ||

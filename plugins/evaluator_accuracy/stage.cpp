@@ -45,7 +45,8 @@ shrink::plugin make_plugin() {
            .expected_drop = {},
            .run = run,
            .resources = SHRINK_RESOURCE_FORWARD,
-           .time_class = SHRINK_TIME_DATA});
+           .time_class = SHRINK_TIME_DATA,
+           .metrics = {"accuracy"}});
     return p;
 }
 

@@ -57,6 +57,11 @@ TEST_CASE("an evaluator that declares it changes weights is refused at load", "[
                                                      "model ('weights_sparse'); evaluators never change weights"));
 }
 
+TEST_CASE("an evaluator whose declared metrics are not names is refused at load", "[registry]") {
+    CHECK_THAT(load_error("bad_metrics"), Contains("stage type 'evaluator.scores' declares metrics 'accuracy,Top 5': give names of "
+                                                   "lower-case letters, digits and '_', separated by commas"));
+}
+
 TEST_CASE("a file that is not a plugin is refused", "[registry]") {
     registry r;
     CHECK_THROWS_WITH(r.load_file(std::string(SHRINK_PLUGIN_DIR) + "/../../../CMakeCache.txt"), Contains("cannot load plugin"));

@@ -106,6 +106,12 @@ TEST_CASE("text data that cannot fit the model is refused before anything runs",
         CHECK(r.output.find(message) != std::string::npos);
     };
     const std::string ppl = "  - { id: ppl, use: evaluator.perplexity }\n";
+    // An evaluator must report the metric the recipe judges (the plugins declare theirs).
+    refused(lm_recipe(text_data, "  - { id: acc, use: evaluator.accuracy }\n", "budget: { metric: perplexity, max_increase: 0.05 }\n"),
+            "bad.yaml:10:21: error: stage 'acc' (evaluator.accuracy): reports accuracy, not perplexity, the budget's metric (line 8); "
+            "use an evaluator of perplexity or a budget on accuracy");
+    refused(lm_recipe(text_data, ppl + "  - { id: acc, use: evaluator.accuracy }\n"),
+            "stage 'ppl' (evaluator.perplexity): reports perplexity, not accuracy, the metric the report shows without a budget");
     refused(lm_recipe("  evaluation: { dataset: text, path: text.txt, seq_len: 16 }\n", ppl),
             "bad.yaml:3:8: error: text data needs a tokenizer, and the model file does not say which folder it came from");
     refused(lm_recipe("  tokenizer: .\n  evaluation: { dataset: text, path: text.txt, seq_len: 65 }\n", ppl),

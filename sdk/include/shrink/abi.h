@@ -410,6 +410,11 @@ typedef struct shrink_stage_type {
      *  NULL: the planner uses `resources`. */
     shrink_status (*memory_bytes)(const void* state, const shrink_params* params,
                                   const shrink_model_outline* model, uint64_t* bytes, shrink_error* error);
+
+    /** An evaluator's metrics, comma-separated ("perplexity"): the results a budget may judge
+     *  it by. The plan refuses an evaluator that does not report the recipe's metric.
+     *  NULL: not declared (a missing metric is then found when the evaluator runs). */
+    const char* metrics;
 } shrink_stage_type;
 
 #define SHRINK_RESOURCE_WEIGHT_COPY 1u      /* a float copy of the largest weight it works on */

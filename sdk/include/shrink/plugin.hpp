@@ -517,6 +517,8 @@ struct stage_type {
     /// Optional: bytes the stage holds at its peak beyond the model state, for these params
     /// and this model (abi.h, memory_bytes); set, it replaces the estimate `resources` implies.
     std::function<uint64_t(const shrink::params&, const shrink_model_outline&)> memory = {};
+    /// An evaluator's metrics (abi.h, metrics): the results a budget may judge it by.
+    std::vector<std::string> metrics = {};
 };
 
 /// A plugin: a name, a version and its stage types. Lives as long as the library.
@@ -527,7 +529,7 @@ class plugin {
     plugin(const plugin&) = delete;
 
     plugin& add(stage_type type) {
-        types_.push_back({std::move(type), {}, {}});
+        types_.push_back({std::move(type), {}, {}, {}});
         return *this;
     }
 
@@ -557,6 +559,9 @@ class plugin {
             t.resources = e.type.resources;
             t.time_class = e.type.time_class;
             t.memory_bytes = e.type.memory ? &memory_trampoline : nullptr;
+            e.c_metrics.clear();
+            for (const std::string& m : e.type.metrics) e.c_metrics += (e.c_metrics.empty() ? "" : ",") + m;
+            t.metrics = e.type.metrics.empty() ? nullptr : e.c_metrics.c_str();
             c_types_.push_back(t);
         }
         c_descriptor_ = {SHRINK_ABI_VERSION, sizeof(shrink_plugin_descriptor), name_.c_str(), version_.c_str(),
@@ -569,6 +574,7 @@ class plugin {
         stage_type type;
         std::vector<shrink_param_decl> c_params;
         std::vector<shrink_fact_decl> c_facts;
+        std::string c_metrics;
     };
 
     static shrink_status expected_drop_trampoline(const void* state, const shrink_params* raw, double* drop,
