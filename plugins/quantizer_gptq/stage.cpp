@@ -66,7 +66,7 @@ void run(shrink::stage_context& ctx) {
 double expected_drop(const shrink::params& p) {
     const gptq::options o = options_of(p);
     const double rtn = o.bits >= 8 ? 0.002 : o.bits == 4 ? (o.group_size ? 0.005 + 0.005 * double(o.group_size) / 128.0 : 0.03)
-                                   : o.bits == 3 ? 0.05 : 0.2;
+                                   : o.bits == 3 ? 0.08 : 0.3;  // quantizer.rtn's priors
     return 0.7 * rtn;
 }
 

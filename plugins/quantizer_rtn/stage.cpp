@@ -45,6 +45,8 @@ double weight_drop(const shrink::params& p) {
     double drop;
     if (o.bits == 8) {
         drop = o.gran == rtn::granularity::per_tensor ? 0.005 : 0.002;
+    } else if (o.bits < 4) {
+        drop = o.bits == 3 ? 0.08 : 0.3;
     } else {
         drop = o.gran == rtn::granularity::per_tensor    ? 0.08
                : o.gran == rtn::granularity::per_channel ? 0.03
@@ -106,7 +108,7 @@ void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::laye
         rtn::result r = quantize_on_cpu(m, l, o);
 #endif
         shrink::quantized q;
-        q.bits = o.bits;
+        q.bits = o.bits <= 4 ? 4 : 8;  // 3- and 2-bit grids in the 4-bit container (no packed 3/2-bit encoding yet)
         q.symmetric = o.symmetric;
         q.group_size = r.group_size;
         q.values = std::move(r.q);
@@ -164,7 +166,7 @@ double expected_drop(const shrink::params& p) {
 }
 
 std::vector<shrink::param> weight_params() {
-    return {shrink::param::choice("bits", "8", "8|4", "bits per weight"),
+    return {shrink::param::choice("bits", "8", "8|4|3|2", "bits per weight (3 and 2 stored in the 4-bit container)"),
             shrink::param::choice("scheme", "symmetric", "symmetric|asymmetric",
                                   "symmetric (zero point 0) or asymmetric (min/max with a zero point)"),
             shrink::param::choice("granularity", "per_channel", "per_tensor|per_channel|per_group",

@@ -145,13 +145,36 @@ TEST_CASE("a recipe runs calibrator.hessian then quantizer.gptq; GPTQ without fr
                "  preprocess: { scale: 0.00392156862745098 }\nstages:\n" + stages;
     };
     test::write_text(dir / "r.yaml", recipe("  - { id: h, use: calibrator.hessian }\n"
-                                            "  - { id: g, use: quantizer.gptq, params: { bits: 4, group_size: 8 } }\n"));
+                                            "  - { id: g, use: quantizer.gptq, params: { bits: 4, group_size: 8 } }\n"
+                                            "  - { id: g3, use: quantizer.gptq, after: h, params: { bits: 3, group_size: 8 } }\n"
+                                            "  - { id: r3, use: quantizer.rtn, after: [], params: { bits: 3, scheme: asymmetric, "
+                                            "granularity: per_group, group_size: 8 } }\n"));
     const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string());
     INFO(r.output);
     REQUIRE(r.code == 0);
     const model q = load_model(dir / "run" / "models" / "g.safetensors");
     for (const layer& l : q.layers)
         if (l.op == "linear") CHECK(q.at(l.weight).quant);
+    // 3-bit grids in the 4-bit container: codes in [-4, 3], and the files verify.
+    for (const char* name : {"g3", "r3"}) {
+        const model three = load_model(dir / "run" / "models" / (std::string(name) + ".safetensors"));
+        for (const layer& l : three.layers) {
+            if (l.op != "linear") continue;
+            const tensor& t = three.at(l.weight);
+            REQUIRE(t.quant);
+            CHECK(t.quant->bits == 4);
+            const std::vector<float> back = t.decode();
+            const uint64_t groups = t.scales.size() / uint64_t(t.shape[0]);
+            for (uint64_t r = 0; r < uint64_t(t.shape[0]); ++r)
+                for (uint64_t c = 0; c < uint64_t(t.shape[1]); ++c) {
+                    const uint64_t k = r * groups + c / 8;
+                    const double code = back[r * uint64_t(t.shape[1]) + c] / t.scales[k] + t.zero_points[k];
+                    CHECK(code >= -4 - 1e-3);
+                    CHECK(code <= 3 + 1e-3);
+                }
+        }
+        CHECK(test::shrink_cli("verify " + (dir / "run" / "models" / (std::string(name) + ".safetensors")).string()).code == 0);
+    }
     test::write_text(dir / "stale.yaml", recipe("  - { id: h, use: calibrator.hessian }\n"
                                                 "  - { id: p, use: pruner.magnitude, params: { sparsity: 0.5 } }\n"
                                                 "  - { id: g, use: quantizer.gptq }\n"));

@@ -86,8 +86,8 @@ TEST_CASE("params are typed, ranged and defaulted from the plugin's declarations
     CHECK(find("scheme").text == "symmetric");
     CHECK(find("scheme").from_default);
 
-    CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, params: { bits: 3 } }\n"),
-               Contains("r.yaml:7:50: error: stage 'q' (quantizer.rtn): param 'bits' must be one of 8|4, got '3'"));
+    CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, params: { bits: 5 } }\n"),
+               Contains("r.yaml:7:50: error: stage 'q' (quantizer.rtn): param 'bits' must be one of 8|4|3|2, got '5'"));
     CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, params: { group_size: 4 } }\n"),
                Contains("param 'group_size' must be in [8, 4096], got 4"));
     CHECK_THAT(plan_error("stages:\n  - { id: q, use: quantizer.rtn, params: { group_size: 6.5 } }\n"),
