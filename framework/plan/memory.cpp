@@ -41,6 +41,12 @@ void estimate_memory(plan& p, plan_inputs& in) {
         return d.is_text() ? uint64_t(std::max<int64_t>(1, 1024 / d.seq_len) * d.seq_len) : uint64_t(256);
     };
     uint64_t data_bytes = 0;
+    // Bytes of a text section's text; 0 when its file cannot be read (the run says why).
+    auto text_bytes = [](const data_source& d) {
+        std::error_code ec;
+        const uint64_t size = d.dataset == "kjv" ? kjv_text_bytes : uint64_t(std::filesystem::file_size(d.path, ec));
+        return ec ? uint64_t(0) : size;
+    };
     std::error_code ec;
     std::set<std::string> texts;  // sections reading the same text share its tokens
     for (const data_source* d : {&r.calibration, &r.evaluation, &r.training}) {
@@ -51,8 +57,8 @@ void estimate_memory(plan& p, plan_inputs& in) {
             // form for the split regex (four times the text) and the growing token ids (4
             // bytes each, twice while the vector grows). The report's measured peak is the
             // process's so far, which holds that moment.
-            const uint64_t text = d->dataset == "kjv" ? kjv_text_bytes : uint64_t(std::filesystem::file_size(d->path, ec));
-            if (!ec) data_bytes += 4 * text + uint64_t(8 * double(text) / p.text_bytes_per_token);
+            const uint64_t text = text_bytes(*d);
+            data_bytes += 4 * text + uint64_t(8 * double(text) / p.text_bytes_per_token);
         } else if (d != &r.training) {
             data_bytes += (d->split == "train" ? 60000u : 10000u) * uint64_t(784 + 4 + 8);
         }
@@ -135,8 +141,8 @@ void estimate_memory(plan& p, plan_inputs& in) {
             // that training draws from (their count estimated from the text's bytes).
             uint64_t samples = r.training.samples;
             if (r.training.is_text()) {
-                const uint64_t text = r.training.dataset == "kjv" ? kjv_text_bytes : uint64_t(std::filesystem::file_size(r.training.path, ec));
-                const uint64_t windows = ec ? 0 : uint64_t(double(text) / p.text_bytes_per_token / double(r.training.seq_len) * 0.9) + 1;
+                const uint64_t text = text_bytes(r.training);
+                const uint64_t windows = text ? uint64_t(double(text) / p.text_bytes_per_token / double(r.training.seq_len) * 0.9) + 1 : 0;
                 if (windows && (!samples || windows < samples)) samples = windows;
             }
             if (samples) batch = std::min(batch, samples);
