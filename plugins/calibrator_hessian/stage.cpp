@@ -1,35 +1,16 @@
 // calibrator.hessian: each linear layer's input second moments X^T X over the calibration
 // samples (float64, in x in, summed over every row: a token of a language model, an image
-// of a classifier), stored as the artifact "hessian" with the row count as "samples"
+// of a classifier; each batch's product in float on sgemm, summed in double:
+// hessian_kernel.hpp), stored as the artifact "hessian" with the row count as "samples"
 // (i64): the fact "hessians", which quantizer.gptq reads. All layers' matrices are held
 // until the pass ends (the planner counts them: SHRINK_RESOURCE_HESSIANS).
-#include <shrink/plugin.hpp>
+#include "hessian_kernel.hpp"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
+#include <shrink/plugin.hpp>
 
 #include <map>
 
 namespace {
-
-/// h += X^T X for a batch of `rows` rows of `cols` floats: X transposed to columns of
-/// doubles, then each (i, j >= i) one contiguous dot product; each thread owns rows of h.
-void accumulate(std::vector<double>& h, const float* x, uint64_t rows, uint64_t cols) {
-    std::vector<double> t(cols * rows);
-    for (uint64_t r = 0; r < rows; ++r)
-        for (uint64_t c = 0; c < cols; ++c) t[c * rows + r] = double(x[r * cols + c]);
-    tbb::parallel_for(tbb::blocked_range<uint64_t>(0, cols), [&](const tbb::blocked_range<uint64_t>& range) {
-        for (uint64_t i = range.begin(); i != range.end(); ++i) {
-            const double* a = t.data() + i * rows;
-            for (uint64_t j = i; j < cols; ++j) {
-                const double* b = t.data() + j * rows;
-                double s = 0;
-                for (uint64_t r = 0; r < rows; ++r) s += a[r] * b[r];
-                h[i * cols + j] += s;
-            }
-        }
-    });
-}
 
 void run(shrink::stage_context& ctx) {
     std::map<std::string, std::vector<double>> h;
@@ -46,15 +27,13 @@ void run(shrink::stage_context& ctx) {
         std::vector<double>& m = h[e.layer];
         width[e.layer] = e.cols;
         m.resize(e.cols * e.cols);
-        accumulate(m, e.data, e.rows, e.cols);
+        hessian::accumulate_lower(m, e.data, e.rows, e.cols);
     });
     double trace = 0;
     for (auto& [layer, m] : h) {
         const uint64_t d = width[layer];
-        for (uint64_t i = 0; i < d; ++i) {
-            trace += m[i * d + i];
-            for (uint64_t j = 0; j < i; ++j) m[i * d + j] = m[j * d + i];  // the lower half from the upper
-        }
+        hessian::mirror(m, d);
+        for (uint64_t i = 0; i < d; ++i) trace += m[i * d + i];
         ctx.model().put_artifact(layer, "hessian", m, {d, d});
         ctx.model().put_artifact<int64_t>(layer, "samples", {samples});
     }

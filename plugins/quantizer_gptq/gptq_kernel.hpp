@@ -37,15 +37,15 @@ struct result {
 };
 
 /// w: row-major [rows, cols]; h: [cols, cols], X^T X of the layer's inputs (any positive
-/// multiple). Rows run in parallel (TBB): each row's updates depend only on H, so the
-/// result is the same on any thread count. Throws std::runtime_error when H stays
+/// multiple). Float32 throughout, the products on oneDNN's sgemm (plugins/linalg); rows in
+/// parallel chunks: the result is the same on any thread count. Throws std::runtime_error when H stays
 /// indefinite after damping was raised six times.
-result quantize(const float* w, uint64_t rows, uint64_t cols, std::vector<double> h, const options& o);
+result quantize(const float* w, uint64_t rows, uint64_t cols, const std::vector<double>& h, const options& o);
 
 /// The update as the OBS derivation states it, for tests: column by column in double,
 /// with the inverse Hessian itself, each quantized column's row and column removed from it
 /// (H^-1 <- H^-1 - H^-1[:, i] H^-1[i, :] / H^-1[i, i]). No blocks, no Cholesky factor.
-result quantize_reference(const float* w, uint64_t rows, uint64_t cols, std::vector<double> h, const options& o);
+result quantize_reference(const float* w, uint64_t rows, uint64_t cols, const std::vector<double>& h, const options& o);
 
 /// Dequantized weights of a result, row-major [rows, cols].
 std::vector<float> dequantize(const result& r, uint64_t rows, uint64_t cols);

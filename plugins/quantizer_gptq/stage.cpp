@@ -39,10 +39,10 @@ void run(shrink::stage_context& ctx) {
                                        std::to_string(o.group_size));
         if (!m.find_artifact(l.name, "hessian"))
             throw shrink::plugin_error("layer '" + l.name + "' has no Hessian; run calibrator.hessian before quantizer.gptq");
-        std::vector<double> h = m.read_artifact<double>(l.name, "hessian");
+        const std::vector<double> h = m.read_artifact<double>(l.name, "hessian");
         const std::vector<float> w = m.read(l.weight);
         ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));
-        gptq::result r = gptq::quantize(w.data(), rows, cols, std::move(h), o);
+        gptq::result r = gptq::quantize(w.data(), rows, cols, h, o);
         if (r.damp_raised)
             ctx.log("layer '" + l.name + "': the Hessian needed damping " + std::to_string(r.damp) + " of its mean diagonal for Cholesky");
         raised += r.damp_raised > 0;
@@ -90,9 +90,11 @@ shrink::plugin make_plugin() {
            .run = run,
            .resources = SHRINK_RESOURCE_WEIGHT_COPY,
            .time_class = SHRINK_TIME_SOLVE,
-           // A layer at a time: its weight in double, and H, H^-1 and its Cholesky factors.
+           // A layer at a time: its weight as read and as updated (float), its codes twice, a
+           // superblock's errors (at most 512 columns: no more floats than the weight has);
+           // H (double) and U (float).
            .memory = [](const shrink::params&, const shrink_model_outline& m) {
-               return m.largest_weight * 12 + m.widest_input * m.widest_input * 8 * 4;
+               return m.largest_weight * 14 + m.widest_input * m.widest_input * 12;
            }});
     return p;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # scripts/check-layers refuses what it must: an include that runs up a layer, one into no
-# layer, a cycle in the declared uses, and a plugin that includes the host. Each case is a
+# layer, a cycle in the declared uses, a plugin that includes the host or another plugin's
+# files (a shared kernel library's are fine). Each case is a
 # tiny tree in a temporary directory; a clean tree passes.
 set -eu
 check="$1/scripts/check-layers"
@@ -44,6 +45,19 @@ expect cycle "the layers' uses form a cycle"
 tree plugin
 echo '#include "model/model.hpp"' >> "$t/plugin/plugins/p/stage.cpp"
 expect plugin "plugins/p/stage.cpp:3: a plugin includes \"model/model.hpp\", outside its own folder"
+
+tree shared  # a kernel library several plugins link (a folder that declares no plugin)
+mkdir -p "$t/shared/plugins/lib" && echo 'add_library(lib STATIC k.cpp)' > "$t/shared/plugins/lib/CMakeLists.txt"
+: > "$t/shared/plugins/lib/k.hpp"
+echo '#include "k.hpp"' >> "$t/shared/plugins/p/stage.cpp"
+python3 "$check" --layers "$t/shared/layers.txt" --root "$t/shared" || { echo "FAIL: a shared kernel library's header was refused"; exit 1; }
+echo "ok: shared"
+
+tree sibling  # but not another plugin's files
+mkdir -p "$t/sibling/plugins/q" && echo 'shrink_first_party_plugin(q stage.cpp)' > "$t/sibling/plugins/q/CMakeLists.txt"
+: > "$t/sibling/plugins/q/qk.hpp"
+echo '#include "qk.hpp"' >> "$t/sibling/plugins/p/stage.cpp"
+expect sibling "plugins/p/stage.cpp:3: a plugin includes \"qk.hpp\", outside its own folder"
 
 tree undeclared
 mkdir -p "$t/undeclared/framework/extra" && echo '' > "$t/undeclared/framework/extra/c.cpp"

@@ -2,12 +2,13 @@
 // layers: the blocked update with the Cholesky factor equal to the OBS update column by
 // column in double; its output error below round-to-nearest's on correlated inputs (with
 // H = I it is round-to-nearest); the same bytes on 1 and 2 threads; dead inputs, damping.
+#include "cpu/threading.hpp"
 #include "gptq_kernel.hpp"
+#include "hessian_kernel.hpp"
 #include "model/safetensors.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
-#include <tbb/global_control.h>
 
 #include <cmath>
 
@@ -107,20 +108,31 @@ TEST_CASE("GPTQ's output error is below round-to-nearest's on correlated inputs;
 }
 
 TEST_CASE("GPTQ gives the same bytes on 1 and 2 threads, zeroes dead inputs and raises damping when it must", "[gptq]") {
+    // Wide enough for the blocked Cholesky's products to have a long inner dimension (on
+    // which oneDNN splits work across threads), the Hessian from calibrator.hessian's sum.
+    const uint64_t rows = 256, cols = 1536, n = 2048;
+    layer_data big = correlated(rows, cols, 0, 4);
+    rng g(5);
+    std::vector<float> x(n * cols);
+    for (float& v : x) v = float(g.normal());
+    for (uint64_t s = 0; s < n; ++s)
+        for (uint64_t c = 1; c < cols; ++c) x[s * cols + c] += 0.8f * x[s * cols + c - 1];  // neighbours correlate
+    hessian::accumulate_lower(big.h, x.data(), n, cols);
+    hessian::mirror(big.h, cols);
+    for (const gptq::options o : {gptq::options{4, false, 128, false, 0.01, 128}, gptq::options{3, true, 64, true, 0.01, 96}}) {
+        gptq::result one, two;
+        cpu::set_thread_count(1);
+        one = gptq::quantize(big.w.data(), rows, cols, big.h, o);
+        cpu::set_thread_count(2);
+        two = gptq::quantize(big.w.data(), rows, cols, big.h, o);
+        cpu::set_thread_count(0);
+        INFO("act_order " << o.act_order);
+        CHECK(one.q == two.q);
+        CHECK(one.scales == two.scales);
+        CHECK(one.zero_points == two.zero_points);
+    }
     layer_data d = correlated(40, 48, 300, 3);
     const gptq::options o{4, false, 16, true, 0.01, 16};
-    gptq::result one, two;
-    {
-        tbb::global_control c(tbb::global_control::max_allowed_parallelism, 1);
-        one = gptq::quantize(d.w.data(), d.rows, d.cols, d.h, o);
-    }
-    {
-        tbb::global_control c(tbb::global_control::max_allowed_parallelism, 2);
-        two = gptq::quantize(d.w.data(), d.rows, d.cols, d.h, o);
-    }
-    CHECK(one.q == two.q);
-    CHECK(one.scales == two.scales);
-    CHECK(one.zero_points == two.zero_points);
     // An input that was always 0 (its diagonal 0): its weights quantize to 0.
     for (uint64_t j = 0; j < d.cols; ++j) d.h[5 * d.cols + j] = d.h[j * d.cols + 5] = 0;
     const gptq::result dead = gptq::quantize(d.w.data(), d.rows, d.cols, d.h, o);
