@@ -41,7 +41,7 @@ void run(shrink::stage_context& ctx) {
             throw shrink::plugin_error("layer '" + l.name + "' has no Hessian; run calibrator.hessian before quantizer.gptq");
         const std::vector<double> h = m.read_artifact<double>(l.name, "hessian");
         const std::vector<float> w = m.read(l.weight);
-        ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));
+        ctx.progress(("layers: " + l.name).c_str(), uint64_t(done), uint64_t(layers.size()));
         gptq::result r = gptq::quantize(w.data(), rows, cols, h, o);
         if (r.damp_raised)
             ctx.log("layer '" + l.name + "': the Hessian needed damping " + std::to_string(r.damp) + " of its mean diagonal for Cholesky");
@@ -56,6 +56,7 @@ void run(shrink::stage_context& ctx) {
         m.write(l.weight, q);
         ++done;
     }
+    ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));
     ctx.result("layers_quantized", double(done));
     ctx.result("layers_damping_raised", double(raised));
     ctx.log("quantized " + std::to_string(done) + " linear layers with GPTQ to " + std::to_string(o.bits) + " bits" +
