@@ -11,6 +11,8 @@
 //   build/bin/bench_gptq [repetitions]
 #include "gptq_kernel.hpp"
 #include "hessian_kernel.hpp"
+#include "timing.hpp"
+#include "util/machine.hpp"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -21,7 +23,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <random>
@@ -38,22 +39,9 @@ double seconds(const std::function<void()>& f) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-double best_seconds(int reps, const std::function<void()>& f) {
-    double best = 1e30;
-    for (int i = 0; i < reps; ++i) best = std::min(best, seconds(f));
-    return best;
-}
-
 std::unique_ptr<tbb::global_control> threads(int count) {
     omp_set_num_threads(count);
     return std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, size_t(count));
-}
-
-std::string cpu() {
-    std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown";
 }
 
 void sgemm(char ta, char tb, uint64_t m, uint64_t nn, uint64_t k, const float* a, uint64_t lda, const float* b, uint64_t ldb, float* c) {
@@ -91,7 +79,7 @@ int main(int argc, char** argv) {
         }
     }
     std::printf("GPTQ on a %llux%llu layer with %llu calibration tokens; CPU: %s; best of %d\n", (unsigned long long)n,
-                (unsigned long long)n, (unsigned long long)tokens, cpu().c_str(), reps);
+                (unsigned long long)n, (unsigned long long)tokens, shrink::cpu_model().c_str(), reps);
 
     auto two = threads(2);
     std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);

@@ -4,6 +4,7 @@
 //
 //   build/bin/bench_rtn [repetitions]
 #include "rtn_kernel.hpp"
+#include "timing.hpp"
 
 #include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
@@ -17,20 +18,6 @@
 #include <functional>
 #include <random>
 #include <vector>
-
-namespace {
-
-double best_seconds(int reps, const std::function<void()>& f) {
-    double best = 1e30;
-    for (int i = 0; i < reps; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 7;

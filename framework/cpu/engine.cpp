@@ -77,7 +77,19 @@ struct engine::batch_plan {
     std::vector<std::vector<float>> scratch;  // per input position
 };
 
-engine::engine(const model& m) {
+namespace {
+
+/// A linear layer the integer matmul runs exactly as the float simulation rounds it: static
+/// 8-bit input quantization, symmetric int8 weights with one scale per output row (or one
+/// for all), no pruning mask.
+bool integer_linear(const layer& l, const tensor& w) {
+    return l.kind() == op_kind::linear && l.input_quantization && w.quant && w.quant->bits == 8 && w.quant->symmetric && !w.sparse() &&
+           (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
+}
+
+}  // namespace
+
+engine::engine(const model& m, bool integer_kernels) {
     m.validate();
     const auto shapes = m.activation_shapes();
     const fusion_rule fuse(m);
@@ -109,7 +121,12 @@ engine::engine(const model& m) {
             case op_kind::linear:
             case op_kind::conv: {
                 s.k = op == op_kind::linear ? kind::linear : kind::conv;
-                s.weight = floats_of(m.at(l.weight));
+                if (const tensor& w = m.at(l.weight); integer_kernels && integer_linear(l, w)) {
+                    s.codes = w.q;
+                    for (uint64_t r = 0; r < w.rows(); ++r) s.row_scales.push_back(w.scales[w.quant->group_size ? r : 0]);
+                } else {
+                    s.weight = floats_of(w);
+                }
                 const int64_t out_channels = m.at(l.weight).shape[0];
                 s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
                 if (s.k == kind::conv && next_is(op_kind::batchnorm)) {
@@ -253,6 +270,7 @@ std::vector<std::string> engine::step_summary() const {
     std::vector<std::string> out;
     for (const step& s : steps_) {
         std::string line = s.source->op;
+        if (s.integer()) line.append(" int8");
         for (const std::string& f : s.folded) line.append("+").append(f);
         out.push_back(s.source->name + ": " + line);
     }
@@ -302,6 +320,12 @@ engine::batch_plan& engine::plan_for(int64_t rows, bool plain, int part) const {
             case kind::linear: {
                 const bool relu = bool(s.post);
                 const int64_t n = s.out_size, k = s.in_size();
+                if (s.integer()) {
+                    const input_quant& iq = *l.input_quantization;
+                    unary = cpu::make_int8_linear_kernel(rows, n, k, s.codes.data(), s.row_scales.data(), {iq.scale, iq.zero_point},
+                                                         s.bias.data(), relu);
+                    break;
+                }
                 auto weight = std::make_shared<std::vector<float>>();
                 if (!order.empty()) {
                     weight->resize(s.weight.size());
@@ -491,9 +515,10 @@ void engine::run_part(batch_plan& plan, const float* input, int64_t rows, const 
             srcs.push_back(src);
         }
         if (s.k == kind::linear || s.k == kind::conv) {
-            if (const auto& iq = s.source->input_quantization) {
+            if (const auto& iq = s.source->input_quantization; iq && (!s.integer() || on_layer_input)) {
                 // Static activation quantization, simulated: the values become exactly
-                // what an 8-bit asymmetric input would carry.
+                // what an 8-bit asymmetric input would carry. The integer matmul quantizes
+                // its input itself; an observer still sees the simulated values.
                 quantized_input.assign(srcs[0], srcs[0] + rows * s.in_size());
                 for (float& x : quantized_input) {
                     const float q = std::clamp(std::nearbyint(x / iq->scale) + float(iq->zero_point), 0.0f, 255.0f);

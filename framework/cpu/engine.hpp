@@ -11,6 +11,7 @@
 #pragma once
 
 #include "cpu/eltwise.hpp"
+#include "cpu/int8_linear.hpp"
 #include "cpu/sequence.hpp"
 #include "model/model.hpp"
 #include "backend/runner.hpp"
@@ -27,8 +28,11 @@ namespace shrink {
 class engine : public runner {
   public:
 
-    /// `m` must outlive the engine: its steps refer to m's layers.
-    explicit engine(const model& m);
+    /// `m` must outlive the engine: its steps refer to m's layers. A linear layer with
+    /// static 8-bit input quantization and symmetric int8 weights, one scale per output row,
+    /// runs on oneDNN's integer matmul (cpu/int8_linear.hpp) unless `integer_kernels` is
+    /// false, when it is simulated in float (the reference for tests and benchmarks).
+    explicit engine(const model& m, bool integer_kernels = true);
     ~engine() override;
 
     /// Runs `rows` samples of input_features floats; returns rows x output width.
@@ -73,6 +77,11 @@ class engine : public runner {
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed
         int attention_index = -1;         // attention: which of the decoder's attention layers
+        // A W8A8 linear on the integer matmul: the weight's codes [out, in] and a scale per
+        // output row (its float `weight` is then left empty).
+        shared_array<int8_t> codes;
+        std::vector<float> row_scales;
+        bool integer() const { return !codes.empty(); }
     };
     struct batch_plan;  // kernels, layouts and buffers for one batch size
     batch_plan& plan_for(int64_t rows, bool plain, int part) const;

@@ -80,8 +80,8 @@ void add_scratchpad(const dnnl::primitive& p, std::unordered_map<int, dnnl::memo
     if (scratch.get_size() > 0) args.insert_or_assign(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, onednn().engine));
 }
 
-dnnl::memory reordered_weights(const dnnl::memory::desc& user, const float* data, const dnnl::memory::desc& wanted) {
-    dnnl::memory from(user, onednn().engine, const_cast<float*>(data)), to(wanted, onednn().engine);
+dnnl::memory reordered_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& wanted) {
+    dnnl::memory from(user, onednn().engine, const_cast<void*>(data)), to(wanted, onednn().engine);
     dnnl::reorder(from, to).execute(onednn_stream(), from, to);
     onednn_stream().wait();
     return to;

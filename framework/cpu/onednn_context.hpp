@@ -44,7 +44,7 @@ void add_scratchpad(const dnnl::primitive& p, std::unordered_map<int, dnnl::memo
 
 /// Weights for a primitive: `data` (in layout `user`) reordered once into the layout
 /// `wanted` that the primitive chose, in memory of their own.
-dnnl::memory reordered_weights(const dnnl::memory::desc& user, const float* data, const dnnl::memory::desc& wanted);
+dnnl::memory reordered_weights(const dnnl::memory::desc& user, const void* data, const dnnl::memory::desc& wanted);
 /// A copy of `md.get_size()` bytes from `data`, in memory of its own (biases, scales).
 dnnl::memory owned_copy(const dnnl::memory::desc& md, const float* data);
 

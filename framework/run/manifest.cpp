@@ -1,4 +1,5 @@
 #include "run/manifest.hpp"
+#include "util/machine.hpp"
 
 #include "cpu/matmul.hpp"
 #include "cpu/threading.hpp"
@@ -26,15 +27,6 @@ std::string utc_now(const char* format) {
     std::strftime(buf, sizeof buf, format, &tm);
     return buf;
 }
-
-namespace {
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown";
-}
-}  // namespace
 
 json start_manifest(const plan& p, const registry& plugins, const data_access& data, run_inputs& inputs) {
     const recipe& r = *p.source;
