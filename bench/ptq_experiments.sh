@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The post-training quantization experiments (issue 18), each recipe in one run on the
 # reference models (scripts/make-model makes them), the ledger and stage cache off so every
-# figure is measured here (docs/benchmarks.md, "Activation calibrators" and "GPTQ"):
+# figure is measured here (docs/benchmarks.md, "Activation calibrators", "GPTQ", "SmoothQuant"):
 #   bench/calibrators-lm.yaml, -cnn.yaml  W8A8 with the input ranges of calibrator.minmax,
 #                                         .percentile, .mse and .entropy
 #   bench/gptq-lm.yaml                    RTN against GPTQ at 4 bits, GPTQ at 3, groups of 128
-#   bench/ptq_experiments.sh [BUILD_DIR] [RECIPE...]   (default: all three)
+#   bench/smoothquant-lm.yaml             W8A8 with and without transform.smoothquant
+#   bench/ptq_experiments.sh [BUILD_DIR] [RECIPE...]   (default: all four)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 shift || true
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || recipes=("$root/bench/calibrators-lm.yaml" "$root/bench/calibrators-cnn.yaml" "$root/bench/gptq-lm.yaml")
+[ ${#recipes[@]} -gt 0 ] || recipes=("$root/bench/calibrators-lm.yaml" "$root/bench/calibrators-cnn.yaml" "$root/bench/gptq-lm.yaml"
+                                "$root/bench/smoothquant-lm.yaml")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for r in "${recipes[@]}"; do

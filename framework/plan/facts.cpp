@@ -13,6 +13,7 @@ const std::vector<fact_info>& fact_vocabulary() {
         {"metric", fact_scope::global, "a measured metric value (evaluators)"},
         {"activation_ranges", fact_scope::layer_and_downstream, "each layer's input min/max on calibration data"},
         {"hessians", fact_scope::layer_and_downstream, "each layer's input second moments X^T X"},
+        {"channel_magnitudes", fact_scope::layer_and_downstream, "each layer's per-input-channel max |x| and mean |x|"},
         {"weights_sparse", fact_scope::layer, "the layer's weights carry a pruning mask"},
         {"weights_quantized", fact_scope::layer, "the layer's weights are stored quantized"},
         {"weights_factorized", fact_scope::layer, "the layer was replaced by two factors"},

@@ -21,7 +21,7 @@ std::string stage_type_handle::kind() const {
 }
 
 const std::vector<std::string>& stage_kinds() {
-    static const std::vector<std::string> kinds{"calibrator", "quantizer", "pruner", "factorizer", "distiller", "finetuner", "evaluator"};
+    static const std::vector<std::string> kinds{"calibrator", "transform", "quantizer", "pruner", "factorizer", "distiller", "finetuner", "evaluator"};
     return kinds;
 }
 

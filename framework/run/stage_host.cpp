@@ -66,6 +66,7 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.artifact_find = &artifact_find;
     table_.artifact_read = &artifact_read;
     table_.token_bytes = &token_bytes;
+    table_.layer_io = &layer_io;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -103,6 +104,19 @@ shrink_status stage_host::layer_get(void* ctx, uint32_t index, shrink_layer_info
             info.in_features = w.cols();
         }
         *out = info;
+    });
+}
+
+shrink_status stage_host::layer_io(void* ctx, uint32_t index, const char** output, const char** inputs, uint32_t capacity,
+                                   uint32_t* count, shrink_error* error) {
+    return guarded(error, [&] {
+        const auto& layers = self(ctx).state_.net.layers;
+        if (index >= layers.size()) throw std::out_of_range("layer index " + std::to_string(index) + " out of range");
+        if (!output || !count || (capacity && !inputs)) throw std::invalid_argument("output, count or inputs is NULL");
+        const layer& l = layers[index];
+        *output = l.output.c_str();  // the layer's own strings: they live as long as the model state
+        *count = uint32_t(1 + l.more_inputs.size());
+        for (uint32_t i = 0; i < std::min(capacity, *count); ++i) inputs[i] = (i == 0 ? l.input : l.more_inputs[i - 1]).c_str();
     });
 }
 

@@ -58,6 +58,7 @@ class stage_host {
     static shrink_status artifact_find(void*, const char*, const char*, shrink_artifact_info*, int32_t*, shrink_error*);
     static shrink_status artifact_read(void*, const char*, const char*, uint64_t, uint64_t, void*, shrink_error*);
     static shrink_status token_bytes(void*, int32_t, uint32_t*, uint64_t, uint64_t*, shrink_error*);
+    static shrink_status layer_io(void*, uint32_t, const char**, const char**, uint32_t, uint32_t*, shrink_error*);
     void put_artifact(const char* layer_name, const char* key, int32_t dtype, const std::vector<uint64_t>& shape, const void* data);
     const artifact* find_artifact(const char* layer_name, const char* key) const;
     static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);

@@ -369,6 +369,14 @@ typedef struct shrink_host {
      *  not text. Bits per byte need it. */
     shrink_status (*token_bytes)(void* ctx, int32_t split, uint32_t* dst, uint64_t capacity, uint64_t* vocab,
                                  shrink_error* error);
+    /** Layer `index`'s place in the graph: the name of the value it writes into *output, and
+     *  of the values it reads into inputs (its main input first; binary ops, concat and
+     *  attention read more), at most `capacity` of them, their number into *count. A value
+     *  is the output of the one layer that writes it, or the model's input. The names stay
+     *  valid while the stage runs. A stage that folds a scale into the layer before another
+     *  (SmoothQuant, AWQ) finds it here. */
+    shrink_status (*layer_io)(void* ctx, uint32_t index, const char** output, const char** inputs, uint32_t capacity,
+                              uint32_t* count, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */
@@ -387,7 +395,7 @@ typedef struct shrink_model_outline {
 
 typedef struct shrink_stage_type {
     uint32_t struct_size;
-    const char* name; /* "<kind>.<name>", kind one of calibrator quantizer pruner factorizer distiller finetuner evaluator */
+    const char* name; /* "<kind>.<name>", kind one of calibrator transform quantizer pruner factorizer distiller finetuner evaluator */
     const char* doc;
     const shrink_param_decl* params;
     uint32_t param_count;

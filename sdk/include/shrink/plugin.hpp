@@ -113,6 +113,11 @@ struct layer {
     std::string bias;
     uint64_t in_features = 0;   // the weight read as out_features rows of in_features
     uint64_t out_features = 0;
+    // Its place in the graph (empty from a host older than shrink_host::layer_io): the
+    // value it writes and the values it reads, its main input first. A value is written by
+    // one layer, or is the model's input.
+    std::string output;
+    std::vector<std::string> inputs;
 
     /// Linear and conv layers: the ones with a weight matrix to compress. A conv's
     /// [out, in/group, kh, kw] weight reads as out rows of in/group*kh*kw.
@@ -168,7 +173,20 @@ class model {
             shrink_layer_info info{};
             call([&](shrink_error* e) { return host_->layer_get(host_->ctx, i, &info, e); });
             out.push_back({info.name, info.op, info.weight ? info.weight : "", info.bias ? info.bias : "",
-                           info.in_features, info.out_features});
+                           info.in_features, info.out_features, {}, {}});
+            if (offers(offsetof(shrink_host, layer_io)) && host_->layer_io) {
+                const char* output = nullptr;
+                const char* inputs[8] = {};
+                uint32_t count = 0;
+                call([&](shrink_error* e) { return host_->layer_io(host_->ctx, i, &output, inputs, 8, &count, e); });
+                std::vector<const char*> all(inputs, inputs + std::min<uint32_t>(count, 8));
+                if (count > 8) {  // a concat of many
+                    all.resize(count);
+                    call([&](shrink_error* e) { return host_->layer_io(host_->ctx, i, &output, all.data(), count, &count, e); });
+                }
+                out.back().output = output;
+                for (const char* in : all) out.back().inputs.emplace_back(in);
+            }
         }
         return out;
     }
