@@ -7,6 +7,12 @@
 // quantization); the gradient reaches the float weight unchanged (the straight-through
 // estimator). At the end the trained weights are quantized by the same RTN, so the stored
 // model computes what training saw.
+//
+// quantizer.awq: AWQ's activation-aware scales (awq.hpp) for each group of linear layers
+// whose input a scale can be folded into the layer before (an RMSNorm's weight, or the
+// rows of the linear feeding a product, as up_proj feeds down_proj through SwiGLU), then
+// the same RTN of every linear layer.
+#include "awq.hpp"
 #include "rtn_kernel.hpp"
 #ifdef SHRINK_RTN_CUDA
 #include "rtn_cuda.hpp"
@@ -17,6 +23,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <map>
 
 namespace {
 
@@ -157,6 +165,110 @@ void run_qat(shrink::stage_context& ctx) {
             " fake quantization for " + std::to_string(r.steps) + " steps, then quantized them");
 }
 
+/// A group of linear layers reading one value, and where a division of that value's
+/// channels folds: into `norm`'s weight, or into the rows (and bias) of linear `feeder`.
+struct awq_group {
+    std::vector<shrink::layer> members;
+    std::string norm;           // an RMSNorm's weight tensor, or empty
+    const shrink::layer* feeder = nullptr;
+};
+
+/// The groups AWQ can scale: the linear layers reading only an RMSNorm's output, and a
+/// linear reading a product one of whose factors is a linear read by nothing else.
+std::vector<awq_group> awq_groups(const std::vector<shrink::layer>& layers) {
+    if (!layers.empty() && layers.front().output.empty())
+        throw shrink::plugin_error("this host does not describe the graph (shrink_host::layer_io); quantizer.awq needs it");
+    std::map<std::string, std::vector<size_t>> readers;
+    std::map<std::string, size_t> writer;
+    for (size_t i = 0; i < layers.size(); ++i) {
+        writer[layers[i].output] = i;
+        for (const std::string& in : layers[i].inputs) readers[in].push_back(i);
+    }
+    auto only_linear_readers = [&](const std::string& value) {
+        const std::vector<size_t>& r = readers[value];
+        return !r.empty() && std::all_of(r.begin(), r.end(), [&](size_t i) { return layers[i].op == "linear" && layers[i].inputs.front() == value; });
+    };
+    std::vector<awq_group> out;
+    for (const shrink::layer& l : layers) {
+        if (l.op == "rms_norm" && !l.weight.empty() && only_linear_readers(l.output)) {
+            awq_group g;
+            for (size_t i : readers[l.output]) g.members.push_back(layers[i]);
+            g.norm = l.weight;
+            out.push_back(std::move(g));
+        }
+        if (l.op != "linear") continue;
+        const auto w = writer.find(l.inputs.front());
+        if (w == writer.end() || layers[w->second].op != "mul" || readers[l.inputs.front()].size() != 1) continue;
+        for (const std::string& factor : layers[w->second].inputs) {
+            const auto f = writer.find(factor);
+            if (f == writer.end() || layers[f->second].op != "linear" || readers[factor].size() != 1) continue;
+            out.push_back({{l}, "", &layers[f->second]});
+            break;
+        }
+    }
+    return out;
+}
+
+/// Every value of `tensor` times f(index), written back.
+void rescale(shrink::model& m, const std::string& tensor, const std::function<float(uint64_t)>& f) {
+    std::vector<float> v = m.read(tensor);
+    for (uint64_t i = 0; i < v.size(); ++i) v[i] *= f(i);
+    m.write(tensor, v);
+}
+
+void run_awq(shrink::stage_context& ctx) {
+    rtn::options o;
+    o.bits = std::stoi(ctx.params().choice("bits"));
+    o.symmetric = ctx.params().choice("scheme") == "symmetric";
+    o.group_size = uint64_t(ctx.params().integer("group_size"));
+    o.gran = o.group_size ? rtn::granularity::per_group : rtn::granularity::per_channel;
+    const int grid = int(ctx.params().integer("grid"));
+    shrink::model& m = ctx.model();
+    const std::vector<shrink::layer> layers = layers_to_quantize(ctx, "quantizer.awq");
+    const std::vector<shrink::layer> all = m.layers();
+    const std::vector<awq_group> groups = awq_groups(all);
+    uint64_t scaled = 0;
+    double ratios = 0;
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+        const awq_group& g = groups[gi];
+        const shrink::layer& first = g.members.front();
+        ctx.progress(("groups: " + first.name).c_str(), gi, groups.size());
+        const uint64_t d = first.in_features;
+        const std::vector<double> h = m.read_artifact<double>(first.name, "hessian");
+        const std::vector<float> mean = m.read_artifact<float>(first.name, "channel_mean_abs");
+        if (h.size() != d * d) throw shrink::plugin_error("layer '" + first.name + "' has no Hessian; run calibrator.hessian before quantizer.awq");
+        if (mean.size() != d)
+            throw shrink::plugin_error("layer '" + first.name + "' has no channel magnitudes; run calibrator.channels before quantizer.awq");
+        const std::vector<float> hf(h.begin(), h.end());
+        std::vector<std::vector<float>> weights;
+        std::vector<awq::member> members;
+        for (const shrink::layer& l : g.members) weights.push_back(m.read(l.weight));
+        for (size_t i = 0; i < weights.size(); ++i) members.push_back({weights[i].data(), g.members[i].out_features});
+        const awq::search_result r = awq::search(members, d, hf, mean, o, grid);
+        const std::vector<float>& s = r.scales;
+        for (const shrink::layer& l : g.members) rescale(m, l.weight, [&](uint64_t i) { return s[i % d]; });
+        if (!g.norm.empty()) {
+            rescale(m, g.norm, [&](uint64_t j) { return 1 / s[j]; });
+        } else {
+            const uint64_t in = g.feeder->in_features;  // its rows are the product's channels
+            rescale(m, g.feeder->weight, [&](uint64_t i) { return 1 / s[i / in]; });
+            if (!g.feeder->bias.empty()) rescale(m, g.feeder->bias, [&](uint64_t j) { return 1 / s[j]; });
+        }
+        ++scaled;
+        ratios += r.ratio;
+        char line[256];
+        std::snprintf(line, sizeof line, "%s%s: exponent %.2f, output error %.4g (%.4g with no scales)", first.name.c_str(),
+                      g.members.size() > 1 ? " and the layers beside it" : "", r.ratio, r.errors[size_t(r.best)], r.errors[0]);
+        ctx.log(line);
+    }
+    quantize_weights(ctx, layers, o);
+    ctx.result("groups_scaled", double(scaled));
+    ctx.result("mean_exponent", scaled ? ratios / double(scaled) : 0.0);
+    ctx.result("layers_quantized", double(layers.size()));
+    ctx.log("scaled " + std::to_string(scaled) + " groups of layers by their activations, then quantized " + std::to_string(layers.size()) +
+            " layers to int" + std::to_string(o.bits));
+}
+
 // Quantization-aware training recovers part of what rounding costs; half is a prior the
 // ledger replaces with measurements.
 double expected_drop_qat(const shrink::params& p) { return 0.5 * weight_drop(p); }
@@ -214,6 +326,26 @@ shrink::plugin make_plugin() {
            .run = run_qat,
            .resources = SHRINK_RESOURCE_TRAINING_STATE | SHRINK_RESOURCE_FORWARD,
            .time_class = SHRINK_TIME_TRAINING});
+    p.add({.name = "quantizer.awq",
+           .doc = "AWQ: per-input-channel scales from activation magnitudes, the exponent searched for the least output error "
+                  "(from the Hessian), folded into the norm or linear before; then RTN in groups",
+           .params = {shrink::param::choice("bits", "4", "8|4|3|2", "bits per weight (3 and 2 stored in the 4-bit container)"),
+                      shrink::param::choice("scheme", "asymmetric", "symmetric|asymmetric", "as quantizer.rtn's"),
+                      shrink::param::integer("group_size", 128, 0, 4096, "elements per scale; 0 = one per output channel"),
+                      shrink::param::integer("grid", 20, 1, 1000, "exponents tried: i / grid for i = 0..grid-1"),
+                      layers_param()},
+           .facts = {shrink::fact::requires_("hessians"), shrink::fact::requires_("channel_magnitudes"),
+                     shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_quantized"),
+                     shrink::fact::invalidates("activation_ranges")},
+           .devices = SHRINK_DEVICE_CPU,
+           .expected_drop = [](const shrink::params& p) {
+               rtn::options o;
+               o.bits = std::stoi(p.choice("bits"));
+               return 0.7 * (o.bits >= 8 ? 0.002 : o.bits == 4 ? 0.01 : o.bits == 3 ? 0.08 : 0.3);  // most of RTN's, as GPTQ's prior
+           },
+           .run = run_awq,
+           .resources = SHRINK_RESOURCE_WEIGHT_COPY,
+           .time_class = SHRINK_TIME_SOLVE});
     return p;
 }
 
