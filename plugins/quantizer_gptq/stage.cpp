@@ -27,8 +27,16 @@ void run(shrink::stage_context& ctx) {
     shrink::model& m = ctx.model();
     const std::vector<std::string> only = ctx.params().layers("layers");
     std::vector<shrink::layer> layers;
-    for (const shrink::layer& l : m.layers())
+    std::string convs;
+    for (const shrink::layer& l : m.layers()) {
         if (l.op == "linear" && (only.empty() || std::find(only.begin(), only.end(), l.name) != only.end())) layers.push_back(l);
+        if (l.op == "conv") convs += (convs.empty() ? "'" : ", '") + l.name + "'";
+    }
+    // The stage's scope without a layers param is every layer with a weight matrix, which
+    // the written model is checked against; convolutions have no Hessian of their patches.
+    if (only.empty() && !convs.empty())
+        throw shrink::plugin_error("quantizer.gptq quantizes linear layers only (calibrator.hessian records their inputs), and this model "
+                                   "has conv layers (" + convs + "): list the linear layers to quantize in params.layers");
     int done = 0, raised = 0;
     for (const shrink::layer& l : layers) {
         if (m.info(l.weight).encoding & SHRINK_ENCODING_QUANTIZED)

@@ -195,3 +195,21 @@ TEST_CASE("a recipe runs calibrator.hessian then quantizer.gptq; GPTQ without fr
     CHECK(stale.code == 1);
     CHECK(stale.output.find("requires 'hessians'") != std::string::npos);
 }
+
+TEST_CASE("quantizer.gptq on a model with convolutions asks for its linear layers by name", "[gptq][cli]") {
+    test::temp_dir dir;
+    save_model(test::tiny_cnn(4, 28), dir / "cnn.safetensors");
+    auto recipe = [](const std::string& gptq) {
+        return "version: 1\nname: t\nseed: 1\nmodel: cnn.safetensors\ndata:\n  calibration: { dataset: fashion-mnist, split: train, samples: 64 }\n"
+               "  preprocess: { scale: 0.00392156862745098 }\nstages:\n  - { id: h, use: calibrator.hessian }\n" + gptq;
+    };
+    test::write_text(dir / "all.yaml", recipe("  - { id: g, use: quantizer.gptq, params: { group_size: 0 } }\n"));
+    const auto all = test::shrink_cli("run " + (dir / "all.yaml").string() + " --out " + (dir / "all").string());
+    INFO(all.output);
+    CHECK(all.code == 3);  // at once, not after a model that fails its check
+    CHECK(all.output.find("has conv layers ('conv1', 'conv2'): list the linear layers to quantize in params.layers") != std::string::npos);
+    test::write_text(dir / "fc.yaml", recipe("  - { id: g, use: quantizer.gptq, params: { group_size: 0, layers: [fc1] } }\n"));
+    const auto fc = test::shrink_cli("run " + (dir / "fc.yaml").string() + " --out " + (dir / "fc").string());
+    INFO(fc.output);
+    CHECK(fc.code == 0);
+}
