@@ -31,9 +31,11 @@ struct int8_linear : kernel::impl {
         dst.set_data_handle(to);
         primitive.execute(onednn_stream(), args);
         onednn_stream().wait();
+        const float* b = bias.data();
+#pragma omp parallel for schedule(static) if (m * n >= 65536)
         for (int64_t r = 0; r < m; ++r) {
             float* row = to + r * n;
-            for (int64_t c = 0; c < n; ++c) row[c] = relu ? std::max(0.0f, row[c] + bias[size_t(c)]) : row[c] + bias[size_t(c)];
+            for (int64_t c = 0; c < n; ++c) row[c] = relu ? std::max(0.0f, row[c] + b[c]) : row[c] + b[c];
         }
     }
 };

@@ -2,9 +2,11 @@
 // column's rounding error onto the columns not yet quantized, weighted by the inverse of
 // the layer's input Hessian H = X^T X, so the layer's output on the calibration inputs
 // changes as little as the grid allows. As the paper's reference implementation: damping
-// of a fraction of H's mean diagonal, the upper Cholesky factor of H^-1, blocks of columns
-// with lazy updates of the rest, optional activation order (columns by decreasing H
-// diagonal) with static groups, dead inputs (zero diagonal) zeroed.
+// of a fraction of H's mean diagonal, blocks of columns with lazy updates of the rest,
+// optional activation order (columns by decreasing H diagonal) with static groups, dead
+// inputs (zero diagonal) zeroed. Where it differs: the updates go through the upper factor
+// R of H = R R^T rather than the Cholesky factor of H^-1 (the same weights, without an
+// inverse; gptq_kernel.cpp, scaled_factor), in float32 as the paper's code.
 //
 // The grid is RTN's (plugins/quantizer_rtn): symmetric q in [-qmax, qmax] with scale
 // max|w| / qmax, or asymmetric q in [-2^(b-1), 2^(b-1) - 1] with scale (max - min) /
@@ -38,8 +40,8 @@ struct result {
 
 /// w: row-major [rows, cols]; h: [cols, cols], X^T X of the layer's inputs (any positive
 /// multiple). Float32 throughout, the products on oneDNN's sgemm (plugins/linalg); rows in
-/// parallel chunks: the result is the same on any thread count. Throws std::runtime_error when H stays
-/// indefinite after damping was raised six times.
+/// parallel chunks: the result is the same on any thread count. Throws std::runtime_error
+/// when H stays indefinite after damping was raised six times.
 result quantize(const float* w, uint64_t rows, uint64_t cols, const std::vector<double>& h, const options& o);
 
 /// The update as the OBS derivation states it, for tests: column by column in double,
