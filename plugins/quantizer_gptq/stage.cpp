@@ -54,14 +54,7 @@ void run(shrink::stage_context& ctx) {
         if (r.damp_raised)
             ctx.log("layer '" + l.name + "': the Hessian needed damping " + std::to_string(r.damp) + " of its mean diagonal for Cholesky");
         raised += r.damp_raised > 0;
-        shrink::quantized q;
-        q.bits = o.bits <= 4 ? 4 : 8;
-        q.symmetric = o.symmetric;
-        q.group_size = r.group_size;
-        q.values = std::move(r.q);
-        q.scales = std::move(r.scales);
-        q.zero_points = std::move(r.zero_points);
-        m.write(l.weight, q);
+        m.write(l.weight, shrink::quantized::of(o.bits, o.symmetric, r.group_size, std::move(r.q), std::move(r.scales), std::move(r.zero_points)));
         ++done;
     }
     ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));

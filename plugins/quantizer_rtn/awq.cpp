@@ -35,6 +35,72 @@ double output_error(const float* w, uint64_t rows, uint64_t d, const std::vector
     return e;
 }
 
+namespace {
+
+struct grid {
+    float scale = 0;
+    int32_t zero = 0;
+};
+
+/// RTN's grid for a range [lo, hi] holding 0 (rtn_kernel.cpp's formula).
+grid grid_of(float lo, float hi, const rtn::options& o) {
+    const int32_t qmax = (1 << (o.bits - 1)) - 1, qmin = o.symmetric ? -qmax : -(1 << (o.bits - 1));
+    if (o.symmetric) return {std::fabs(std::max(-lo, hi) / float(qmax)), 0};
+    const float scale = std::fabs((hi - lo) / float((1 << o.bits) - 1));
+    if (scale == 0) return {0, 0};
+    const float z = float(qmin) + std::nearbyint(-lo / scale);
+    return {scale, int32_t(std::min(std::max(z, float(qmin)), float(qmax)))};
+}
+
+}  // namespace
+
+rtn::result quantize_clipped(const float* w, uint64_t rows, uint64_t d, const std::vector<float>& h, const rtn::options& o, int steps) {
+    if (h.size() != d * d) throw std::invalid_argument("the Hessian is not d x d");
+    if (o.gran == rtn::granularity::per_tensor) throw std::invalid_argument("clipping works per channel or per group");
+    if (steps < 1) throw std::invalid_argument("the clip grid needs at least one point");
+    const uint64_t g = o.gran == rtn::granularity::per_group ? std::min(o.group_size, d) : d, groups = (d + g - 1) / g;
+    const int32_t qmax = (1 << (o.bits - 1)) - 1, qmin = o.symmetric ? -qmax : -(1 << (o.bits - 1));
+    rtn::result r;
+    r.group_size = g;
+    r.q.resize(rows * d);
+    r.scales.resize(rows * groups);
+    if (!o.symmetric) r.zero_points.resize(rows * groups);
+    linalg::parallel_for(rows, [&](uint64_t row) {
+        std::vector<float> dq(g), t(g);
+        std::vector<int8_t> codes(g), best_codes(g);
+        for (uint64_t k = 0; k < groups; ++k) {
+            const uint64_t c0 = k * g, len = std::min(g, d - c0);
+            const float* wk = w + row * d + c0;
+            float lo = 0, hi = 0;
+            for (uint64_t j = 0; j < len; ++j) lo = std::min(lo, wk[j]), hi = std::max(hi, wk[j]);
+            double best = -1;
+            grid chosen;
+            for (int i = 0; i < steps; ++i) {
+                const float c = 1.0f - 0.5f * float(i) / float(steps);
+                const grid gr = grid_of(lo * c, hi * c, o);
+                const float inv = gr.scale == 0 ? 0.0f : 1.0f / gr.scale;
+                for (uint64_t j = 0; j < len; ++j) {
+                    const float v = std::min(std::max(std::nearbyint(wk[j] * inv) + float(gr.zero), float(qmin)), float(qmax));
+                    codes[j] = int8_t(v);
+                    dq[j] = gr.scale * (v - float(gr.zero)) - wk[j];
+                }
+                double e = 0;  // dq H_gg dq^T
+                for (uint64_t a = 0; a < len; ++a) {
+                    const float* ha = h.data() + (c0 + a) * d + c0;
+                    float s = 0;
+                    for (uint64_t b = 0; b < len; ++b) s += ha[b] * dq[b];
+                    e += double(s) * double(dq[a]);
+                }
+                if (best < 0 || e < best) best = e, chosen = gr, best_codes.assign(codes.begin(), codes.begin() + int64_t(len));
+            }
+            std::copy(best_codes.begin(), best_codes.begin() + int64_t(len), r.q.begin() + int64_t(row * d + c0));
+            r.scales[row * groups + k] = chosen.scale;
+            if (!o.symmetric) r.zero_points[row * groups + k] = int8_t(chosen.zero);
+        }
+    });
+    return r;
+}
+
 search_result search(const std::vector<member>& group, uint64_t d, const std::vector<float>& h, const std::vector<float>& mean_abs,
                      const rtn::options& o, int grid) {
     if (grid < 1) throw std::invalid_argument("the grid needs at least one point");

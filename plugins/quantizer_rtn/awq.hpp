@@ -36,6 +36,14 @@ std::vector<float> scales_for(const std::vector<float>& mean_abs, double ratio);
 double output_error(const float* w, uint64_t rows, uint64_t d, const std::vector<float>& scales, const std::vector<float>& h,
                     const rtn::options& o);
 
+/// RTN with each group's range clipped (AWQ's auto-clip): for every row and group of
+/// columns, the range [min, max] (holding 0) shrunk by c = 1 - 0.5 i / steps, i =
+/// 0..steps-1 (the paper's grid), keeping the c whose codes move the layer's output least,
+/// dq H_gg dq^T with H_gg the group's diagonal block of H (d x d floats, the input basis of
+/// w). c = 1 is RTN, so no group does worse than RTN on that measure. The result is RTN's
+/// encoding.
+rtn::result quantize_clipped(const float* w, uint64_t rows, uint64_t d, const std::vector<float>& h, const rtn::options& o, int steps);
+
 /// The grid search for a group (every member's input is the same, of width d).
 search_result search(const std::vector<member>& group, uint64_t d, const std::vector<float>& h, const std::vector<float>& mean_abs,
                      const rtn::options& o, int grid);

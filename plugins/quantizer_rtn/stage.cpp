@@ -105,6 +105,11 @@ rtn::result quantize_on_cpu(const shrink::model& m, const shrink::layer& l, cons
     return all;
 }
 
+/// Stores an RTN result as the layer's weight.
+void write_quantized(shrink::model& m, const shrink::layer& l, const rtn::options& o, rtn::result r) {
+    m.write(l.weight, shrink::quantized::of(o.bits, o.symmetric, r.group_size, std::move(r.q), std::move(r.scales), std::move(r.zero_points)));
+}
+
 /// RTN of each layer's weight, on the stage's GPU when it has one (the same codes either way).
 void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::layer>& layers, const rtn::options& o) {
     shrink::model& m = ctx.model();
@@ -115,14 +120,7 @@ void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::laye
 #else
         rtn::result r = quantize_on_cpu(m, l, o);
 #endif
-        shrink::quantized q;
-        q.bits = o.bits <= 4 ? 4 : 8;  // 3- and 2-bit grids in the 4-bit container (no packed 3/2-bit encoding yet)
-        q.symmetric = o.symmetric;
-        q.group_size = r.group_size;
-        q.values = std::move(r.q);
-        q.scales = std::move(r.scales);
-        q.zero_points = std::move(r.zero_points);
-        m.write(l.weight, q);
+        write_quantized(m, l, o, std::move(r));
     }
 }
 
@@ -209,6 +207,14 @@ std::vector<awq_group> awq_groups(const std::vector<shrink::layer>& layers) {
     return out;
 }
 
+/// A linear layer's input Hessian from calibrator.hessian, as floats.
+std::vector<float> hessian_of(const shrink::model& m, const shrink::layer& l, const char* stage) {
+    const std::vector<double> h = m.read_artifact<double>(l.name, "hessian");
+    if (h.size() != l.in_features * l.in_features)
+        throw shrink::plugin_error("layer '" + l.name + "' has no Hessian; run calibrator.hessian before " + std::string(stage));
+    return std::vector<float>(h.begin(), h.end());
+}
+
 /// Every value of `tensor` times f(index), written back.
 void rescale(shrink::model& m, const std::string& tensor, const std::function<float(uint64_t)>& f) {
     std::vector<float> v = m.read(tensor);
@@ -227,26 +233,29 @@ void run_awq(shrink::stage_context& ctx) {
     const std::vector<shrink::layer> layers = layers_to_quantize(ctx, "quantizer.awq");
     const std::vector<shrink::layer> all = m.layers();
     const std::vector<awq_group> groups = awq_groups(all);
-    uint64_t scaled = 0;
+    const bool clip = ctx.params().flag("clip");
+    uint64_t scaled = 0, clipped = 0;
     double ratios = 0;
+    std::map<std::string, std::vector<float>> scales_of;  // layer -> its input's scales
     for (size_t gi = 0; gi < groups.size(); ++gi) {
         const awq_group& g = groups[gi];
         const shrink::layer& first = g.members.front();
         ctx.progress(("groups: " + first.name).c_str(), gi, groups.size());
         const uint64_t d = first.in_features;
-        const std::vector<double> h = m.read_artifact<double>(first.name, "hessian");
+        const std::vector<float> hf = hessian_of(m, first, "quantizer.awq");
         const std::vector<float> mean = m.read_artifact<float>(first.name, "channel_mean_abs");
-        if (h.size() != d * d) throw shrink::plugin_error("layer '" + first.name + "' has no Hessian; run calibrator.hessian before quantizer.awq");
         if (mean.size() != d)
             throw shrink::plugin_error("layer '" + first.name + "' has no channel magnitudes; run calibrator.channels before quantizer.awq");
-        const std::vector<float> hf(h.begin(), h.end());
         std::vector<std::vector<float>> weights;
         std::vector<awq::member> members;
         for (const shrink::layer& l : g.members) weights.push_back(m.read(l.weight));
         for (size_t i = 0; i < weights.size(); ++i) members.push_back({weights[i].data(), g.members[i].out_features});
         const awq::search_result r = awq::search(members, d, hf, mean, o, grid);
         const std::vector<float>& s = r.scales;
-        for (const shrink::layer& l : g.members) rescale(m, l.weight, [&](uint64_t i) { return s[i % d]; });
+        for (const shrink::layer& l : g.members) {
+            rescale(m, l.weight, [&](uint64_t i) { return s[i % d]; });
+            scales_of[l.name] = s;
+        }
         if (!g.norm.empty()) {
             rescale(m, g.norm, [&](uint64_t j) { return 1 / s[j]; });
         } else {
@@ -261,12 +270,30 @@ void run_awq(shrink::stage_context& ctx) {
                       g.members.size() > 1 ? " and the layers beside it" : "", r.ratio, r.errors[size_t(r.best)], r.errors[0]);
         ctx.log(line);
     }
-    quantize_weights(ctx, layers, o);
+    // Then RTN, each linear layer's groups clipped for the least output error (its Hessian
+    // in the basis of its scaled input) when `clip` is on.
+    std::vector<shrink::layer> plain;
+    for (const shrink::layer& l : layers) {
+        if (!clip || l.op != "linear" || o.gran == rtn::granularity::per_tensor) {
+            plain.push_back(l);
+            continue;
+        }
+        std::vector<float> h = hessian_of(m, l, "quantizer.awq");
+        if (const auto sc = scales_of.find(l.name); sc != scales_of.end())
+            for (uint64_t i = 0; i < l.in_features; ++i)
+                for (uint64_t j = 0; j < l.in_features; ++j) h[i * l.in_features + j] /= sc->second[i] * sc->second[j];
+        const std::vector<float> w = m.read(l.weight);
+        rtn::result r = awq::quantize_clipped(w.data(), l.out_features, l.in_features, h, o, 20);
+        write_quantized(m, l, o, std::move(r));
+        ++clipped;
+    }
+    quantize_weights(ctx, plain, o);
     ctx.result("groups_scaled", double(scaled));
+    ctx.result("layers_clipped", double(clipped));
     ctx.result("mean_exponent", scaled ? ratios / double(scaled) : 0.0);
     ctx.result("layers_quantized", double(layers.size()));
     ctx.log("scaled " + std::to_string(scaled) + " groups of layers by their activations, then quantized " + std::to_string(layers.size()) +
-            " layers to int" + std::to_string(o.bits));
+            " layers to int" + std::to_string(o.bits) + (clip ? " (" + std::to_string(clipped) + " with clipped ranges)" : ""));
 }
 
 // Quantization-aware training recovers part of what rounding costs; half is a prior the
@@ -333,6 +360,7 @@ shrink::plugin make_plugin() {
                       shrink::param::choice("scheme", "asymmetric", "symmetric|asymmetric", "as quantizer.rtn's"),
                       shrink::param::integer("group_size", 128, 0, 4096, "elements per scale; 0 = one per output channel"),
                       shrink::param::integer("grid", 20, 1, 1000, "exponents tried: i / grid for i = 0..grid-1"),
+                      shrink::param::flag("clip", true, "clip each group's range for the least output error (AWQ's auto-clip)"),
                       layers_param()},
            .facts = {shrink::fact::requires_("hessians"), shrink::fact::requires_("channel_magnitudes"),
                      shrink::fact::forbids("weights_quantized"), shrink::fact::provides("weights_quantized"),

@@ -1,7 +1,8 @@
 // quantizer.awq (plugins/quantizer_rtn/awq.hpp) against direct references: its output
 // error is tr(dW H dW^T) computed in double; exponent 0 is round-to-nearest; the search
 // picks its grid's minimum, which on inputs with a few salient channels is below RTN's;
-// on a decoder it scales every group it can fold and quantizes every linear layer.
+// its clipped RTN is RTN with one clip step and otherwise moves the output less; on a
+// decoder it scales every group it can fold and quantizes every linear layer.
 #include "awq.hpp"
 #include "model/safetensors.hpp"
 #include "support.hpp"
@@ -81,6 +82,41 @@ TEST_CASE("AWQ's output error is tr(dW H dW^T); exponent 0 is round-to-nearest; 
     }
 }
 
+TEST_CASE("AWQ's clipped RTN is RTN with one clip step, and never moves the output more than RTN", "[awq]") {
+    const layer_data t = salient(2);
+    for (const int bits : {4, 3}) {
+        for (const bool symmetric : {false, true}) {
+            rtn::options o = group_rtn(bits);
+            o.symmetric = symmetric;
+            INFO("bits " << bits << " symmetric " << symmetric);
+            const rtn::result plain = rtn::quantize(t.w.data(), t.rows, t.d, o);
+            const rtn::result one = awq::quantize_clipped(t.w.data(), t.rows, t.d, t.h, o, 1);
+            CHECK(one.q == plain.q);  // c = 1: RTN's own grid, to the bit
+            CHECK(one.scales == plain.scales);
+            CHECK(one.zero_points == plain.zero_points);
+            CHECK(one.group_size == plain.group_size);
+            const rtn::result clipped = awq::quantize_clipped(t.w.data(), t.rows, t.d, t.h, o, 20);
+            const std::vector<float> ones(t.d, 1.0f);
+            auto error = [&](const rtn::result& r) {
+                const std::vector<float> back = rtn::dequantize(r, t.rows, t.d);
+                double e = 0;
+                for (uint64_t row = 0; row < t.rows; ++row)
+                    for (uint64_t a = 0; a < t.d; ++a)
+                        for (uint64_t b = 0; b < t.d; ++b)
+                            if (a / 32 == b / 32)  // within a group: what the clip search weighs
+                                e += double(back[row * t.d + a] - t.w[row * t.d + a]) * t.h[a * t.d + b] * (back[row * t.d + b] - t.w[row * t.d + b]);
+                return e;
+            };
+            CHECK(error(clipped) <= error(plain) * (1 + 1e-6));
+            CHECK(error(clipped) < 0.95 * error(plain));  // and here it does better
+        }
+    }
+    // Per channel: one group of the whole row.
+    rtn::options per_channel = group_rtn(4);
+    per_channel.gran = rtn::granularity::per_channel;
+    CHECK(awq::quantize_clipped(t.w.data(), t.rows, t.d, t.h, per_channel, 1).q == rtn::quantize(t.w.data(), t.rows, t.d, per_channel).q);
+}
+
 TEST_CASE("quantizer.awq scales what it can fold on a decoder and quantizes every linear layer", "[awq][cli]") {
     test::temp_dir dir;
     const std::string corpus = "In the beginning God created the heaven and the earth. And the earth was without form, and void.\n";
@@ -110,6 +146,7 @@ TEST_CASE("quantizer.awq scales what it can fold on a decoder and quantizes ever
     // and the head after the final norm. o_proj is left (its input is attention's).
     CHECK(awq["groups_scaled"].get<double>() == 2 * 3 + 1);
     CHECK(awq["layers_quantized"].get<double>() == double(linears));
+    CHECK(awq["layers_clipped"].get<double>() == double(linears));
     const model out = load_model(dir / "run" / "models" / "awq.safetensors");
     for (const layer& l : out.layers)
         if (l.op == "linear") CHECK(out.at(l.weight).quant.has_value());

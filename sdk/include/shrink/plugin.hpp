@@ -132,6 +132,13 @@ struct quantized {
     std::vector<int8_t> values;
     std::vector<float> scales;
     std::vector<int8_t> zero_points;  // empty when symmetric
+
+    /// Codes of a `grid_bits`-bit grid (2..8) in the container the host stores: 8 bits, or
+    /// 4 for grids of 4 bits and fewer (no packed 3- or 2-bit encoding yet).
+    static quantized of(int grid_bits, bool symmetric, uint64_t group_size, std::vector<int8_t> values, std::vector<float> scales,
+                        std::vector<int8_t> zero_points) {
+        return {grid_bits <= 4 ? 4 : 8, symmetric, group_size, std::move(values), std::move(scales), std::move(zero_points)};
+    }
 };
 
 /// How to train, for model::train(); see shrink_train_spec for each field.
