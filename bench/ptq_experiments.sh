@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The post-training quantization experiments (issue 18), each recipe in one run on the
 # reference models (scripts/make-model makes them), the ledger and stage cache off so every
-# figure is measured here (docs/benchmarks.md, "Activation calibrators", "GPTQ", "SmoothQuant"):
+# figure is measured here (docs/benchmarks.md, "Activation calibrators", "GPTQ and AWQ", "SmoothQuant"):
 #   bench/calibrators-lm.yaml, -cnn.yaml  W8A8 with the input ranges of calibrator.minmax,
 #                                         .percentile, .mse and .entropy
 #   bench/gptq-lm.yaml                    RTN, GPTQ and AWQ at 4 and 3 bits, groups of 128
