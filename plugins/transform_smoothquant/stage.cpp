@@ -79,6 +79,10 @@ void run(shrink::stage_context& ctx) {
     ctx.result("layers_smoothed", double(smoothed));
     ctx.result("largest_input_before", largest_before);
     ctx.result("largest_input_after", largest_after);
+    if (norms == 0) {
+        ctx.log("no linear layer here reads only an RMSNorm's output: nothing to smooth, the model is unchanged");
+        return;
+    }
     ctx.log("smoothed " + std::to_string(smoothed) + " of " + std::to_string(linears) + " linear layers through " + std::to_string(norms) +
             " norms (alpha " + std::to_string(alpha) + "); the largest input channel went from " + std::to_string(largest_before) +
             " to " + std::to_string(largest_after));
