@@ -215,11 +215,12 @@ std::vector<float> hessian_of(const shrink::model& m, const shrink::layer& l, co
     return std::vector<float>(h.begin(), h.end());
 }
 
-/// Every value of `tensor` times f(index), written back.
+/// Every value of `tensor` times f(index), written back with its pruning mask if it has one
+/// (pruning comes before quantizing, so AWQ may well meet one).
 void rescale(shrink::model& m, const std::string& tensor, const std::function<float(uint64_t)>& f) {
     std::vector<float> v = m.read(tensor);
     for (uint64_t i = 0; i < v.size(); ++i) v[i] *= f(i);
-    m.write(tensor, v);
+    m.write_keeping_mask(tensor, v);
 }
 
 void run_awq(shrink::stage_context& ctx) {

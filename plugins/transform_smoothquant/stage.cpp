@@ -16,16 +16,11 @@
 
 namespace {
 
-/// The weight's floats, keeping a pruning mask if it has one, written back after `f`.
+/// The tensor's floats, written back after `f`, with their pruning mask if any.
 void rewrite(shrink::model& m, const std::string& tensor, const std::function<void(std::vector<float>&)>& f) {
     std::vector<float> v = m.read(tensor);
     f(v);
-    if (m.info(tensor).encoding & SHRINK_ENCODING_SPARSE) {
-        const std::vector<uint8_t> mask = m.read_mask(tensor);
-        m.write(tensor, v, &mask);
-    } else {
-        m.write(tensor, v);
-    }
+    m.write_keeping_mask(tensor, v);
 }
 
 void run(shrink::stage_context& ctx) {

@@ -150,6 +150,19 @@ TEST_CASE("quantizer.awq scales what it can fold on a decoder and quantizes ever
     const model out = load_model(dir / "run" / "models" / "awq.safetensors");
     for (const layer& l : out.layers)
         if (l.op == "linear") CHECK(out.at(l.weight).quant.has_value());
+    // After pruning (prune first, then quantize): the rescaled weights keep their masks, so
+    // the quantized ones are still sparse. (Without that they lost them, and the run still
+    // passed: the host does not check that a fact a stage did not end still holds.)
+    test::write_text(dir / "pruned.yaml", recipe("  - { id: p, use: pruner.magnitude, params: { sparsity: 0.5 } }\n"
+                                                 "  - { id: h, use: calibrator.hessian }\n"
+                                                 "  - { id: c, use: calibrator.channels }\n"
+                                                 "  - { id: awq, use: quantizer.awq, params: { bits: 4, group_size: 16 } }\n"));
+    const auto pruned = test::shrink_cli("run " + (dir / "pruned.yaml").string() + " --out " + (dir / "pruned").string() + " --no-cache");
+    INFO(pruned.output);
+    CHECK(pruned.code == 0);
+    const model sparse = load_model(dir / "pruned" / "models" / "awq.safetensors");
+    for (const layer& l : sparse.layers)
+        if (l.op == "linear") CHECK((sparse.at(l.weight).quant.has_value() && sparse.at(l.weight).sparse()));
     // Without its statistics it is refused before anything runs.
     test::write_text(dir / "bare.yaml", recipe("  - { id: awq, use: quantizer.awq }\n"));
     const auto bare = test::shrink_cli("validate " + (dir / "bare.yaml").string());

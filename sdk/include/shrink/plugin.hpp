@@ -263,6 +263,17 @@ class model {
         });
     }
 
+    /// Writes floats in place of a float tensor, keeping its pruning mask if it has one (a
+    /// stage that rescales weights, as SmoothQuant and AWQ do, must not unprune them).
+    void write_keeping_mask(const std::string& tensor, const std::vector<float>& values) {
+        if (info(tensor).encoding & SHRINK_ENCODING_SPARSE) {
+            const std::vector<uint8_t> mask = read_mask(tensor);
+            write(tensor, values, &mask);
+        } else {
+            write(tensor, values);
+        }
+    }
+
     void write(const std::string& tensor, const quantized& q) {
         shrink_quant_tensor raw{q.bits, q.symmetric ? 1 : 0, q.group_size, q.values.data(), q.values.size(),
                                 q.scales.data(), q.zero_points.empty() ? nullptr : q.zero_points.data(), q.scales.size()};
