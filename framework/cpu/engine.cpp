@@ -9,6 +9,7 @@
 #include "cpu/softmax.hpp"
 #include "cpu/threading.hpp"
 #include "backend/fusion.hpp"
+#include "model/decoder.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -87,9 +88,31 @@ bool integer_linear(const layer& l, const tensor& w) {
            (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
 }
 
+/// Where a tensor's payload lies: the same pointer means the same values (payloads are
+/// copy-on-write, so a write gives a new one).
+const void* payload_of(const tensor& t) {
+    return t.quant ? static_cast<const void*>(t.q.data()) : t.type == dtype::f32 ? static_cast<const void*>(t.values.data()) : t.half.data();
+}
+
 }  // namespace
 
-engine::engine(const model& m, bool integer_kernels) {
+void engine::load_matrix(step& s, const model& m) const {
+    const layer& l = *s.source;
+    const tensor& w = m.at(l.weight);
+    s.codes = {};
+    s.row_scales.clear();
+    s.weight = {};
+    if (integer_kernels_ && integer_linear(l, w)) {
+        s.codes = w.q;
+        for (uint64_t r = 0; r < w.rows(); ++r) s.row_scales.push_back(w.scales[w.quant->group_size ? r : 0]);
+    } else {
+        s.weight = floats_of(w);
+    }
+    s.bias = l.bias.empty() ? std::vector<float>(size_t(w.shape[0]), 0.0f) : m.at(l.bias).decode();
+    s.payload = payload_of(w);
+}
+
+engine::engine(const model& m, bool integer_kernels) : integer_kernels_(integer_kernels) {
     m.validate();
     const auto shapes = m.activation_shapes();
     const fusion_rule fuse(m);
@@ -121,14 +144,8 @@ engine::engine(const model& m, bool integer_kernels) {
             case op_kind::linear:
             case op_kind::conv: {
                 s.k = op == op_kind::linear ? kind::linear : kind::conv;
-                if (const tensor& w = m.at(l.weight); integer_kernels && integer_linear(l, w)) {
-                    s.codes = w.q;
-                    for (uint64_t r = 0; r < w.rows(); ++r) s.row_scales.push_back(w.scales[w.quant->group_size ? r : 0]);
-                } else {
-                    s.weight = floats_of(w);
-                }
+                load_matrix(s, m);
                 const int64_t out_channels = m.at(l.weight).shape[0];
-                s.bias = l.bias.empty() ? std::vector<float>(size_t(out_channels), 0.0f) : m.at(l.bias).decode();
                 if (s.k == kind::conv && next_is(op_kind::batchnorm)) {
                     // conv then batchnorm is one conv: scale each output channel's weights and bias.
                     const layer& bn = m.layers[++i];
@@ -140,6 +157,7 @@ engine::engine(const model& m, bool integer_kernels) {
                         s.bias[o] = s.bias[o] * scale[o] + shift[o];
                     }
                     s.folded.push_back(bn.name);
+                    s.scaled = true;
                     produced = bn.output;
                 }
                 if (fuse.absorbable(i + 1, produced) && cpu::is_activation(m.layers[i + 1].kind()) &&
@@ -200,6 +218,7 @@ engine::engine(const model& m, bool integer_kernels) {
                 sequential_ = true;
                 break;
         }
+        if (!l.weight.empty()) s.payload = payload_of(m.at(l.weight));
         s.output = new_value(produced);
         s.out_shape = shapes.at(produced);
         s.out_size = volume(s.out_shape);
@@ -256,6 +275,76 @@ engine::engine(const model& m, bool integer_kernels) {
             if (v != 0 && last_read[size_t(v)] == k && !repeated && !(in_place && v == s.input())) free_buffers.push_back(buffer_of_[size_t(v)]);
         }
     }
+    find_blocks(last_read, value_floats);
+}
+
+void engine::find_blocks(const std::vector<size_t>& last_read, const std::vector<int64_t>& value_floats) {
+    for (const step& s : steps_)
+        if (s.k == kind::conv || s.k == kind::pool) return;  // values that may lie in blocked layouts
+    // Values alive across the boundary before step k: written before it, read at or after it.
+    std::vector<size_t> written(value_floats.size(), 0);
+    for (size_t k = 0; k < steps_.size(); ++k) written[size_t(steps_[k].output)] = k;
+    auto alone = [&](size_t k) {  // the one value alive before step k, or -1
+        int found = -1;
+        for (size_t v = 1; v < value_floats.size(); ++v)
+            if (written[v] < k && last_read[v] >= k && last_read[v] != 0) {
+                if (found >= 0) return -1;
+                found = int(v);
+            }
+        return found;
+    };
+    size_t first = 0;
+    int carried = 0;
+    for (size_t k = 1; k <= steps_.size(); ++k) {
+        const int v = k < steps_.size() ? alone(k) : output_value_;
+        if (v < 0) continue;
+        // Steps of one "layers.N" block stay together.
+        const std::string key = block_of(steps_[first].source->name);
+        if (k < steps_.size() && !key.empty() && block_of(steps_[k].source->name) == key) continue;
+        block b;
+        b.name = key.empty() ? steps_[first].source->name : key;
+        b.first = first;
+        b.last = k;
+        b.in_width = carried ? value_floats[size_t(carried)] : 0;
+        b.out_width = value_floats[size_t(v)];
+        for (size_t i = first; i < k; ++i)
+            if (steps_[i].k == kind::linear) b.layers.push_back(steps_[i].source->name);
+        blocks_.push_back(std::move(b));
+        block_in_.push_back(carried);
+        block_out_.push_back(v);
+        first = k;
+        carried = v;
+    }
+}
+
+bool engine::reload_weights(const model& m) {
+    bool changed = false;
+    for (step& s : steps_) {
+        const layer& l = *s.source;
+        if (l.weight.empty() || payload_of(m.at(l.weight)) == s.payload) continue;
+        if (s.scaled)
+            throw std::logic_error("engine: the weight of '" + l.name + "' changed, and the engine folded a batchnorm into it");
+        if (s.k == kind::linear || s.k == kind::conv) {
+            load_matrix(s, m);
+        } else {  // an embedding (a tied head's table too), a norm's scale, a batchnorm
+            s.weight = floats_of(m.at(l.weight));
+            if (s.k == kind::batchnorm) s.bias = m.at(l.bias).decode();
+            s.payload = payload_of(m.at(l.weight));
+        }
+        changed = true;
+    }
+    if (changed) plans_.clear();  // their kernels point at the old weights
+    return changed;
+}
+
+void engine::run_block(size_t b, const float* input, const float* carried, int64_t rows, const layer_input_fn& on_layer_input,
+                       float* out) const {
+    const block& bl = blocks_.at(b);
+    batch_plan& plan = plan_for(rows, true, 0);
+    if (block_in_[b]) std::copy(carried, carried + rows * bl.in_width, value_data(plan, input, block_in_[b]));
+    run_steps(plan, input, rows, bl.first, bl.last, on_layer_input);
+    const float* result = value_data(plan, input, block_out_[b]);
+    std::copy(result, result + rows * bl.out_width, out);
 }
 
 engine::~engine() = default;
@@ -496,14 +585,27 @@ std::vector<float> engine::run_cached(const float* input, int64_t rows, cpu::kv_
     return out;
 }
 
+float* engine::value_data(batch_plan& plan, const float* input, int v) const {
+    const int b = buffer_of_[size_t(v)];
+    return b < 0 ? const_cast<float*>(input) : plan.buffers[size_t(b)].data();
+}
+
 void engine::run_part(batch_plan& plan, const float* input, int64_t rows, const layer_input_fn& on_layer_input, float* result) const {
-    auto data_of = [&](int v) -> float* {
-        const int b = buffer_of_[size_t(v)];
-        return b < 0 ? const_cast<float*>(input) : plan.buffers[size_t(b)].data();
-    };
+    run_steps(plan, input, rows, 0, steps_.size(), on_layer_input);
+    const float* out = value_data(plan, input, output_value_);
+    if (const auto& convert = plan.to_plain.back()[0]) {
+        convert->run(out, plan.scratch[0].data());
+        out = plan.scratch[0].data();
+    }
+    std::copy(out, out + rows * output_width_, result);
+}
+
+void engine::run_steps(batch_plan& plan, const float* input, int64_t rows, size_t first, size_t last,
+                       const layer_input_fn& on_layer_input) const {
+    auto data_of = [&](int v) { return value_data(plan, input, v); };
     std::vector<float> quantized_input;
     std::vector<const float*> srcs;
-    for (size_t k = 0; k < steps_.size(); ++k) {
+    for (size_t k = first; k < last; ++k) {
         const step& s = steps_[k];
         srcs.clear();
         for (size_t i = 0; i < s.inputs.size(); ++i) {
@@ -530,12 +632,6 @@ void engine::run_part(batch_plan& plan, const float* input, int64_t rows, const 
         }
         plan.run[k](srcs.data(), data_of(s.output));
     }
-    const float* out = data_of(output_value_);
-    if (const auto& convert = plan.to_plain.back()[0]) {
-        convert->run(out, plan.scratch[0].data());
-        out = plan.scratch[0].data();
-    }
-    std::copy(out, out + rows * output_width_, result);
 }
 
 }  // namespace shrink

@@ -49,6 +49,33 @@ class engine : public runner {
     /// activation would take.
     int64_t planned_floats() const;
     int64_t unplanned_floats() const { return unplanned_floats_; }
+    /// A stretch of steps that one value alone carries data into and out of (beside the
+    /// caller's input, which every step may read: a decoder's attention reads the token
+    /// positions from it): a decoder block, or a layer of a model without blocks.
+    struct block {
+        std::string name;                 // "layers.3", or the first layer's name outside blocks
+        size_t first = 0, last = 0;       // steps [first, last)
+        int64_t in_width = 0;             // floats per row of the value it reads (0: the caller's input)
+        int64_t out_width = 0;            // floats per row of the value it leaves
+        std::vector<std::string> layers;  // its linear and conv layers, in order
+    };
+    /// The model cut into blocks, in order (run/block_feed.hpp runs them one at a time). A
+    /// block boundary lies where a single value is alive; steps whose layer names share a
+    /// "layers.N." prefix stay in one block. Empty for a model with convolutions, whose
+    /// values between steps may lie in blocked layouts.
+    const std::vector<block>& blocks() const { return blocks_; }
+    /// Runs block `b` on `rows` rows: `input` is the caller's input for those rows (as run()
+    /// takes it), `carried` the value entering the block (rows x in_width; ignored for the
+    /// first block), and the value it leaves goes to `out` (rows x out_width).
+    void run_block(size_t b, const float* input, const float* carried, int64_t rows, const layer_input_fn& on_layer_input,
+                   float* out) const;
+    /// Re-reads the weights of layers whose tensors `m` (the model the engine was built
+    /// from, with the same graph) now holds in other payloads: a stage that changes weights
+    /// between block runs (sequential calibration); a bias is re-read with its weight.
+    /// Throws std::logic_error for a weight an engine step folded (a conv's batchnorm).
+    /// Returns whether any weight changed.
+    bool reload_weights(const model& m);
+
     /// Steps after folding and fusion (for tests and `shrink describe`-like output).
     std::vector<std::string> step_summary() const;
     /// Per step at batch size `rows`, the layout it reads and writes ("plain" or
@@ -76,18 +103,27 @@ class engine : public runner {
         std::vector<float> bias;    // batchnorm: shift
         cpu::activation post;       // fused into a linear (relu only) or a conv
         std::vector<std::string> folded;  // names of the layers this step absorbed
+        bool scaled = false;              // a batchnorm folded into its weight and bias
         int attention_index = -1;         // attention: which of the decoder's attention layers
         // A W8A8 linear on the integer matmul: the weight's codes [out, in] and a scale per
         // output row (its float `weight` is then left empty).
         shared_array<int8_t> codes;
         std::vector<float> row_scales;
+        const void* payload = nullptr;  // the model's payload the weight was read from (reload_weights)
         bool integer() const { return !codes.empty(); }
     };
     struct batch_plan;  // kernels, layouts and buffers for one batch size
     batch_plan& plan_for(int64_t rows, bool plain, int part) const;
     void run_part(batch_plan& plan, const float* input, int64_t rows, const layer_input_fn& on_layer_input, float* out) const;
+    void run_steps(batch_plan& plan, const float* input, int64_t rows, size_t first, size_t last, const layer_input_fn& on_layer_input) const;
+    float* value_data(batch_plan& plan, const float* input, int v) const;
+    void load_matrix(step& s, const model& m) const;
+    void find_blocks(const std::vector<size_t>& last_read, const std::vector<int64_t>& value_floats);
 
     std::vector<step> steps_;
+    std::vector<block> blocks_;
+    std::vector<int> block_in_, block_out_;  // per block: the value it reads (0: none) and leaves
+    bool integer_kernels_ = true;
     std::vector<int> buffer_of_;           // value -> buffer; -1 for the caller's input
     std::vector<int64_t> buffer_floats_;   // per sample
     int64_t unplanned_floats_ = 0;

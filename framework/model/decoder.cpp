@@ -9,6 +9,16 @@ std::string weights(int64_t i) { return "model.layers." + std::to_string(i); }
 
 }  // namespace
 
+std::string block_of(const std::string& name) {
+    for (size_t at = name.find("layers."); at != std::string::npos; at = name.find("layers.", at + 1)) {
+        if (at && name[at - 1] != '.') continue;
+        size_t end = at + 7;
+        while (end < name.size() && name[end] >= '0' && name[end] <= '9') ++end;
+        if (end > at + 7 && end < name.size() && name[end] == '.') return name.substr(0, end);
+    }
+    return {};
+}
+
 std::vector<std::pair<std::string, std::vector<int64_t>>> decoder_tensors(const decoder_shape& s) {
     std::vector<std::pair<std::string, std::vector<int64_t>>> t{{"model.embed_tokens.weight", {s.vocab, s.hidden}}};
     const int64_t q = s.heads * s.head_dim, kv = s.kv_heads * s.head_dim;

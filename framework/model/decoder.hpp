@@ -28,6 +28,11 @@ struct decoder_shape {
     bool o_bias = false;   // o projection has a bias (Llama with attention_bias)
 };
 
+/// The decoder block a layer belongs to: "layers.3" for "layers.3.self_attn.q_proj" (and
+/// "model.layers.3" for "model.layers.3.mlp"), "" for a layer outside blocks. Block-by-block
+/// runs (run/block_feed.hpp) and their memory plan keep a block's layers together.
+std::string block_of(const std::string& layer_name);
+
 /// Every tensor such a decoder has, with its shape, in Hugging Face's names.
 std::vector<std::pair<std::string, std::vector<int64_t>>> decoder_tensors(const decoder_shape& s);
 

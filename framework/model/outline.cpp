@@ -40,7 +40,7 @@ model_outline outline_of(const model& m) {
     }
     std::map<std::string, std::set<int>> upstream{{m.input, {}}};  // activation -> layers it depends on
     for (const layer& l : m.layers) {
-        model_outline::layer_info info{l.name, l.op, 0, 0, size_of(l.input), {}};
+        model_outline::layer_info info{l.name, l.op, 0, 0, size_of(l.input), l.input, {}};
         if (has_matrix(l.op)) {
             auto w = m.tensors.find(l.weight);
             const size_t rank = find_op(l.op)->has(OP_WINDOW) ? 4 : 2;  // conv's [out, in/group, kh, kw]

@@ -18,6 +18,7 @@ struct model_outline {
         std::string op;
         int64_t in = 0, out = 0;          // linear and conv layers: the weight's cols and rows
         int64_t input_size = 0;           // floats per sample of the layer's input activation
+        std::string input;                // the value it reads (its main input)
         std::vector<int> downstream;      // layers whose input depends on this one's output
     };
     std::vector<layer_info> layers;

@@ -4,9 +4,11 @@
 
 #include "data/kjv.hpp"
 #include "hf/config.hpp"
+#include "model/decoder.hpp"
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <set>
 #include <sys/resource.h>
@@ -33,6 +35,24 @@ void estimate_memory(plan& p, plan_inputs& in) {
             inputs += uint64_t(l.input_size);
             hessians += uint64_t(l.in) * uint64_t(l.in) * 8;
         }
+    // A block-by-block run (run/block_feed.hpp) holds the value entering a block for every
+    // sample: a block's first layer reads it (a decoder's residual stream; each layer's
+    // input outside blocks). Its Hessians are one block's, one per distinct layer input
+    // (q, k and v read the same value).
+    uint64_t stream_width = 0, block_hessians = 0;
+    {
+        std::map<std::string, std::set<std::string>> seen;  // block -> inputs counted
+        std::map<std::string, uint64_t> per_block;
+        std::string previous = "\n";
+        for (const auto& l : p.model.layers) {
+            const std::string key = block_of(l.name);
+            if (key.empty() || key != previous) stream_width = std::max(stream_width, uint64_t(l.input_size));
+            previous = key;
+            const std::string group = key.empty() ? l.name : key;
+            if (l.op == "linear" && seen[group].insert(l.input).second) per_block[group] += uint64_t(l.in) * uint64_t(l.in) * 8;
+        }
+        for (const auto& [group, bytes] : per_block) block_hessians = std::max(block_hessians, bytes);
+    }
     // A language model's samples are windows of seq_len tokens, a row each; a batch holds
     // whole windows up to 1,024 tokens (run/split_feed.hpp).
     const bool lm = p.model.vocab > 0;
@@ -124,13 +144,33 @@ void estimate_memory(plan& p, plan_inputs& in) {
         }
         if (own) {
             add(*own, "the stage's own estimate");
-            res = 0;  // it replaces what the resource bits would add
+            // It replaces what the resource bits would add, but for a block-by-block run's,
+            // which the host holds (its stream, and its Hessians a block at a time).
+            res = (res & SHRINK_RESOURCE_BLOCK_STREAM) ? res & (SHRINK_RESOURCE_BLOCK_STREAM | SHRINK_RESOURCE_HESSIANS) : 0;
         }
         if (res & SHRINK_RESOURCE_WEIGHT_COPY) add(p.model.parameters * 8, "weight copies");
         if (res & SHRINK_RESOURCE_FORWARD) add(p.model.parameters * 4 + forward_bytes, "decoded weights and a batch");
         if (res & SHRINK_RESOURCE_ACTIVATION_CACHE)
             add((r.calibration.samples ? r.calibration.samples : 60000) * rows_of(r.calibration) * inputs * 4, "activation cache");
-        if (res & SHRINK_RESOURCE_HESSIANS) add(hessians, "Hessians");
+        if (res & SHRINK_RESOURCE_BLOCK_STREAM) {
+            // The calibration windows (or images) the stage reads: its `samples` param when
+            // it has one, at most the recipe's; a text's windows estimated from its bytes.
+            uint64_t samples = r.calibration.samples;
+            if (r.calibration.is_text()) {
+                const uint64_t text = text_bytes(r.calibration);
+                const uint64_t windows = text ? uint64_t(double(text) / p.text_bytes_per_token / double(r.calibration.seq_len)) + 1 : 0;
+                if (windows && (!samples || windows < samples)) samples = windows;
+            } else if (!samples) {
+                samples = 60000;
+            }
+            for (const resolved_param& rp : st.params)
+                if (rp.name == "samples" && rp.int_value > 0) samples = std::min(samples, uint64_t(rp.int_value));
+            add(2 * samples * rows_of(r.calibration) * stream_width * 4, "the stream between blocks");
+            add(p.model.parameters * 4 + forward_bytes, "decoded weights and a batch");
+            if (res & SHRINK_RESOURCE_HESSIANS) add(block_hessians, "a block's Hessians");
+        } else if (res & SHRINK_RESOURCE_HESSIANS) {
+            add(hessians, "Hessians");
+        }
         if (res & SHRINK_RESOURCE_TRAINING_STATE) {
             add(p.model.parameters * 12, "training state");
             // Every activation of a batch and its gradient; attention's softmax weights.

@@ -142,6 +142,7 @@ SHRINK_FROZEN(shrink_host, artifact_find, 208);
 SHRINK_FROZEN(shrink_host, artifact_read, 216);
 SHRINK_FROZEN(shrink_host, token_bytes, 224);
 SHRINK_FROZEN(shrink_host, layer_io, 232);
+SHRINK_FROZEN(shrink_host, forward_blocks, 240);
 
 SHRINK_FROZEN(shrink_artifact_info, struct_size, 0);
 SHRINK_FROZEN(shrink_artifact_info, dtype, 4);

@@ -7,56 +7,51 @@
 
 namespace shrink {
 
-namespace {
+batch_feed::batch_feed(const model& m, const split_view& view, uint64_t max_samples) : m_(m), view_(view) {
+    total_ = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
+    if (view.text) {
+        per_batch_ = uint64_t(std::max<int64_t>(1, 1024 / view.text->seq_len));
+    } else {
+        filler_ = std::make_unique<input_filler>(view, m);
+        per_batch_ = 256;
+    }
+}
 
-/// Text: whole windows a batch, as many as fit in 1,024 tokens (at least one).
-void forward_windows(const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer) {
-    const token_text& text = *view.text;
-    const int64_t seq_len = text.seq_len;
-    const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
-    const uint64_t per_batch = uint64_t(std::max<int64_t>(1, 1024 / seq_len));
-    std::vector<float> input;
-    std::vector<int32_t> labels;
-    for (uint64_t start = 0; start < total; start += per_batch) {
-        const uint64_t windows = std::min(per_batch, total - start);
-        input.clear();
-        labels.clear();
-        for (uint64_t w = 0; w < windows; ++w) {
-            const uint32_t* ids = text.ids->data() + view.indices[start + w] * seq_len;
+batch_feed::~batch_feed() = default;
+
+int64_t batch_feed::fill(size_t b, std::vector<float>& input, std::vector<int32_t>& labels) const {
+    const uint64_t start = uint64_t(b) * per_batch_, count = std::min(per_batch_, total_ - start);
+    input.clear();
+    labels.clear();
+    if (view_.text) {
+        // Whole windows: each token an [id, position] row, labelled with the next token.
+        const int64_t seq_len = view_.text->seq_len;
+        for (uint64_t w = 0; w < count; ++w) {
+            const uint32_t* ids = view_.text->ids->data() + view_.indices[start + w] * seq_len;
             for (int64_t t = 0; t < seq_len; ++t) {
                 input.insert(input.end(), {float(ids[t]), float(t)});
                 labels.push_back(t + 1 < seq_len ? int32_t(ids[t + 1]) : -1);
             }
         }
-        const int64_t rows = int64_t(windows) * seq_len;
-        const auto t0 = std::chrono::steady_clock::now();
-        const std::vector<float> out = run.run(input.data(), rows, observer.on_layer_input);
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        observer.on_output(out.data(), rows, run.output_width(), labels.data(), seconds);
-        if (observer.on_progress) observer.on_progress(start + windows, total);
+        return int64_t(count) * seq_len;
     }
+    input.resize(size_t(count * uint64_t(m_.input_features)));
+    labels.resize(size_t(count));
+    for (uint64_t r = 0; r < count; ++r) filler_->fill(view_.indices[start + r], input.data() + r * uint64_t(m_.input_features), &labels[r]);
+    return int64_t(count);
 }
 
-}  // namespace
-
 void forward_batches(const model& m, const split_view& view, uint64_t max_samples, runner& run, const batch_observer& observer) {
-    if (view.text) return forward_windows(view, max_samples, run, observer);
-    const input_filler filler(view, m);
-    const uint64_t total = max_samples ? std::min<uint64_t>(max_samples, view.indices.size()) : view.indices.size();
-    const int64_t batch = 256;
+    const batch_feed feed(m, view, max_samples);
     std::vector<float> input;
     std::vector<int32_t> labels;
-    for (uint64_t start = 0; start < total; start += batch) {
-        const int64_t rows = int64_t(std::min<uint64_t>(batch, total - start));
-        input.resize(size_t(rows * m.input_features));
-        labels.resize(size_t(rows));
-        for (int64_t r = 0; r < rows; ++r)
-            filler.fill(view.indices[start + uint64_t(r)], input.data() + r * m.input_features, &labels[size_t(r)]);
+    for (size_t b = 0; b < feed.batches(); ++b) {
+        const int64_t rows = feed.fill(b, input, labels);
         const auto t0 = std::chrono::steady_clock::now();
         const std::vector<float> out = run.run(input.data(), rows, observer.on_layer_input);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         observer.on_output(out.data(), rows, run.output_width(), labels.data(), seconds);
-        if (observer.on_progress) observer.on_progress(start + uint64_t(rows), total);
+        if (observer.on_progress) observer.on_progress(feed.samples_through(b), feed.samples());
     }
 }
 

@@ -10,6 +10,7 @@
 #include <shrink/abi.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -84,6 +85,32 @@ struct batch_observer {
     /// A batch's outputs (rows x cols), its labels and the forward pass's wall time.
     std::function<void(const float* out, int64_t rows, int64_t cols, const int32_t* labels, double seconds)> on_output;
     std::function<void(uint64_t done, uint64_t total)> on_progress;
+};
+
+/// Up to max_samples (0 = all) of `view` cut into batches of 256 images, or of whole
+/// windows up to 1,024 tokens for text. A text batch's rows are its tokens, as [id,
+/// position] inputs; its labels are each position's next token, -1 at a window's last
+/// position (it predicts nothing). `m` and `view` must outlive it.
+class batch_feed {
+  public:
+    batch_feed(const model& m, const split_view& view, uint64_t max_samples);
+    ~batch_feed();
+    size_t batches() const { return size_t((total_ + per_batch_ - 1) / per_batch_); }
+    uint64_t samples() const { return total_; }
+    uint64_t samples_through(size_t b) const { return std::min(total_, uint64_t(b + 1) * per_batch_); }
+    /// Batch b's rows: its images, or its windows' tokens.
+    int64_t rows(size_t b) const {
+        const uint64_t count = samples_through(b) - uint64_t(b) * per_batch_;
+        return int64_t(count) * (view_.text ? view_.text->seq_len : 1);
+    }
+    /// Batch b's model inputs and labels; returns its rows.
+    int64_t fill(size_t b, std::vector<float>& input, std::vector<int32_t>& labels) const;
+
+  private:
+    const model& m_;
+    const split_view& view_;
+    std::unique_ptr<input_filler> filler_;  // images
+    uint64_t total_ = 0, per_batch_ = 1;
 };
 
 /// Runs up to max_samples (0 = all) of `view` through `run` in batches of 256 images, or

@@ -3,6 +3,8 @@
 #include "model/safetensors.hpp"
 #include "model/surgery.hpp"
 #include "plugins/abi_tables.hpp"
+#include "plan/plan.hpp"
+#include "run/block_feed.hpp"
 #include "run/train_spec.hpp"
 #include "runtime/runner.hpp"
 #include "train/student.hpp"
@@ -67,10 +69,15 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.artifact_read = &artifact_read;
     table_.token_bytes = &token_bytes;
     table_.layer_io = &layer_io;
+    table_.forward_blocks = &forward_blocks;
 }
 
 void stage_host::require_writable(const char* what) const {
     if (read_only_) throw std::logic_error(std::string("an evaluator may not change the model (") + what + ")");
+}
+
+void stage_host::require_same_graph(const char* what) const {
+    if (in_block_pass_) throw std::logic_error(std::string("the graph may not change during forward_blocks (") + what + ")");
 }
 
 void stage_host::log(void* ctx, int32_t level, const char* message) {
@@ -221,6 +228,7 @@ shrink_status stage_host::layer_factorize(void* ctx, const char* layer_name, uin
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("layer_factorize");
+        h.require_same_graph("layer_factorize");
         factorize_layer(h.state_.net, arg(layer_name, "layer"), rank, first, second);
     });
 }
@@ -230,6 +238,7 @@ shrink_status stage_host::layer_set_input_quant(void* ctx, const char* layer_nam
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("layer_set_input_quant");
+        h.require_same_graph("layer_set_input_quant");
         set_input_quantization(h.state_.net, arg(layer_name, "layer"), scale, zero_point);
     });
 }
@@ -307,30 +316,49 @@ shrink_status stage_host::artifact_read(void* ctx, const char* layer_name, const
     });
 }
 
+namespace {
+
+/// A plugin's forward observer, called by the host: its error becomes the host's exception.
+class observer_call {
+  public:
+    observer_call(shrink_forward_observer observer, void* user) : observer_(observer), user_(user) {
+        if (!observer) throw std::invalid_argument("observer is NULL");
+    }
+    void operator()(const shrink_forward_event& ev) const {
+        shrink_error inner{};
+        if (observer_(user_, &ev, &inner) != SHRINK_OK) throw std::runtime_error(inner.message);
+    }
+    /// LAYER_INPUT events.
+    runner::layer_input_fn layer_inputs() const {
+        return [this](const std::string& layer, const float* data, int64_t n, int64_t cols) {
+            shrink_forward_event ev{};
+            ev.kind = SHRINK_FORWARD_LAYER_INPUT;
+            ev.layer = layer.c_str();
+            ev.data = data;
+            ev.rows = uint64_t(n);
+            ev.cols = uint64_t(cols);
+            (*this)(ev);
+        };
+    }
+
+  private:
+    shrink_forward_observer observer_;
+    void* user_;
+};
+
+}  // namespace
+
 shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples, int32_t capture_layer_inputs,
                                   shrink_forward_observer observer, void* user, shrink_error* error) {
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION)
             throw std::invalid_argument("unknown split " + std::to_string(split));
-        if (!observer) throw std::invalid_argument("observer is NULL");
         const split_view& view = h.data_(static_cast<shrink_split>(split));
         const std::unique_ptr<runner> run = make_runner(h.state_.net, h.device_);
-        shrink_error inner{};
-        auto emit = [&](const shrink_forward_event& ev) {
-            if (observer(user, &ev, &inner) != SHRINK_OK) throw std::runtime_error(inner.message);
-        };
+        const observer_call emit(observer, user);
         batch_observer batches;
-        if (capture_layer_inputs)
-            batches.on_layer_input = [&](const std::string& layer, const float* data, int64_t n, int64_t cols) {
-                shrink_forward_event ev{};
-                ev.kind = SHRINK_FORWARD_LAYER_INPUT;
-                ev.layer = layer.c_str();
-                ev.data = data;
-                ev.rows = uint64_t(n);
-                ev.cols = uint64_t(cols);
-                emit(ev);
-            };
+        if (capture_layer_inputs) batches.on_layer_input = emit.layer_inputs();
         batches.on_output = [&](const float* out, int64_t rows, int64_t cols, const int32_t* labels, double seconds) {
             shrink_forward_event ev{};
             ev.kind = SHRINK_FORWARD_OUTPUT;
@@ -344,6 +372,44 @@ shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples
         const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
         batches.on_progress = [&](uint64_t done, uint64_t total) { progress(ctx, what, done, total); };
         forward_batches(h.state_.net, view, max_samples, *run, batches);
+    });
+}
+
+shrink_status stage_host::forward_blocks(void* ctx, int32_t split, uint64_t max_samples, shrink_forward_observer observer, void* user,
+                                         shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION)
+            throw std::invalid_argument("unknown split " + std::to_string(split));
+        if (h.in_block_pass_) throw std::logic_error("forward_blocks is already running");
+        const split_view& view = h.data_(static_cast<shrink_split>(split));
+        const observer_call emit(observer, user);
+        block_observer blocks;
+        blocks.on_layer_input = emit.layer_inputs();
+        blocks.on_block_end = [&](const engine::block& b, size_t index, size_t count) {
+            shrink_forward_event ev{};
+            ev.kind = SHRINK_FORWARD_BLOCK_END;
+            ev.layer = b.name.c_str();
+            ev.rows = uint64_t(index);
+            ev.cols = uint64_t(count);
+            emit(ev);
+        };
+        const std::string what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
+        blocks.on_progress = [&](size_t index, size_t count, uint64_t done, uint64_t total) {
+            // Progress over the whole pass, in samples: block k of n at sample s of S.
+            progress(ctx, (what + ", block " + std::to_string(index + 1) + " of " + std::to_string(count)).c_str(),
+                     uint64_t(index) * total + done, uint64_t(count) * total);
+        };
+        h.in_block_pass_ = true;
+        try {
+            const block_pass pass = shrink::forward_blocks(h.state_.net, view, max_samples, blocks);
+            h.in_block_pass_ = false;
+            console::get().debug("[" + h.stage_id_ + "] " + std::to_string(pass.blocks) + " blocks, " + std::to_string(pass.rerun) +
+                                 " run again after their weights changed, " + format_bytes(pass.stream_bytes) + " held between blocks");
+        } catch (...) {
+            h.in_block_pass_ = false;
+            throw;
+        }
     });
 }
 
@@ -381,6 +447,7 @@ shrink_status stage_host::train(void* ctx, const shrink_train_spec* spec_arg, sh
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("train");
+        h.require_same_graph("train");
         // A plugin built against an older abi.h passes a smaller spec: what it does not know reads as zero.
         const shrink_train_spec spec_copy = abi::read_table(spec_arg, SHRINK_TRAIN_SPEC_SIZE_1, "the training spec");
         model& m = h.state_.net;
@@ -405,6 +472,7 @@ shrink_status stage_host::make_student(void* ctx, double width_scale, shrink_err
     return guarded(error, [&] {
         stage_host& h = self(ctx);
         h.require_writable("make_student");
+        h.require_same_graph("make_student");
         model student = shrink::make_student(h.state_.net, width_scale, derive_seed(h.table_.seed, "student"));
         h.state_.teacher = std::make_shared<const model>(std::move(h.state_.net));
         h.state_.teacher_from_stage = true;

@@ -38,6 +38,7 @@ class stage_host {
   private:
     static stage_host& self(void* ctx) { return *static_cast<stage_host*>(ctx); }
     void require_writable(const char* what) const;
+    void require_same_graph(const char* what) const;
 
     static void log(void*, int32_t, const char*);
     static void progress(void*, const char*, uint64_t, uint64_t);
@@ -62,6 +63,7 @@ class stage_host {
     void put_artifact(const char* layer_name, const char* key, int32_t dtype, const std::vector<uint64_t>& shape, const void* data);
     const artifact* find_artifact(const char* layer_name, const char* key) const;
     static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);
+    static shrink_status forward_blocks(void*, int32_t, uint64_t, shrink_forward_observer, void*, shrink_error*);
     static uint64_t model_size_bytes(void*);
     static shrink_status result_put(void*, const char*, double, shrink_error*);
     static shrink_status train(void*, const shrink_train_spec*, shrink_train_report*, shrink_error*);
@@ -71,6 +73,7 @@ class stage_host {
     split_source data_;
     std::string stage_id_;
     bool read_only_;
+    bool in_block_pass_ = false;  // forward_blocks is running: weights may change, the graph may not
     device_choice device_;
     std::unique_ptr<cuda_stage_device> cuda_;
     artifact_scope artifacts_;

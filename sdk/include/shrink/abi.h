@@ -181,7 +181,10 @@ typedef enum shrink_split {
 
 typedef enum shrink_forward_event_kind {
     SHRINK_FORWARD_LAYER_INPUT = 1, /* before a linear or conv layer: its input activations */
-    SHRINK_FORWARD_OUTPUT = 2       /* after a batch: model outputs and labels */
+    SHRINK_FORWARD_OUTPUT = 2,      /* after a batch: model outputs and labels */
+    SHRINK_FORWARD_BLOCK_END = 3    /* forward_blocks: every sample went through block `layer`
+                                       (its name, "layers.3"); rows = its index, cols = the
+                                       number of blocks */
 } shrink_forward_event_kind;
 
 /* Text data (a language model): a sample is a window of tokens and a batch holds whole
@@ -377,6 +380,17 @@ typedef struct shrink_host {
      *  (SmoothQuant, AWQ) finds it here. */
     shrink_status (*layer_io)(void* ctx, uint32_t index, const char** output, const char** inputs, uint32_t capacity,
                               uint32_t* count, shrink_error* error);
+    /** Runs up to max_samples (0 = all) of a split through the model one block at a time, on
+     *  the CPU: a decoder block (the layers named "layers.N.*"), or a layer of a model without
+     *  blocks, sees every sample before the next block starts; the value between blocks is
+     *  held for all samples (the planner counts it: SHRINK_RESOURCE_BLOCK_STREAM). Events:
+     *  LAYER_INPUT for the block's linear layers, a batch at a time, then BLOCK_END. During
+     *  BLOCK_END the stage may write weights (tensor_write_*; nothing that changes the graph):
+     *  the samples then go through the block as written before the next block sees them,
+     *  so each block is calibrated on the outputs of the blocks before it as the stage left
+     *  them (GPTQ's sequential calibration). Models with conv layers are refused. */
+    shrink_status (*forward_blocks)(void* ctx, int32_t split, uint64_t max_samples, shrink_forward_observer observer,
+                                    void* user, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */
@@ -430,6 +444,9 @@ typedef struct shrink_stage_type {
 #define SHRINK_RESOURCE_ACTIVATION_CACHE 4u /* keeps every calibration sample's layer inputs */
 #define SHRINK_RESOURCE_HESSIANS 8u         /* a d x d float64 matrix per layer input (X^T X) */
 #define SHRINK_RESOURCE_TRAINING_STATE 16u  /* gradients and optimizer moments: 3 floats per weight */
+#define SHRINK_RESOURCE_BLOCK_STREAM 32u    /* forward_blocks: the value between blocks for every calibration
+                                               sample, twice; decoded weights and a batch. Counted
+                                               even when the stage estimates its own memory */
 
 #define SHRINK_TIME_WEIGHTS 1   /* linear in the number of weights */
 #define SHRINK_TIME_DATA 2      /* forward passes over data */

@@ -393,6 +393,21 @@ class model {
         });
     }
 
+    /// Runs a split through the model one block at a time (shrink_host::forward_blocks):
+    /// `observer(const shrink_forward_event&)` sees the block's layer inputs, then
+    /// SHRINK_FORWARD_BLOCK_END, during which it may write the model's weights; later
+    /// blocks then see the block's outputs through them.
+    template <class Observer>
+    void forward_blocks(shrink_split split, uint64_t max_samples, Observer&& observer) {
+        require_service(offsetof(shrink_host, forward_blocks), "block-by-block forward");
+        auto trampoline = [](void* user, const shrink_forward_event* event, shrink_error* error) -> shrink_status {
+            return detail::guard(error, [&] { (*static_cast<Observer*>(user))(*event); });
+        };
+        call([&](shrink_error* e) {
+            return host_->forward_blocks(host_->ctx, split, max_samples, trampoline, static_cast<void*>(&observer), e);
+        });
+    }
+
     uint64_t size_bytes() const { return host_->model_size_bytes(host_->ctx); }
 
     /// Text data: the bytes of text each token id stands for (see shrink_host::token_bytes).
