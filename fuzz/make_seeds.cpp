@@ -116,6 +116,42 @@ void quantize(tensor& t, uint8_t bits, bool symmetric, uint64_t group) {
     t = make_quantized(t, {bits, symmetric, g}, std::move(q), std::move(scales), std::move(zeros));
 }
 
+/// A table encoding: NF4 in groups of `group` (scales double-quantized), or a k-means-like
+/// table per row of 16 evenly spaced values (the file format is what matters here).
+void to_table(tensor& t, bool nf4, uint64_t group) {
+    const std::vector<float> v = t.decode();
+    const uint64_t rows = t.rows(), cols = t.cols();
+    std::vector<int8_t> q(v.size());
+    std::vector<float> scales, table;
+    auto nearest = [](const float* values, float x) {
+        int best = 0;
+        for (int j = 1; j < 16; ++j)
+            if (std::abs(values[j] - x) < std::abs(values[best] - x)) best = j;
+        return int8_t(best - 8);
+    };
+    quant_spec spec(4, true, nf4 ? group : 0);
+    spec.table = nf4 ? "nf4" : "kmeans";
+    spec.books = nf4 ? 0 : rows;
+    spec.double_quant = nf4;
+    for (uint64_t r = 0; r < rows; ++r) {
+        if (nf4) {
+            for (uint64_t k = 0; k * group < cols; ++k) {
+                float a = 0;
+                for (uint64_t c = k * group; c < std::min(cols, (k + 1) * group); ++c) a = std::max(a, std::abs(v[r * cols + c]));
+                scales.push_back(a);
+                for (uint64_t c = k * group; c < std::min(cols, (k + 1) * group); ++c)
+                    q[r * cols + c] = nearest(nf4_table.data(), a > 0 ? v[r * cols + c] / a : 0);
+            }
+        } else {
+            const float lo = *std::min_element(v.begin() + long(r * cols), v.begin() + long((r + 1) * cols));
+            const float hi = *std::max_element(v.begin() + long(r * cols), v.begin() + long((r + 1) * cols));
+            for (int j = 0; j < 16; ++j) table.push_back(lo + (hi - lo) * float(j) / 15);
+            for (uint64_t c = 0; c < cols; ++c) q[r * cols + c] = nearest(table.data() + r * 16, v[r * cols + c]);
+        }
+    }
+    t = make_table_quantized(t, spec, std::move(q), std::move(scales), std::move(table));
+}
+
 void prune(tensor& t) {
     std::vector<float> v = t.decode();
     std::vector<uint8_t> mask(v.size());
@@ -179,6 +215,13 @@ int main(int argc, char** argv) {
              model m = mlp(8);
              prune(m.at("fc2.weight"));
              quantize(m.at("fc2.weight"), 8, false, 0);
+             return m;
+         }},
+        {"tables", [] {
+             model m = mlp(10);
+             prune(m.at("fc1.weight"));
+             to_table(m.at("fc1.weight"), true, 4);
+             to_table(m.at("fc2.weight"), false, 0);
              return m;
          }},
         {"cnn_int8", [] {

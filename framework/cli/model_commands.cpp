@@ -73,7 +73,7 @@ int cmd_inspect(const std::vector<std::string>& args) {
     for (const auto& [name, t] : m.tensors) {
         std::string shape;
         for (int64_t d : t.shape) shape.append(shape.empty() ? "" : "x").append(std::to_string(d));
-        const std::string dtype = t.quant ? "int" + std::to_string(t.quant->bits) : "f32";
+        const std::string dtype = !t.quant ? "f32" : t.quant->table.empty() ? "int" + std::to_string(t.quant->bits) : t.quant->table;
         std::printf("%-16s %-8s %-12s %-34s %10llu\n", name.c_str(), dtype.c_str(), shape.c_str(),
                     t.encoding_summary().c_str(), (unsigned long long)t.stored_bytes());
         total += t.stored_bytes();

@@ -84,7 +84,8 @@ namespace {
 /// 8-bit input quantization, symmetric int8 weights with one scale per output row (or one
 /// for all), no pruning mask.
 bool integer_linear(const layer& l, const tensor& w) {
-    return l.kind() == op_kind::linear && l.input_quantization && w.quant && w.quant->bits == 8 && w.quant->symmetric && !w.sparse() &&
+    return l.kind() == op_kind::linear && l.input_quantization && w.quant && w.quant->table.empty() && w.quant->bits == 8 &&
+           w.quant->symmetric && !w.sparse() &&
            (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
 }
 

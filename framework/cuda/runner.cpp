@@ -53,7 +53,7 @@ bool is_activation(op_kind op) { return act_of(op).k != gpu::act::none; }
 gpu::buffer<float> device_floats(gpu::context& c, const tensor& t) {
     const uint64_t n = t.element_count();
     gpu::buffer<float> out(c, n);
-    if (!t.quant) {
+    if (!t.quant || !t.quant->table.empty()) {  // a table encoding is decoded here
         const std::vector<float> dense = t.decode();  // pruned entries are zero already; the mask is applied anyway
         c.upload(out.data(), dense.data(), n * sizeof(float));
         return out;

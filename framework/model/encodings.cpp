@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 namespace shrink::encodings {
 
@@ -116,7 +117,16 @@ void add_entries(const std::string& name, const tensor& t, std::map<std::string,
             add(name, "I8", {stored}, [&t](const byte_sink& s) { write_kept(s, t.q, t.mask); });
         else
             add(name, "U8", {(stored + 1) / 2}, [&t](const byte_sink& s) { write_int4(s, t.q, t.mask); });
-        add(name + ".scales", "F32", {int64_t(t.scales.size())}, [&t](const byte_sink& s) { emit(s, t.scales.data(), t.scales.size()); });
+        if (t.quant->double_quant) {
+            const scale_codes& c = t.scale_q;
+            add(name + ".scale_codes", "I8", {int64_t(c.codes.size())}, [&c](const byte_sink& s) { emit(s, c.codes.data(), c.codes.size()); });
+            add(name + ".scale_steps", "F32", {int64_t(c.steps.size())}, [&c](const byte_sink& s) { emit(s, c.steps.data(), c.steps.size()); });
+            add(name + ".scale_offset", "F32", {1}, [&c](const byte_sink& s) { emit(s, &c.offset, 1); });
+        } else if (!t.scales.empty()) {
+            add(name + ".scales", "F32", {int64_t(t.scales.size())}, [&t](const byte_sink& s) { emit(s, t.scales.data(), t.scales.size()); });
+        }
+        if (t.quant->table == "kmeans")
+            add(name + ".table", "F32", {int64_t(t.table.size())}, [&t](const byte_sink& s) { emit(s, t.table.data(), t.table.size()); });
         if (!t.zero_points.empty())
             add(name + ".zeros", "I8", {int64_t(t.zero_points.size())},
                 [&t](const byte_sink& s) { emit(s, t.zero_points.data(), t.zero_points.size()); });
@@ -131,6 +141,11 @@ json record(const tensor& t) {
         j["bits"] = t.quant->bits;
         j["symmetric"] = t.quant->symmetric;
         j["group_size"] = t.quant->group_size;
+        if (!t.quant->table.empty()) {
+            j["table"] = t.quant->table;
+            if (t.quant->table == "kmeans") j["books"] = t.quant->books;
+            j["double_quant"] = t.quant->double_quant;
+        }
     } else if (t.type == dtype::f32) {
         j["bits"] = 32;
     } else {
@@ -225,7 +240,16 @@ class tensor_reader {
             return t;
         }
         if (bits != 8 && bits != 4) fail("bits must be 32, 16, 8 or 4");
-        quant_spec spec{bits, d.at("symmetric").get<bool>(), d.at("group_size").get<uint64_t>()};
+        quant_spec spec;
+        spec.bits = bits;
+        spec.symmetric = d.at("symmetric").get<bool>();
+        spec.group_size = d.at("group_size").get<uint64_t>();
+        if (d.contains("table")) {
+            spec.table = d.at("table").get<std::string>();
+            if (spec.table != "nf4" && spec.table != "kmeans") fail("unknown table encoding '" + spec.table + "'");
+            spec.books = spec.table == "kmeans" ? d.at("books").get<uint64_t>() : 0;
+            spec.double_quant = d.at("double_quant").get<bool>();
+        }
         std::vector<int8_t> q;
         if (bits == 8) {
             q = copy<int8_t>(take(name_, "I8", stored));
@@ -235,6 +259,7 @@ class tensor_reader {
             for (uint64_t i = 0; i < stored; ++i) q[i] = int8_t(int((packed[i / 2] >> (4 * (i % 2))) & 0x0f) - 8);
         }
         if (spec.group_size != 0 && t.shape.size() < 2) fail("grouped scales need a tensor of 2 or more dimensions");
+        if (!spec.table.empty()) return read_table_codes(t, spec, std::move(q), sparse);
         const uint64_t ns = tensor::scale_count(t.shape, spec);
         auto scales = copy<float>(take(name_ + ".scales", "F32", ns * 4));
         std::vector<int8_t> zeros;
@@ -259,6 +284,37 @@ class tensor_reader {
     }
 
   private:
+    /// The rest of a table encoding: its scales (or their codes), its table, its mask.
+    tensor read_table_codes(const tensor& t, const quant_spec& spec, std::vector<int8_t> q, bool sparse) {
+        const uint64_t n = t.element_count();
+        if (spec.table == "kmeans" && (spec.books == 0 || spec.books > n)) fail("a k-means tensor needs 1 to rows tables");
+        const uint64_t ns = tensor::scale_count(t.shape, spec);
+        std::vector<float> scales, table;
+        std::optional<scale_codes> stored;
+        if (spec.double_quant) {
+            stored.emplace();
+            stored->codes = copy<int8_t>(take(name_ + ".scale_codes", "I8", ns));
+            stored->steps = copy<float>(take(name_ + ".scale_steps", "F32", (ns + scale_codes::block - 1) / scale_codes::block * 4));
+            stored->offset = copy<float>(take(name_ + ".scale_offset", "F32", 4))[0];
+        } else if (ns) {
+            scales = copy<float>(take(name_ + ".scales", "F32", ns * 4));
+        }
+        if (spec.table == "kmeans") table = copy<float>(take(name_ + ".table", "F32", spec.books * (uint64_t(1) << spec.bits) * 4));
+        if (sparse) {
+            q = scatter(q, t.mask);
+            for (uint64_t i = 0; i < n; ++i)
+                if (!t.mask[i]) q[i] = int8_t(-(1 << (spec.bits - 1)));
+        }
+        tensor base;
+        base.shape = t.shape;
+        base.mask = t.mask;
+        try {
+            return make_table_quantized(base, spec, std::move(q), std::move(scales), std::move(table), stored ? &*stored : nullptr);
+        } catch (const std::runtime_error& e) {
+            fail(e.what());
+        }
+    }
+
     std::string name_;
     std::string where_;
     const safetensors::reader& file_;

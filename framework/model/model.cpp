@@ -2,6 +2,8 @@
 
 #include "model/ops.hpp"
 
+#include <shrink/abi.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,7 +38,37 @@ namespace {
 uint64_t groups_per_row(uint64_t cols, uint64_t group) { return cols / group + (cols % group != 0); }
 }  // namespace
 
+const std::array<float, 16> nf4_table SHRINK_NF4_TABLE;
+
+scale_codes scale_codes::of(const std::vector<float>& scales) {
+    scale_codes c;
+    double sum = 0;
+    for (float s : scales) sum += s;
+    c.offset = scales.empty() ? 0.0f : float(sum / double(scales.size()));
+    std::vector<int8_t> codes(scales.size());
+    std::vector<float> steps;
+    for (size_t first = 0; first < scales.size(); first += block) {
+        const size_t last = std::min(scales.size(), first + size_t(block));
+        float top = 0;
+        for (size_t i = first; i < last; ++i) top = std::max(top, std::fabs(scales[i] - c.offset));
+        const float step = top / 127.0f;
+        steps.push_back(step);
+        for (size_t i = first; i < last; ++i)
+            codes[i] = step > 0 ? int8_t(std::clamp(std::nearbyint((scales[i] - c.offset) / step), -127.0f, 127.0f)) : int8_t(0);
+    }
+    c.codes = std::move(codes);
+    c.steps = std::move(steps);
+    return c;
+}
+
+std::vector<float> scale_codes::decoded() const {
+    std::vector<float> out(codes.size());
+    for (size_t i = 0; i < out.size(); ++i) out[i] = float(codes[i]) * steps[i / block] + offset;
+    return out;
+}
+
 uint64_t tensor::scale_count(const std::vector<int64_t>& shape, const quant_spec& spec) {
+    if (spec.table == "kmeans") return 0;
     if (spec.group_size == 0) return 1;
     return matrix_rows(shape) * groups_per_row(matrix_cols(shape), spec.group_size);
 }
@@ -53,7 +85,9 @@ uint64_t tensor::stored_bytes() const {
     uint64_t bytes = sparse() ? (n + 7) / 8 : 0;
     if (!quant) return bytes + stored * (type == dtype::f32 ? 4 : 2);
     bytes += quant->bits == 4 ? (stored + 1) / 2 : stored;
-    bytes += scales.size() * 4 + zero_points.size();
+    bytes += quant->double_quant ? scale_q.codes.size() + scale_q.steps.size() * 4 + 4 : scales.size() * 4;
+    bytes += zero_points.size();
+    if (quant->table == "kmeans") bytes += table.size() * 4;  // nf4's table is fixed: not stored
     return bytes;
 }
 
@@ -71,6 +105,14 @@ void tensor::decode_range(uint64_t begin, uint64_t count, float* out) const {
         std::copy(values.begin() + begin, values.begin() + begin + count, out);
     } else if (!quant) {
         widen(type, half.data() + begin, out, count);
+    } else if (!quant->table.empty()) {
+        const int32_t half = 1 << (quant->bits - 1);
+        const uint64_t c = cols();
+        for (uint64_t i = 0; i < count; ++i) {
+            const uint64_t book = quant->books > 1 ? (begin + i) / c : 0;
+            const float v = table[book * uint64_t(2 * half) + uint64_t(q[begin + i] + half)];
+            out[i] = scales.empty() ? v : v * scales[scale_index(begin + i)];
+        }
     } else {
         for (uint64_t i = 0; i < count; ++i) {
             const uint64_t s = scale_index(begin + i);
@@ -85,7 +127,11 @@ void tensor::decode_range(uint64_t begin, uint64_t count, float* out) const {
 
 std::string tensor::encoding_summary() const {
     std::string s = quant ? "int" + std::to_string(quant->bits) + (quant->symmetric ? " sym" : " asym") : dtype_name(type);
-    if (quant) {
+    if (quant && quant->table == "kmeans") {
+        s = "kmeans" + std::to_string(quant->bits) + (quant->books > 1 ? " table per row" : " table");
+    } else if (quant && !quant->table.empty()) {
+        s = quant->table + " group " + std::to_string(quant->group_size) + (quant->double_quant ? " double-quant" : "");
+    } else if (quant) {
         if (quant->group_size == 0) s += " per-tensor";
         else if (quant->group_size >= cols()) s += " per-channel";
         else s += " group " + std::to_string(quant->group_size);
@@ -221,8 +267,70 @@ uint64_t model::parameter_count() const {
     return n;
 }
 
+tensor make_table_quantized(const tensor& old, const quant_spec& spec, std::vector<int8_t> q, std::vector<float> scales,
+                            std::vector<float> table, const scale_codes* stored) {
+    if (stored) {
+        if (!spec.double_quant) throw std::runtime_error("scale codes without double quantization");
+        if (stored->steps.size() != (stored->codes.size() + scale_codes::block - 1) / scale_codes::block)
+            throw std::runtime_error("got " + std::to_string(stored->steps.size()) + " scale steps for " +
+                                     std::to_string(stored->codes.size()) + " scale codes");
+        for (float v : stored->steps.to_vector())
+            if (!std::isfinite(v) || v < 0) throw std::runtime_error("scale steps must be finite and non-negative");
+        if (!std::isfinite(stored->offset)) throw std::runtime_error("the scales' offset must be finite");
+        scales = stored->decoded();
+    }
+    if (spec.bits != 4 && spec.bits != 8) throw std::runtime_error("bits must be 4 or 8, got " + std::to_string(spec.bits));
+    const uint64_t n = old.element_count(), levels = uint64_t(1) << spec.bits;
+    if (q.size() != n) throw std::runtime_error("got " + std::to_string(q.size()) + " codes for " + std::to_string(n) + " elements");
+    if (spec.table == "nf4") {
+        if (spec.bits != 4) throw std::runtime_error("nf4 codes are 4 bits");
+        if (spec.group_size == 0 || old.shape.size() < 2) throw std::runtime_error("nf4 needs a matrix and a group size");
+        table.assign(nf4_table.begin(), nf4_table.end());
+        if (scales.size() != tensor::scale_count(old.shape, spec))
+            throw std::runtime_error("got " + std::to_string(scales.size()) + " scales, the layout needs " +
+                                     std::to_string(tensor::scale_count(old.shape, spec)));
+        for (float s : scales)
+            if (!std::isfinite(s)) throw std::runtime_error("scales must be finite");
+    } else if (spec.table == "kmeans") {
+        if (spec.books != 1 && (spec.books != old.rows() || old.shape.size() < 2))
+            throw std::runtime_error("a k-means tensor has one table or one per row, not " + std::to_string(spec.books));
+        if (table.size() != spec.books * levels)
+            throw std::runtime_error("got " + std::to_string(table.size()) + " table values, the layout needs " +
+                                     std::to_string(spec.books * levels));
+        if (!scales.empty() || spec.double_quant) throw std::runtime_error("a k-means tensor has no scales");
+        if (spec.group_size != 0) throw std::runtime_error("a k-means tensor has no groups");
+    } else {
+        throw std::runtime_error("unknown table encoding '" + spec.table + "'");
+    }
+    for (float v : table)
+        if (!std::isfinite(v)) throw std::runtime_error("table values must be finite");
+    if (!spec.symmetric) throw std::runtime_error("a table encoding has no zero points");
+    const int32_t lo = -int32_t(levels / 2), hi = int32_t(levels / 2) - 1;
+    for (int8_t v : q)
+        if (v < lo || v > hi) throw std::runtime_error("code " + std::to_string(v) + " is outside the " + std::to_string(spec.bits) + "-bit range");
+    tensor t;
+    t.shape = old.shape;
+    t.quant = spec;
+    t.q = std::move(q);
+    t.table = std::move(table);
+    if (spec.double_quant) {
+        t.scale_q = stored ? *stored : scale_codes::of(scales);
+        t.scales = t.scale_q.decoded();
+    } else {
+        t.scales = std::move(scales);
+    }
+    if (old.sparse()) {
+        t.mask = old.mask;
+        int8_t* codes = t.q.write();
+        for (uint64_t i = 0; i < n; ++i)
+            if (!t.mask[i]) codes[i] = int8_t(lo);  // canonical: not stored, restored so by a reader
+    }
+    return t;
+}
+
 tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int8_t> q, std::vector<float> scales,
                       std::vector<int8_t> zero_points) {
+    if (!spec.table.empty()) throw std::runtime_error("a table encoding is made by make_table_quantized");
     if (spec.bits != 4 && spec.bits != 8) throw std::runtime_error("bits must be 4 or 8, got " + std::to_string(spec.bits));
     if (old.shape.size() < 2 && spec.group_size != 0)
         throw std::runtime_error("per-channel or per-group scales need a tensor of 2 or more dimensions");

@@ -18,9 +18,35 @@
 namespace shrink {
 
 struct quant_spec {
-    int32_t bits = 8;         // 4 or 8
+    quant_spec() = default;
+    quant_spec(int32_t bits_, bool symmetric_, uint64_t group_size_) : bits(bits_), symmetric(symmetric_), group_size(group_size_) {}
+
+    int32_t bits = 8;         // 4 or 8: the codes' container
     bool symmetric = true;
     uint64_t group_size = 0;  // elements of a row per scale; 0 = one scale for the tensor
+    // A table encoding instead of the integer grid: code c (in [-2^(bits-1), 2^(bits-1)))
+    // stands for entry c + 2^(bits-1) of its table, times its group's scale when there are
+    // scales. "" = the integer grid; "nf4": QLoRA's NormalFloat table (fixed, 16 values),
+    // an absmax scale per group; "kmeans": a learned table per tensor or per row, no scales.
+    std::string table;
+    uint64_t books = 0;         // kmeans: tables, 1 or one per row
+    bool double_quant = false;  // scales stored as int8 codes (scale_codes below)
+};
+
+/// QLoRA's NormalFloat 4-bit values (the paper's Appendix E; bitsandbytes' table).
+extern const std::array<float, 16> nf4_table;
+
+/// Double quantization of a tensor's scales (QLoRA): each scale stored as an int8 code
+/// around the scales' mean, with an f32 scale per 256 codes. `scales` then holds what the
+/// codes decode to, computed the same way by writer and reader.
+struct scale_codes {
+    shared_array<int8_t> codes;   // one per scale
+    shared_array<float> steps;    // one per 256 codes
+    float offset = 0;             // the scales' mean
+    static constexpr uint64_t block = 256;
+    /// The codes of `scales`; decoded() gives what they stand for.
+    static scale_codes of(const std::vector<float>& scales);
+    std::vector<float> decoded() const;
 };
 
 /// A named array of the model. Its payloads are shared_arrays: copying a tensor (forking a
@@ -36,6 +62,8 @@ struct tensor {
     shared_array<float> scales;
     shared_array<int8_t> zero_points;    // empty when symmetric
     shared_array<uint8_t> mask;          // one per element, 1 = kept; empty = dense (f32 only)
+    shared_array<float> table;           // a table encoding's: books x 2^bits values (nf4: its fixed table)
+    scale_codes scale_q;                 // double_quant: what the scales are stored as
 
     uint64_t element_count() const;
     bool sparse() const { return !mask.empty(); }
@@ -156,5 +184,13 @@ std::vector<int64_t> layer_output_shape(const model& m, const layer& l, const st
 /// `old`, whose pruned positions must decode to zero). Throws std::runtime_error.
 tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int8_t> q, std::vector<float> scales,
                       std::vector<int8_t> zero_points);
+
+/// The same for a table encoding (spec.table set): codes, scales (nf4: one per group; kmeans:
+/// none) and the table (kmeans: books x 2^bits values; nf4: ignored, its fixed table is
+/// used). With spec.double_quant the scales are replaced by what their int8 codes decode
+/// to. Pruned positions of `old` hold the lowest code (decoding masks them to 0).
+/// A reader passes the stored scale codes as `stored` (then `scales` is ignored).
+tensor make_table_quantized(const tensor& old, const quant_spec& spec, std::vector<int8_t> q, std::vector<float> scales,
+                            std::vector<float> table, const scale_codes* stored = nullptr);
 
 }  // namespace shrink

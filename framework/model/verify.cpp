@@ -20,13 +20,16 @@ std::vector<std::string> compare_models(const model& expected, const model& writ
         if (w.shape != t.shape) add(where + "shape differs");
         if (bool(w.quant) != bool(t.quant)) add(where + (t.quant ? "is not quantized" : "is quantized"));
         else if (t.quant && (w.quant->bits != t.quant->bits || w.quant->symmetric != t.quant->symmetric ||
-                             w.quant->group_size != t.quant->group_size))
-            add(where + "quantization layout differs (bits, scheme or group size)");
+                             w.quant->group_size != t.quant->group_size || w.quant->table != t.quant->table ||
+                             w.quant->books != t.quant->books || w.quant->double_quant != t.quant->double_quant))
+            add(where + "quantization layout differs (bits, scheme, group size or table)");
         if (w.mask != t.mask) add(where + "sparsity mask differs");
         // The stored payloads, compared as they are: decoding both would double a large
         // model's memory for a moment, and equal payloads decode to equal values.
         const bool same = w.stored_type() == t.stored_type() &&
-                          (t.quant ? w.q == t.q && w.scales == t.scales && w.zero_points == t.zero_points
+                          (t.quant ? w.q == t.q && w.scales == t.scales && w.zero_points == t.zero_points && w.table == t.table &&
+                                         w.scale_q.codes == t.scale_q.codes && w.scale_q.steps == t.scale_q.steps &&
+                                         w.scale_q.offset == t.scale_q.offset
                                    : w.values == t.values && w.half == t.half);
         if (!same) add(where + "values differ");
     }

@@ -77,7 +77,8 @@ void window_attrs(onnx::NodeProto* n, const layer& l) {
 
 /// The float weight an engine should see, or "" when the weight is exported as QDQ.
 std::string weight_input(onnx::GraphProto* g, const layer& l, const tensor& w) {
-    const bool qdq = w.quant && w.quant->bits == 8 && (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
+    // A table encoding (nf4, kmeans) has no ONNX operator: its decoded floats go instead.
+    const bool qdq = w.quant && w.quant->table.empty() && w.quant->bits == 8 && (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
     if (!qdq) {
         add_float(g, l.weight, w.shape, w.decode());
         return l.weight;

@@ -143,6 +143,21 @@ SHRINK_FROZEN(shrink_host, artifact_read, 216);
 SHRINK_FROZEN(shrink_host, token_bytes, 224);
 SHRINK_FROZEN(shrink_host, layer_io, 232);
 SHRINK_FROZEN(shrink_host, forward_blocks, 240);
+SHRINK_FROZEN(shrink_host, tensor_write_table, 248);
+
+SHRINK_FROZEN(shrink_table_tensor, struct_size, 0);
+SHRINK_FROZEN(shrink_table_tensor, bits, 4);
+SHRINK_FROZEN(shrink_table_tensor, kind, 8);
+SHRINK_FROZEN(shrink_table_tensor, group_size, 16);
+SHRINK_FROZEN(shrink_table_tensor, books, 24);
+SHRINK_FROZEN(shrink_table_tensor, double_quant, 32);
+SHRINK_FROZEN(shrink_table_tensor, codes, 40);
+SHRINK_FROZEN(shrink_table_tensor, code_count, 48);
+SHRINK_FROZEN(shrink_table_tensor, scales, 56);
+SHRINK_FROZEN(shrink_table_tensor, scale_count, 64);
+SHRINK_FROZEN(shrink_table_tensor, table, 72);
+SHRINK_FROZEN(shrink_table_tensor, table_count, 80);
+static_assert(sizeof(shrink_table_tensor) == 88);
 
 SHRINK_FROZEN(shrink_artifact_info, struct_size, 0);
 SHRINK_FROZEN(shrink_artifact_info, dtype, 4);

@@ -70,6 +70,7 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.token_bytes = &token_bytes;
     table_.layer_io = &layer_io;
     table_.forward_blocks = &forward_blocks;
+    table_.tensor_write_table = &tensor_write_table;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -217,6 +218,31 @@ shrink_status stage_host::tensor_write_quant(void* ctx, const char* name, const 
         try {
             t = make_quantized(t, spec, std::vector<int8_t>(q->values, q->values + q->value_count),
                                std::vector<float>(q->scales, q->scales + q->scale_count), std::move(zeros));
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error("tensor '" + n + "': " + e.what());
+        }
+    });
+}
+
+shrink_status stage_host::tensor_write_table(void* ctx, const char* name, const shrink_table_tensor* arg_table, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("tensor_write_table");
+        const std::string n = arg(name, "name");
+        const shrink_table_tensor tt = abi::read_table(arg_table, sizeof(shrink_table_tensor), "the table tensor");
+        if (!tt.codes || !tt.kind) throw std::invalid_argument("incomplete table tensor");
+        if ((tt.scale_count && !tt.scales) || (tt.table_count && !tt.table)) throw std::invalid_argument("incomplete table tensor");
+        tensor& t = h.state_.net.at(n);
+        quant_spec spec;
+        spec.bits = tt.bits;
+        spec.group_size = tt.group_size;
+        spec.table = tt.kind;
+        spec.books = tt.books;
+        spec.double_quant = tt.double_quant != 0;
+        try {
+            t = make_table_quantized(t, spec, std::vector<int8_t>(tt.codes, tt.codes + tt.code_count),
+                                     std::vector<float>(tt.scales, tt.scales + tt.scale_count),
+                                     std::vector<float>(tt.table, tt.table + tt.table_count));
         } catch (const std::runtime_error& e) {
             throw std::runtime_error("tensor '" + n + "': " + e.what());
         }

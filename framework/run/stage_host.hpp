@@ -51,6 +51,7 @@ class stage_host {
     static shrink_status tensor_read_mask(void*, const char*, uint8_t*, uint64_t, shrink_error*);
     static shrink_status tensor_write_f32(void*, const char*, const float*, uint64_t, const uint8_t*, shrink_error*);
     static shrink_status tensor_write_quant(void*, const char*, const shrink_quant_tensor*, shrink_error*);
+    static shrink_status tensor_write_table(void*, const char*, const shrink_table_tensor*, shrink_error*);
     static shrink_status layer_factorize(void*, const char*, uint64_t, const float*, const float*, shrink_error*);
     static shrink_status layer_set_input_quant(void*, const char*, float, int32_t, shrink_error*);
     static shrink_status stat_put(void*, const char*, const char*, const float*, uint64_t, shrink_error*);

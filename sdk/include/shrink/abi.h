@@ -173,6 +173,34 @@ typedef struct shrink_quant_tensor {
     uint64_t scale_count;
 } shrink_quant_tensor;
 
+/** QLoRA's 4-bit NormalFloat values (its appendix E; bitsandbytes' table), ascending, as
+ *  an initializer: what an "nf4" code c stands for is entry c + 8 times its group's scale. */
+#define SHRINK_NF4_TABLE                                                                                  \
+    {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,     \
+     -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,     \
+     0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,              \
+     0.7229568362236023f, 1.0f}
+
+/** A tensor in a table encoding (tensor_write_table): each code stands for an entry of a
+ *  table of 2^bits values instead of a step of the integer grid. "nf4": QLoRA's 4-bit
+ *  NormalFloat table (the host's own), times an absmax scale per group of a row;
+ *  "kmeans": the stage's table, one for the tensor or one per row, no scales. */
+typedef struct shrink_table_tensor {
+    uint32_t struct_size;    /* sizeof(shrink_table_tensor) */
+    int32_t bits;            /* the codes' container: 4 or 8 */
+    const char* kind;        /* "nf4" or "kmeans" */
+    uint64_t group_size;     /* nf4: elements of a row per scale */
+    uint64_t books;          /* kmeans: 1, or one table per row */
+    int32_t double_quant;    /* nf4: the host stores the scales as int8 codes around their mean, an
+                                f32 step per 256 of them (QLoRA's double quantization) */
+    const int8_t* codes;     /* one per element, row-major, in [-2^(bits-1), 2^(bits-1)-1]: entry code + 2^(bits-1) */
+    uint64_t code_count;
+    const float* scales;     /* nf4: rows * ceil(cols / group_size); kmeans: NULL */
+    uint64_t scale_count;
+    const float* table;      /* kmeans: books x 2^bits values; nf4: NULL */
+    uint64_t table_count;
+} shrink_table_tensor;
+
 typedef enum shrink_split {
     SHRINK_SPLIT_CALIBRATION = 1,
     SHRINK_SPLIT_EVALUATION = 2,
@@ -391,6 +419,9 @@ typedef struct shrink_host {
      *  them (GPTQ's sequential calibration). Models with conv layers are refused. */
     shrink_status (*forward_blocks)(void* ctx, int32_t split, uint64_t max_samples, shrink_forward_observer observer,
                                     void* user, shrink_error* error);
+    /** Replace values with a table encoding (shrink_table_tensor). A sparse tensor stays
+     *  sparse (its pruned positions decode to 0 whatever their codes). */
+    shrink_status (*tensor_write_table)(void* ctx, const char* name, const shrink_table_tensor* t, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

@@ -124,6 +124,19 @@ struct layer {
     bool has_matrix() const { return op == "linear" || op == "conv"; }
 };
 
+/// A tensor in a table encoding (shrink_table_tensor): codes, and NF4's scales or k-means'
+/// table; the host packs the codes (and with double_quant, codes the scales).
+struct table_quantized {
+    int32_t bits = 4;            // the codes' container: 4 or 8
+    std::string kind;            // "nf4" or "kmeans"
+    uint64_t group_size = 0;     // nf4
+    uint64_t books = 0;          // kmeans: 1, or rows
+    bool double_quant = false;   // nf4
+    std::vector<int8_t> codes;   // entry index - 2^(bits-1)
+    std::vector<float> scales;   // nf4
+    std::vector<float> table;    // kmeans
+};
+
 /// A quantized tensor as a quantizer produces it: unpacked integers, the host packs.
 struct quantized {
     int32_t bits = 8;
@@ -278,6 +291,25 @@ class model {
         shrink_quant_tensor raw{q.bits, q.symmetric ? 1 : 0, q.group_size, q.values.data(), q.values.size(),
                                 q.scales.data(), q.zero_points.empty() ? nullptr : q.zero_points.data(), q.scales.size()};
         call([&](shrink_error* e) { return host_->tensor_write_quant(host_->ctx, tensor.c_str(), &raw, e); });
+    }
+
+    /// Writes a table encoding (shrink_table_tensor): NF4 or k-means codes.
+    void write(const std::string& tensor, const table_quantized& t) {
+        require_service(offsetof(shrink_host, tensor_write_table), "table encoding");
+        shrink_table_tensor raw{};
+        raw.struct_size = sizeof raw;
+        raw.bits = t.bits;
+        raw.kind = t.kind.c_str();
+        raw.group_size = t.group_size;
+        raw.books = t.books;
+        raw.double_quant = t.double_quant ? 1 : 0;
+        raw.codes = t.codes.data();
+        raw.code_count = t.codes.size();
+        raw.scales = t.scales.empty() ? nullptr : t.scales.data();
+        raw.scale_count = t.scales.size();
+        raw.table = t.table.empty() ? nullptr : t.table.data();
+        raw.table_count = t.table.size();
+        call([&](shrink_error* e) { return host_->tensor_write_table(host_->ctx, tensor.c_str(), &raw, e); });
     }
 
     void factorize(const std::string& layer_name, uint64_t rank, const std::vector<float>& first,
