@@ -37,16 +37,17 @@ void estimate_memory(plan& p, plan_inputs& in) {
         }
     // A block-by-block run (run/block_feed.hpp) holds the value entering a block for every
     // sample: a block's first layer reads it (a decoder's residual stream; each layer's
-    // input outside blocks). Its Hessians are one block's, one per distinct layer input
-    // (q, k and v read the same value).
+    // input outside blocks), except the model's input, which each batch reads afresh. Its
+    // Hessians are one block's, one per distinct layer input (q, k and v read the same value).
     uint64_t stream_width = 0, block_hessians = 0;
     {
         std::map<std::string, std::set<std::string>> seen;  // block -> inputs counted
         std::map<std::string, uint64_t> per_block;
         std::string previous = "\n";
+        const std::string model_input = p.model.layers.empty() ? std::string() : p.model.layers.front().input;
         for (const auto& l : p.model.layers) {
             const std::string key = block_of(l.name);
-            if (key.empty() || key != previous) stream_width = std::max(stream_width, uint64_t(l.input_size));
+            if ((key.empty() || key != previous) && l.input != model_input) stream_width = std::max(stream_width, uint64_t(l.input_size));
             previous = key;
             const std::string group = key.empty() ? l.name : key;
             if (l.op == "linear" && seen[group].insert(l.input).second) per_block[group] += uint64_t(l.in) * uint64_t(l.in) * 8;

@@ -82,3 +82,24 @@ TEST_CASE("the plan's peak memory for sequential GPTQ holds the stream between b
     REQUIRE(r.code == 0);
     test::check_memory_estimates(dir / "run" / "report.json");
 }
+
+TEST_CASE("on an MLP, whose blocks (its layers) differ in width, the plan holds the widest stream and the largest block's Hessian",
+          "[gptq][blocks][cli][memory]") {
+    // 784 -> 16 -> 8 -> 4: the images are read afresh for the first layer, the values
+    // between layers (16, 8 and 4 floats an image) are held for all 20,000 images; the
+    // first layer's Hessian is the largest.
+    test::temp_dir dir;
+    save_model(test::tiny_model(4), dir / "m.safetensors");
+    test::write_text(dir / "r.yaml", "version: 1\nname: mlpseq\nseed: 3\nmodel: m.safetensors\ndata:\n"
+                                     "  calibration: { dataset: fashion-mnist, split: train, samples: 20000 }\nstages:\n"
+                                     "  - { id: seq, use: quantizer.gptq_sequential, params: { bits: 4, group_size: 0 } }\n");
+    const auto plan = test::shrink_cli("plan " + (dir / "r.yaml").string());
+    INFO(plan.output);
+    // 2 x 20,000 x 16 x 4 bytes; the first layer's 784 x 784 doubles.
+    CHECK(plan.output.find("2.4 MiB the stream between blocks") != std::string::npos);
+    CHECK(plan.output.find("4.7 MiB a block's Hessians") != std::string::npos);
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string() + " --no-cache");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    test::check_memory_estimates(dir / "run" / "report.json");
+}
