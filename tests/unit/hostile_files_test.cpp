@@ -11,6 +11,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 using namespace shrink;
 namespace fs = std::filesystem;
@@ -194,6 +195,70 @@ TEST_CASE("verify reads an ONNX file as ONNX", "[hostile][onnx][cli]") {
     CHECK(r.output.find("ok: ONNX that imports as 1 layers") != std::string::npos);
 }
 
+namespace {
+
+/// Writes `to`: the model file `from` with its encoding records ("shrink.tensors") changed
+/// by `edit`. The data offsets are relative to the data section, so a longer header moves
+/// nothing.
+void rewrite_records(const std::filesystem::path& from, const std::filesystem::path& to,
+                     const std::function<void(nlohmann::json&)>& edit) {
+    const std::string bytes = test::read_text(from);
+    uint64_t header_len = 0;
+    std::memcpy(&header_len, bytes.data(), 8);
+    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_len));
+    nlohmann::json records = nlohmann::json::parse(header["__metadata__"]["shrink.tensors"].get<std::string>());
+    edit(records);
+    header["__metadata__"]["shrink.tensors"] = records.dump();
+    std::string text = header.dump();
+    while (text.size() % 8) text += ' ';
+    const uint64_t new_len = text.size();
+    std::string out(8, '\0');
+    std::memcpy(out.data(), &new_len, 8);
+    out += text + bytes.substr(8 + header_len);
+    test::write_text(to, out);
+}
+
+}  // namespace
+
+TEST_CASE("a table encoding's record that does not match its entries is refused, naming the file and tensor",
+          "[hostile][safetensors][codebook]") {
+    model m = test::tiny_model(4, 8);  // fc1 16 x 8, fc2 8 x 16
+    quant_spec nf4(4, true, 4);
+    nf4.table = "nf4";
+    nf4.double_quant = true;
+    tensor& w1 = m.at("fc1.weight");
+    w1 = make_table_quantized(w1, nf4, std::vector<int8_t>(w1.element_count(), 1), std::vector<float>(32, 0.5f), {});
+    quant_spec km(4, true, 0);
+    km.table = "kmeans";
+    km.books = 1;
+    tensor& w2 = m.at("fc2.weight");
+    std::vector<float> table(16);
+    for (int j = 0; j < 16; ++j) table[size_t(j)] = float(j) / 16;
+    w2 = make_table_quantized(w2, km, std::vector<int8_t>(w2.element_count(), -3), {}, table);
+    test::temp_dir dir;
+    save_model(m, dir / "m.safetensors");
+    REQUIRE(test::shrink_cli("verify " + (dir / "m.safetensors").string()).code == 0);
+    const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases{
+        {[](nlohmann::json& r) { r["fc2.weight"]["books"] = 3; }, "entry 'fc2.weight.table' has 64 bytes, expected 192"},
+        {[](nlohmann::json& r) { r["fc2.weight"]["books"] = 0; }, "tensor 'fc2.weight': a k-means tensor needs 1 to rows tables"},
+        {[](nlohmann::json& r) { r["fc2.weight"]["books"] = 8; }, "entry 'fc2.weight.table' has 64 bytes, expected 512"},
+        {[](nlohmann::json& r) { r["fc1.weight"]["table"] = "fp4"; }, "tensor 'fc1.weight': unknown table encoding 'fp4'"},
+        {[](nlohmann::json& r) { r["fc1.weight"]["double_quant"] = false; }, "entry 'fc1.weight.scales' is missing"},
+        {[](nlohmann::json& r) { r["fc1.weight"].erase("double_quant"); }, "malformed encoding record"},
+        {[](nlohmann::json& r) { r["fc1.weight"]["symmetric"] = false; }, "a table encoding has no zero points"},
+    };
+    int i = 0;
+    for (const auto& [edit, message] : cases) {
+        const std::filesystem::path bad = dir / ("bad" + std::to_string(i++) + ".safetensors");
+        rewrite_records(dir / "m.safetensors", bad, edit);
+        const auto r = test::shrink_cli("verify " + bad.string());
+        INFO(r.output);
+        CHECK(r.code != 0);
+        CHECK(r.output.find(bad.filename().string()) != std::string::npos);
+        CHECK(r.output.find(message) != std::string::npos);
+    }
+}
+
 TEST_CASE("a group size of 2^64 - 1 does not wrap the scale count", "[hostile][safetensors]") {
     const quant_spec huge{8, true, UINT64_MAX};
     CHECK(tensor::scale_count({4, 8}, huge) == 4);  // one group per row, not (8 + 2^64 - 2) / (2^64 - 1) = 0
@@ -207,23 +272,10 @@ TEST_CASE("a group size of 2^64 - 1 does not wrap the scale count", "[hostile][s
     w = make_quantized(w, {8, true, cols}, std::move(q), std::vector<float>(rows, 0.5f), {});
     test::temp_dir dir;
     save_model(m, dir / "m.safetensors");
-    // Rewrite the header: group_size 2^64 - 1 (the data offsets are relative to the data
-    // section, so a longer header moves nothing).
-    std::string bytes = test::read_text(dir / "m.safetensors");
-    uint64_t header_len = 0;
-    std::memcpy(&header_len, bytes.data(), 8);
-    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_len));
-    nlohmann::json records = nlohmann::json::parse(header["__metadata__"]["shrink.tensors"].get<std::string>());
-    REQUIRE(records["fc1.weight"]["group_size"] == cols);
-    records["fc1.weight"]["group_size"] = UINT64_MAX;
-    header["__metadata__"]["shrink.tensors"] = records.dump();
-    std::string text = header.dump();
-    while (text.size() % 8) text += ' ';
-    uint64_t new_len = text.size();
-    std::string out(8, '\0');
-    std::memcpy(out.data(), &new_len, 8);
-    out += text + bytes.substr(8 + header_len);
-    test::write_text(dir / "huge.safetensors", out);
+    rewrite_records(dir / "m.safetensors", dir / "huge.safetensors", [&](nlohmann::json& records) {
+        REQUIRE(records["fc1.weight"]["group_size"] == cols);
+        records["fc1.weight"]["group_size"] = UINT64_MAX;
+    });
     const auto r = test::shrink_cli("verify " + (dir / "huge.safetensors").string());
     INFO(r.output);
     CHECK(r.code == 0);
