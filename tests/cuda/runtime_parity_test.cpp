@@ -96,6 +96,21 @@ TEST_CASE("the CUDA runtime matches the CPU engine on MLPs with every weight enc
     w2 = make_quantized(w2, {8, true, w2.shape[1] > 0 ? uint64_t(w2.shape[1]) : 0}, q2, std::vector<float>(size_t(w2.shape[0]), 0.002f), {});
     m.layers[0].input_quantization = input_quant{0.02f, 3};
     check_parity(m);
+    // Table encodings (decoded on the host): NF4 with double-quantized scales, k-means per row.
+    tensor& w3 = m.at("fc3.weight");
+    quant_spec km(4, true, 0);
+    km.table = "kmeans";
+    km.books = w3.rows();
+    std::vector<float> table(w3.rows() * 16);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = -0.1f + 0.013f * float(i % 16) + 0.001f * float(i / 16);
+    std::vector<int8_t> q3(w3.element_count());
+    for (size_t i = 0; i < q3.size(); ++i) q3[i] = int8_t(int(i * 7 % 16) - 8);
+    w3 = make_table_quantized(w3, km, q3, {}, table);
+    quant_spec nf4(4, true, 8);
+    nf4.table = "nf4";
+    nf4.double_quant = true;
+    w1 = make_table_quantized(w1, nf4, q, s, {});
+    check_parity(m);
 }
 
 TEST_CASE("the CUDA runtime matches the CPU engine on every activation", "[cuda][runtime]") {
