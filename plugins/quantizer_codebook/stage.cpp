@@ -42,9 +42,9 @@ void run_nf4(shrink::stage_context& ctx) {
         t.double_quant = double_quant;
         t.codes = std::move(r.codes);
         t.scales = std::move(r.scales);
-        weights += w.size();
-        bytes += (w.size() + 1) / 2 + (double_quant ? t.scales.size() + (t.scales.size() + 255) / 256 * 4 + 4 : t.scales.size() * 4);
         ctx.model().write(l.weight, t);
+        weights += w.size();
+        bytes += ctx.model().info(l.weight).stored_bytes;  // the host's count of what it stores
         ++done;
     }
     ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));
@@ -61,6 +61,7 @@ void run_kmeans(shrink::stage_context& ctx) {
     o.iterations = int(ctx.params().integer("iterations"));
     const std::vector<shrink::layer> layers = layers_to_quantize(ctx, "quantizer.kmeans");
     double first = 0, last = 0;
+    uint64_t weights = 0, bytes = 0;
     int done = 0;
     for (const shrink::layer& l : layers) {
         ctx.progress(("layers: " + l.name).c_str(), uint64_t(done), uint64_t(layers.size()));
@@ -76,10 +77,13 @@ void run_kmeans(shrink::stage_context& ctx) {
         t.codes = std::move(r.codes);
         t.table = std::move(r.table);
         ctx.model().write(l.weight, t);
+        weights += w.size();
+        bytes += ctx.model().info(l.weight).stored_bytes;
         ++done;
     }
     ctx.progress("layers", uint64_t(done), uint64_t(layers.size()));
     ctx.result("layers_quantized", double(done));
+    if (weights) ctx.result("bits_per_weight", 8.0 * double(bytes) / double(weights));
     ctx.result("sse_start", first);
     ctx.result("sse", last);
     ctx.log("clustered " + std::to_string(done) + " layers' weights into " + std::to_string(1 << o.bits) + " values " +
