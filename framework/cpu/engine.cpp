@@ -103,7 +103,7 @@ void engine::load_matrix(step& s, const model& m) const {
     s.codes = {};
     s.row_scales.clear();
     s.weight = {};
-    if (integer_kernels_ && integer_linear(l, w)) {
+    if (integer_kernels_ && integer_linear(l, w) && cpu::int8_matmul_exact()) {
         s.codes = w.q;
         for (uint64_t r = 0; r < w.rows(); ++r) s.row_scales.push_back(w.scales[w.quant->group_size ? r : 0]);
     } else {

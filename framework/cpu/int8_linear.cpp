@@ -42,6 +42,21 @@ struct int8_linear : kernel::impl {
 
 }  // namespace
 
+bool int8_matmul_exact() {
+    static const bool exact = [] {
+        switch (dnnl::get_effective_cpu_isa()) {
+            case dnnl::cpu_isa::avx2_vnni:
+            case dnnl::cpu_isa::avx512_core_vnni:
+            case dnnl::cpu_isa::avx512_core_bf16:
+            case dnnl::cpu_isa::avx512_core_amx:
+                return true;
+            default:
+                return false;
+        }
+    }();
+    return exact;
+}
+
 kernel make_int8_linear_kernel(int64_t m, int64_t n, int64_t k, const int8_t* codes, const float* row_scales, u8_grid grid,
                                const float* bias, bool relu) {
     onednn_context& c = onednn();
