@@ -2,21 +2,24 @@
 # The post-training quantization experiments (issue 18), each recipe in one run on the
 # reference models (scripts/make-model makes them), the ledger and stage cache off so every
 # figure is measured here (docs/benchmarks.md, "Activation calibrators", "GPTQ and AWQ",
-# "SmoothQuant", "NF4 and k-means"):
+# "SmoothQuant", "NF4 and k-means", "Mixed precision"):
 #   bench/calibrators-lm.yaml, -cnn.yaml  W8A8 with the input ranges of calibrator.minmax,
 #                                         .percentile, .mse and .entropy
 #   bench/gptq-lm.yaml                    RTN, GPTQ and AWQ at 4 and 3 bits, groups of 128
 #   bench/gptq-cnn.yaml                   the same on the reference CNN's linear layers, 4 to 2 bits
 #   bench/smoothquant-lm.yaml             W8A8 with and without transform.smoothquant
 #   bench/codebook-lm.yaml                NF4 and k-means against int4 RTN
-#   bench/ptq_experiments.sh [BUILD_DIR] [RECIPE...]   (default: all six)
+#   bench/mixed-lm.yaml                   mixed precision (analyzer.sensitivity, quantizer.mixed)
+#                                         against uniform int4 RTN
+#   bench/ptq_experiments.sh [BUILD_DIR] [RECIPE...]   (default: all seven)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
 shift || true
 recipes=("$@")
 [ ${#recipes[@]} -gt 0 ] || recipes=("$root/bench/calibrators-lm.yaml" "$root/bench/calibrators-cnn.yaml" "$root/bench/gptq-lm.yaml"
-                                "$root/bench/gptq-cnn.yaml" "$root/bench/smoothquant-lm.yaml" "$root/bench/codebook-lm.yaml")
+                                "$root/bench/gptq-cnn.yaml" "$root/bench/smoothquant-lm.yaml" "$root/bench/codebook-lm.yaml"
+                                "$root/bench/mixed-lm.yaml")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for r in "${recipes[@]}"; do

@@ -239,4 +239,23 @@ void check_memory_estimates(const std::filesystem::path& report_json) {
     CHECK(planned < 1.25 * measured);
 }
 
+random_text::random_text(int64_t windows, int64_t seq_len, int64_t vocab, uint64_t seed) {
+    rng r(seed);
+    auto ids = std::make_shared<std::vector<uint32_t>>();
+    for (int64_t i = 0; i < windows * seq_len; ++i) ids->push_back(uint32_t(r.below(uint64_t(vocab))));
+    text.ids = ids;
+    text.seq_len = seq_len;
+    view.text = &text;
+    for (int64_t w = 0; w < windows; ++w) view.indices.push_back(w);
+}
+
+text_decoder save_text_lm(const std::filesystem::path& dir, uint64_t seed, int repeats) {
+    const std::string corpus = "In the beginning God created the heaven and the earth. And the earth was without form, and void.\n";
+    text_decoder d = save_text_decoder(dir, corpus, seed);
+    std::string text;
+    for (int i = 0; i < repeats; ++i) text += corpus;
+    write_text(dir / "text.txt", text);
+    return d;
+}
+
 }  // namespace shrink::test

@@ -4,6 +4,7 @@
 
 #include "model/decoder.hpp"
 #include "model/model.hpp"
+#include "run/split_feed.hpp"
 #include "util/random.hpp"
 
 #include <cstdint>
@@ -73,6 +74,18 @@ struct text_decoder {
     std::string tokenizer_json;  // its text
 };
 text_decoder save_text_decoder(const std::filesystem::path& dir, const std::string& corpus, uint64_t seed);
+
+/// save_text_decoder on a two-sentence corpus, and DIR/text.txt: that corpus `repeats`
+/// times, for a recipe's `{ dataset: text, path: text.txt }`.
+text_decoder save_text_lm(const std::filesystem::path& dir, uint64_t seed, int repeats);
+
+/// `windows` windows of `seq_len` random token ids below `vocab`, all of them the split.
+struct random_text {
+    token_text text;
+    split_view view;
+    random_text(int64_t windows, int64_t seq_len, int64_t vocab, uint64_t seed);
+    random_text(const random_text&) = delete;
+};
 
 /// The engine's logits for windows of token ids, each window's positions from 0.
 std::vector<float> decoder_logits(const model& m, const std::vector<std::vector<int>>& windows);

@@ -23,7 +23,7 @@ void expected_drops(plan& p, plan_inputs& in) {
         if (st.kind != "evaluator") {
             text += "\n" + st.spec->use;
             for (const resolved_param& rp : st.params) text += " " + rp.name + "=" + rp.text;
-            if (st.kind == "calibrator")
+            if (st.measures())
                 text += " calibration=" + r.calibration.split + "/" + std::to_string(r.calibration.samples) + "/" +
                         std::to_string(derive_seed(r.seed, "data.calibration")) + "/" + r.calibration.path +
                         (r.calibration.is_text() ? " " + r.calibration.identity() + " tokenizer=" + r.tokenizer : "");

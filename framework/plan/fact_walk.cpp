@@ -115,7 +115,8 @@ void walk_facts(plan& p, plan_inputs& in) {
         std::set<std::string> stale_now = st.invalidates_facts;
         if (st.changes_weights())
             for (const fact_info& info : fact_vocabulary())
-                if (info.scope == fact_scope::layer_and_downstream) stale_now.insert(info.name);
+                if (info.scope == fact_scope::layer_and_downstream || info.scope == fact_scope::layer_in_model)
+                    stale_now.insert(info.name);
         for (const std::string& gone : stale_now) {
             std::set<int> layers;
             for (int l : targets(gone, st)) {
@@ -123,6 +124,9 @@ void walk_facts(plan& p, plan_inputs& in) {
                 if (l >= 0 && scope_of(gone) == fact_scope::layer_and_downstream)
                     for (int d : p.model.layers[size_t(l)].downstream) layers.insert(d);
             }
+            // Measured through the whole model: any layer's change moves every layer's figure.
+            if (scope_of(gone) == fact_scope::layer_in_model && !layers.empty())
+                for (size_t l = 0; l < p.model.layers.size(); ++l) layers.insert(int(l));
             for (int l : layers)
                 if (l >= 0) st.makes_stale[gone].insert(p.model.layers[size_t(l)].name);
             for (int l : layers)

@@ -14,6 +14,8 @@ const std::vector<fact_info>& fact_vocabulary() {
         {"activation_ranges", fact_scope::layer_and_downstream, "each layer's input min/max on calibration data"},
         {"hessians", fact_scope::layer_and_downstream, "each layer's input second moments X^T X"},
         {"channel_magnitudes", fact_scope::layer_and_downstream, "each layer's per-input-channel max |x| and mean |x|"},
+        {"layer_sensitivity", fact_scope::layer_in_model,
+         "how much the model's output moves when only the layer is quantized, per candidate width (analyzer.sensitivity)"},
         {"weights_sparse", fact_scope::layer, "the layer's weights carry a pruning mask"},
         {"weights_quantized", fact_scope::layer, "the layer's weights are stored quantized"},
         {"weights_factorized", fact_scope::layer, "the layer was replaced by two factors"},

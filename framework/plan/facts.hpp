@@ -10,6 +10,7 @@ enum class fact_scope {
     global,                // about the whole run: data present, a teacher, a metric
     layer,                 // about a layer's own weights: quantized, sparse, factorized
     layer_and_downstream,  // measured on activations: a change upstream makes it stale
+    layer_in_model,        // measured at the model's output: a change anywhere makes it stale
 };
 
 struct fact_info {

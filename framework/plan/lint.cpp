@@ -25,10 +25,14 @@ void lint(plan& p, plan_inputs& in) {
                                           "' has no evaluator after its last change: its budget is predicted but never measured");
     }
     for (size_t i = 0; i < n; ++i)
-        if (p.stages[i].kind == "calibrator" && !p.stages[i].facts_used)
-            warn(p.stages[i].spec->use_mark, "calibrator '" + p.stages[i].spec->id +
-                                                 "' measures statistics no later stage uses; remove it, or use them (e.g. "
-                                                 "quantizer.rtn with activation_bits: 8)");
+        if (p.stages[i].measures() && !p.stages[i].facts_used)
+            warn(p.stages[i].spec->use_mark,
+                 p.stages[i].kind == "analyzer"
+                     ? "analyzer '" + p.stages[i].spec->id +
+                           "' measures what no later stage uses; remove it, or use it (e.g. quantizer.mixed after analyzer.sensitivity)"
+                     : "calibrator '" + p.stages[i].spec->id +
+                           "' measures statistics no later stage uses; remove it, or use them (e.g. quantizer.rtn with "
+                           "activation_bits: 8)");
 }
 
 }  // namespace shrink

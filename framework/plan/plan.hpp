@@ -56,8 +56,11 @@ struct planned_stage {
     int32_t time_class = SHRINK_TIME_WEIGHTS;
     bool facts_used = false;  // a later stage required a fact this one provided
 
+    /// Stages that only measure the model: calibrators (on activations) and analyzers (what
+    /// a change would do, through forward_trial). They read calibration data.
+    bool measures() const { return kind == "calibrator" || kind == "analyzer"; }
     /// Stages that change weights are the lossy ones: they carry an expected drop.
-    bool changes_weights() const { return kind != "evaluator" && kind != "calibrator"; }
+    bool changes_weights() const { return kind != "evaluator" && !measures(); }
 };
 
 struct plan_path {

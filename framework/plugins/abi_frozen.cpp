@@ -144,6 +144,12 @@ SHRINK_FROZEN(shrink_host, token_bytes, 224);
 SHRINK_FROZEN(shrink_host, layer_io, 232);
 SHRINK_FROZEN(shrink_host, forward_blocks, 240);
 SHRINK_FROZEN(shrink_host, tensor_write_table, 248);
+SHRINK_FROZEN(shrink_host, forward_trial, 256);
+
+SHRINK_FROZEN(shrink_trial_tensor, name, 0);
+SHRINK_FROZEN(shrink_trial_tensor, values, 8);
+SHRINK_FROZEN(shrink_trial_tensor, count, 16);
+static_assert(sizeof(shrink_trial_tensor) == 24);
 
 SHRINK_FROZEN(shrink_table_tensor, struct_size, 0);
 SHRINK_FROZEN(shrink_table_tensor, bits, 4);

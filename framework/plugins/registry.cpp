@@ -21,7 +21,7 @@ std::string stage_type_handle::kind() const {
 }
 
 const std::vector<std::string>& stage_kinds() {
-    static const std::vector<std::string> kinds{"calibrator", "transform", "quantizer", "pruner", "factorizer", "distiller", "finetuner", "evaluator"};
+    static const std::vector<std::string> kinds{"calibrator", "analyzer", "transform", "quantizer", "pruner", "factorizer", "distiller", "finetuner", "evaluator"};
     return kinds;
 }
 
@@ -67,9 +67,11 @@ void check_stage_type(const shrink_stage_type& t, const std::string& file) {
     const std::string kind = name.substr(0, name.find('.'));
     const auto& kinds = stage_kinds();
     if (name.find('.') == std::string::npos || name.size() == kind.size() + 1 ||
-        std::find(kinds.begin(), kinds.end(), kind) == kinds.end())
-        fail("stage type '" + name + "' must be named <kind>.<name> with kind one of calibrator, quantizer, pruner, "
-             "factorizer, distiller, evaluator");
+        std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+        std::string listed;
+        for (const std::string& k : kinds) listed.append(listed.empty() ? "" : ", ").append(k);
+        fail("stage type '" + name + "' must be named <kind>.<name> with kind one of " + listed);
+    }
     for (uint32_t i = 0; i < t.param_count; ++i) {
         const shrink_param_decl& p = t.params[i];
         if (!p.name || p.type < SHRINK_PARAM_INT || p.type > SHRINK_PARAM_LAYERS)

@@ -71,6 +71,7 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.layer_io = &layer_io;
     table_.forward_blocks = &forward_blocks;
     table_.tensor_write_table = &tensor_write_table;
+    table_.forward_trial = &forward_trial;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -376,28 +377,61 @@ class observer_call {
 
 shrink_status stage_host::forward(void* ctx, int32_t split, uint64_t max_samples, int32_t capture_layer_inputs,
                                   shrink_forward_observer observer, void* user, shrink_error* error) {
+    return guarded(error, [&] { self(ctx).forward_pass(split, max_samples, capture_layer_inputs != 0, observer, user); });
+}
+
+void stage_host::forward_pass(int32_t split, uint64_t max_samples, bool capture_layer_inputs, shrink_forward_observer observer,
+                              void* user) {
+    if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION)
+        throw std::invalid_argument("unknown split " + std::to_string(split));
+    const split_view& view = data_(static_cast<shrink_split>(split));
+    const std::unique_ptr<runner> run = make_runner(state_.net, device_);
+    const observer_call emit(observer, user);
+    batch_observer batches;
+    if (capture_layer_inputs) batches.on_layer_input = emit.layer_inputs();
+    batches.on_output = [&](const float* out, int64_t rows, int64_t cols, const int32_t* labels, double seconds) {
+        shrink_forward_event ev{};
+        ev.kind = SHRINK_FORWARD_OUTPUT;
+        ev.data = out;
+        ev.rows = uint64_t(rows);
+        ev.cols = uint64_t(cols);
+        ev.labels = labels;
+        ev.seconds = seconds;
+        emit(ev);
+    };
+    const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
+    batches.on_progress = [&](uint64_t done, uint64_t total) { progress(this, what, done, total); };
+    forward_batches(state_.net, view, max_samples, *run, batches);
+}
+
+shrink_status stage_host::forward_trial(void* ctx, int32_t split, uint64_t max_samples, const shrink_trial_tensor* tensors,
+                                        uint32_t count, shrink_forward_observer observer, void* user, shrink_error* error) {
     return guarded(error, [&] {
         stage_host& h = self(ctx);
-        if (split != SHRINK_SPLIT_CALIBRATION && split != SHRINK_SPLIT_EVALUATION)
-            throw std::invalid_argument("unknown split " + std::to_string(split));
-        const split_view& view = h.data_(static_cast<shrink_split>(split));
-        const std::unique_ptr<runner> run = make_runner(h.state_.net, h.device_);
-        const observer_call emit(observer, user);
-        batch_observer batches;
-        if (capture_layer_inputs) batches.on_layer_input = emit.layer_inputs();
-        batches.on_output = [&](const float* out, int64_t rows, int64_t cols, const int32_t* labels, double seconds) {
-            shrink_forward_event ev{};
-            ev.kind = SHRINK_FORWARD_OUTPUT;
-            ev.data = out;
-            ev.rows = uint64_t(rows);
-            ev.cols = uint64_t(cols);
-            ev.labels = labels;
-            ev.seconds = seconds;
-            emit(ev);
-        };
-        const char* what = split == SHRINK_SPLIT_CALIBRATION ? "calibration" : "evaluation";
-        batches.on_progress = [&](uint64_t done, uint64_t total) { progress(ctx, what, done, total); };
-        forward_batches(h.state_.net, view, max_samples, *run, batches);
+        if (count && !tensors) throw std::invalid_argument("forward_trial: no tensors");
+        if (h.in_block_pass_) throw std::logic_error("forward_trial may not run inside forward_blocks");
+        // The tensors as they are, swapped back whatever happens: the trial values live
+        // only for this pass, so a stage that only measures (or an evaluator) may call it.
+        std::vector<std::pair<std::string, tensor>> saved;
+        struct restore {
+            model_state& state;
+            std::vector<std::pair<std::string, tensor>>& saved;
+            ~restore() {
+                for (auto& [name, t] : saved) std::swap(state.net.at(name), t);
+            }
+        } guard{h.state_, saved};
+        for (uint32_t i = 0; i < count; ++i) {
+            const std::string n = arg(tensors[i].name, "name");
+            if (!tensors[i].values) throw std::invalid_argument("forward_trial: tensor '" + n + "' has no values");
+            for (const auto& s : saved)
+                if (s.first == n) throw std::invalid_argument("forward_trial: tensor '" + n + "' given twice");
+            tensor& t = h.state_.net.at(n);
+            check_count(t, n, tensors[i].count);
+            tensor trial = dense_tensor(n, t.shape, tensors[i].values, tensors[i].count, nullptr);
+            std::swap(t, trial);
+            saved.emplace_back(n, std::move(trial));
+        }
+        h.forward_pass(split, max_samples, false, observer, user);
     });
 }
 

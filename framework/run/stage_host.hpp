@@ -36,6 +36,9 @@ class stage_host {
     const std::set<artifact_key>& stored_artifacts() const { return stored_; }
 
   private:
+    /// forward's work: a split through the model as it is now, events to the observer.
+    void forward_pass(int32_t split, uint64_t max_samples, bool capture_layer_inputs, shrink_forward_observer observer,
+                      void* user);
     static stage_host& self(void* ctx) { return *static_cast<stage_host*>(ctx); }
     void require_writable(const char* what) const;
     void require_same_graph(const char* what) const;
@@ -65,6 +68,8 @@ class stage_host {
     const artifact* find_artifact(const char* layer_name, const char* key) const;
     static shrink_status forward(void*, int32_t, uint64_t, int32_t, shrink_forward_observer, void*, shrink_error*);
     static shrink_status forward_blocks(void*, int32_t, uint64_t, shrink_forward_observer, void*, shrink_error*);
+    static shrink_status forward_trial(void*, int32_t, uint64_t, const shrink_trial_tensor*, uint32_t, shrink_forward_observer,
+                                       void*, shrink_error*);
     static uint64_t model_size_bytes(void*);
     static shrink_status result_put(void*, const char*, double, shrink_error*);
     static shrink_status train(void*, const shrink_train_spec*, shrink_train_report*, shrink_error*);

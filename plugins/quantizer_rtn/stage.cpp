@@ -13,7 +13,9 @@
 // rows of the linear feeding a product, as up_proj feeds down_proj through SwiGLU), then
 // the same RTN of every linear layer.
 #include "awq.hpp"
+#include "mixed_stages.hpp"
 #include "rtn_kernel.hpp"
+#include "stage_helpers.hpp"
 #ifdef SHRINK_RTN_CUDA
 #include "rtn_cuda.hpp"
 #endif
@@ -27,6 +29,10 @@
 #include <map>
 
 namespace {
+
+using rtn_stage::layers_to_quantize;
+using rtn_stage::quantize_on_cpu;
+using rtn_stage::write_quantized;
 
 #ifdef SHRINK_RTN_CUDA
 constexpr uint32_t cuda_device_bit = SHRINK_DEVICE_CUDA;
@@ -62,52 +68,6 @@ double weight_drop(const shrink::params& p) {
         if (!o.symmetric) drop *= 0.8;
     }
     return drop;
-}
-
-/// The layers a stage quantizes: its scope, refusing quantized ones.
-std::vector<shrink::layer> layers_to_quantize(shrink::stage_context& ctx, const char* stage) {
-    std::vector<shrink::layer> out;
-    const std::vector<std::string> only = ctx.params().layers("layers");
-    for (const shrink::layer& l : ctx.model().layers()) {
-        if (!l.has_matrix() || (!only.empty() && std::find(only.begin(), only.end(), l.name) == only.end())) continue;
-        const shrink_tensor_info info = ctx.model().info(l.weight);
-        if (info.encoding & SHRINK_ENCODING_QUANTIZED)
-            throw shrink::plugin_error("layer '" + l.name + "' is already quantized to " + std::to_string(info.bits) +
-                                       " bits; " + stage + " does not re-quantize");
-        out.push_back(l);
-    }
-    return out;
-}
-
-/// Floats of a weight read at a time on the CPU: per-channel and per-group scales depend on
-/// their row alone, so a weight far larger than this is quantized a block of rows at a time
-/// (the same codes as all at once) and never held whole as floats.
-constexpr uint64_t block_floats = uint64_t(1) << 20;
-
-rtn::result quantize_on_cpu(const shrink::model& m, const shrink::layer& l, const rtn::options& o) {
-    const uint64_t rows = l.out_features, cols = l.in_features;
-    const uint64_t block_rows = std::max<uint64_t>(1, block_floats / std::max<uint64_t>(cols, 1));
-    if (o.gran == rtn::granularity::per_tensor || block_rows >= rows) {  // one scale for all: the whole tensor
-        const std::vector<float> w = m.read(l.weight);
-        return rtn::quantize(w.data(), rows, cols, o);
-    }
-    rtn::result all;
-    all.q.reserve(rows * cols);
-    for (uint64_t first = 0; first < rows; first += block_rows) {
-        const uint64_t count = std::min(block_rows, rows - first);
-        const std::vector<float> w = m.read_rows(l.weight, first, count);
-        rtn::result r = rtn::quantize(w.data(), count, cols, o);
-        all.group_size = r.group_size;
-        all.q.insert(all.q.end(), r.q.begin(), r.q.end());
-        all.scales.insert(all.scales.end(), r.scales.begin(), r.scales.end());
-        all.zero_points.insert(all.zero_points.end(), r.zero_points.begin(), r.zero_points.end());
-    }
-    return all;
-}
-
-/// Stores an RTN result as the layer's weight.
-void write_quantized(shrink::model& m, const shrink::layer& l, const rtn::options& o, rtn::result r) {
-    m.write(l.weight, shrink::quantized::of(o.bits, o.symmetric, r.group_size, std::move(r.q), std::move(r.scales), std::move(r.zero_points)));
 }
 
 /// RTN of each layer's weight, on the stage's GPU when it has one (the same codes either way).
@@ -375,6 +335,8 @@ shrink::plugin make_plugin() {
            .run = run_awq,
            .resources = SHRINK_RESOURCE_WEIGHT_COPY,
            .time_class = SHRINK_TIME_SOLVE});
+    p.add(mixed::sensitivity_stage());
+    p.add(mixed::mixed_stage());
     return p;
 }
 

@@ -119,11 +119,7 @@ TEST_CASE("AWQ's clipped RTN is RTN with one clip step, and never moves the outp
 
 TEST_CASE("quantizer.awq scales what it can fold on a decoder and quantizes every linear layer", "[awq][cli]") {
     test::temp_dir dir;
-    const std::string corpus = "In the beginning God created the heaven and the earth. And the earth was without form, and void.\n";
-    const test::text_decoder d = test::save_text_decoder(dir.path(), corpus, 41);
-    std::string text;
-    for (int i = 0; i < 16; ++i) text += corpus;
-    test::write_text(dir / "text.txt", text);
+    const test::text_decoder d = test::save_text_lm(dir.path(), 41, 16);
     auto recipe = [](const std::string& stages) {
         return "version: 1\nname: awq\nseed: 3\nmodel: lm.safetensors\ndata:\n  tokenizer: .\n"
                "  calibration: { dataset: text, path: text.txt, seq_len: 16, samples: 8 }\n"

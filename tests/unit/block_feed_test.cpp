@@ -16,22 +16,6 @@ using namespace shrink;
 
 namespace {
 
-/// `windows` windows of `seq_len` random token ids below `vocab`, all of them the split.
-struct random_text {
-    token_text text;
-    split_view view;
-    random_text(int64_t windows, int64_t seq_len, int64_t vocab, uint64_t seed) {
-        rng r(seed);
-        auto ids = std::make_shared<std::vector<uint32_t>>();
-        for (int64_t i = 0; i < windows * seq_len; ++i) ids->push_back(uint32_t(r.below(uint64_t(vocab))));
-        text.ids = ids;
-        text.seq_len = seq_len;
-        view.text = &text;
-        for (int64_t w = 0; w < windows; ++w) view.indices.push_back(w);
-    }
-    random_text(const random_text&) = delete;
-};
-
 /// Every layer input a full forward pass of `m` shows, batch by batch as forward_batches
 /// runs them, concatenated per layer.
 std::map<std::string, std::vector<float>> full_pass_inputs(const model& m, const split_view& view) {
@@ -113,7 +97,7 @@ TEST_CASE("a block-by-block run shows every layer the inputs of a full run, and 
     const decoder_shape s = test::tiny_decoder_shape();
     model m = test::random_decoder(s, 9);
     // 80 windows of 16 tokens: a batch of 64 windows (1,024 tokens) and one of 16.
-    const random_text text(80, 16, s.vocab, 3);
+    const test::random_text text(80, 16, s.vocab, 3);
     const auto expected = full_pass_inputs(m, text.view);
 
     std::map<std::string, std::vector<float>> seen;

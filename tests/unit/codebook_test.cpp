@@ -190,11 +190,7 @@ TEST_CASE("table encodings round-trip through a file, sizes exact: NF4 with doub
 
 TEST_CASE("quantizer.nf4 and quantizer.kmeans run on a decoder: table encodings written, verified and exported", "[codebook][cli]") {
     test::temp_dir dir;
-    const std::string corpus = "In the beginning God created the heaven and the earth. And the earth was without form, and void.\n";
-    const test::text_decoder d = test::save_text_decoder(dir.path(), corpus, 23);
-    std::string text;
-    for (int i = 0; i < 12; ++i) text += corpus;
-    test::write_text(dir / "text.txt", text);
+    const test::text_decoder d = test::save_text_lm(dir.path(), 23, 12);
     test::write_text(dir / "r.yaml", "version: 1\nname: cb\nseed: 3\nmodel: lm.safetensors\ndata:\n  tokenizer: .\n"
                                      "  evaluation: { dataset: text, path: text.txt, seq_len: 16 }\nstages:\n"
                                      "  - { id: nf4, use: quantizer.nf4, params: { block_size: 16 } }\n"

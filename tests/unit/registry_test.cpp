@@ -21,10 +21,10 @@ std::string load_error(const std::string& dir) {
 TEST_CASE("first-party plugins load and declare their stage types", "[registry]") {
     registry r;
     r.load_dirs({SHRINK_PLUGIN_DIR});
-    CHECK(r.type_names() == std::vector<std::string>{"calibrator.channels", "calibrator.entropy", "calibrator.hessian", "calibrator.minmax",
+    CHECK(r.type_names() == std::vector<std::string>{"analyzer.sensitivity", "calibrator.channels", "calibrator.entropy", "calibrator.hessian", "calibrator.minmax",
                                                      "calibrator.mse", "calibrator.percentile", "distiller.kd", "evaluator.accuracy",
                                                      "evaluator.perplexity", "factorizer.svd", "finetuner.standard", "pruner.magnitude",
-                                                     "quantizer.awq", "quantizer.gptq", "quantizer.gptq_sequential", "quantizer.kmeans", "quantizer.nf4", "quantizer.qat", "quantizer.rtn", "transform.smoothquant"});
+                                                     "quantizer.awq", "quantizer.gptq", "quantizer.gptq_sequential", "quantizer.kmeans", "quantizer.mixed", "quantizer.nf4", "quantizer.qat", "quantizer.rtn", "transform.smoothquant"});
     const stage_type_handle* q = r.find("quantizer.rtn");
     REQUIRE(q);
     CHECK(q->kind() == "quantizer");

@@ -234,6 +234,13 @@ typedef struct shrink_forward_event {
 typedef shrink_status (*shrink_forward_observer)(void* user, const shrink_forward_event* event,
                                                  shrink_error* error);
 
+/** One tensor's values for a forward_trial pass: `count` floats, its element count. */
+typedef struct shrink_trial_tensor {
+    const char* name;
+    const float* values;
+    uint64_t count;
+} shrink_trial_tensor;
+
 /* ---- training, a host service (distillers, fine-tuners, quantization-aware training) ---- */
 
 typedef enum shrink_optimizer { SHRINK_OPTIMIZER_SGD = 1, SHRINK_OPTIMIZER_ADAMW = 2 } shrink_optimizer;
@@ -422,6 +429,12 @@ typedef struct shrink_host {
     /** Replace values with a table encoding (shrink_table_tensor). A sparse tensor stays
      *  sparse (its pruned positions decode to 0 whatever their codes). */
     shrink_status (*tensor_write_table)(void* ctx, const char* name, const shrink_table_tensor* t, shrink_error* error);
+    /** Runs a split like forward (OUTPUT events only) with the values of `count` tensors
+     *  replaced for this one pass: afterwards the model is as it was, bit for bit, whatever
+     *  the tensors' encodings. A stage measures what a change would do without making it
+     *  (analyzer.sensitivity quantizes one layer at a time); an evaluator may call it too. */
+    shrink_status (*forward_trial)(void* ctx, int32_t split, uint64_t max_samples, const shrink_trial_tensor* tensors,
+                                   uint32_t count, shrink_forward_observer observer, void* user, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

@@ -440,6 +440,28 @@ class model {
         });
     }
 
+    /// One tensor's values for forward_trial.
+    struct trial_tensor {
+        std::string name;
+        const std::vector<float>* values;
+    };
+
+    /// Runs a split like forward (OUTPUT events only) with these tensors' values replaced for
+    /// this pass only (shrink_host::forward_trial): the model is unchanged afterwards.
+    template <class Observer>
+    void forward_trial(shrink_split split, uint64_t max_samples, const std::vector<trial_tensor>& tensors, Observer&& observer) {
+        require_service(offsetof(shrink_host, forward_trial), "trial forward");
+        std::vector<shrink_trial_tensor> raw;
+        for (const trial_tensor& t : tensors) raw.push_back({t.name.c_str(), t.values->data(), t.values->size()});
+        auto trampoline = [](void* user, const shrink_forward_event* event, shrink_error* error) -> shrink_status {
+            return detail::guard(error, [&] { (*static_cast<Observer*>(user))(*event); });
+        };
+        call([&](shrink_error* e) {
+            return host_->forward_trial(host_->ctx, split, max_samples, raw.data(), uint32_t(raw.size()), trampoline,
+                                        static_cast<void*>(&observer), e);
+        });
+    }
+
     uint64_t size_bytes() const { return host_->model_size_bytes(host_->ctx); }
 
     /// Text data: the bytes of text each token id stands for (see shrink_host::token_bytes).
