@@ -3,6 +3,8 @@
 #include "cpu/onednn_context.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 #include <string>
 
 namespace shrink::cpu {
@@ -31,6 +33,29 @@ void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* d
     if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(bias_md, c.engine, const_cast<float*>(bias)));
     it->second.execute(onednn_stream(), args);
     onednn_stream().wait();
+}
+
+// Tiles start at 1024 x 1024 (large, so that packing the operands, redone per tile, stays
+// small next to the product) and halve, the longer side first, down to 128 until there
+// are at least 8 to share out; inside the parallel loop oneDNN runs single-threaded (it
+// does not nest parallelism). plugins/linalg cuts its products the same way.
+void matmul_fixed_order(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0) return;
+    int64_t tm = std::min<int64_t>(1024, m), tn = std::min<int64_t>(1024, n);
+    while ((m + tm - 1) / tm * ((n + tn - 1) / tn) < 8 && std::max(tm, tn) > 128) (tm >= tn ? tm : tn) = (std::max(tm, tn) + 1) / 2;
+    const int64_t rows = (m + tm - 1) / tm, cols = (n + tn - 1) / tn;
+    const int64_t lda = trans_a ? m : k, ldb = trans_b ? k : n;
+    std::atomic<int> failed{int(dnnl_success)};
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t t = 0; t < rows * cols; ++t) {
+        const int64_t i0 = t / cols * tm, j0 = t % cols * tn;
+        const float* at = trans_a ? a + i0 : a + i0 * lda;
+        const float* bt = trans_b ? b + j0 * ldb : b + j0;
+        const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', std::min(tm, m - i0), std::min(tn, n - j0), k, 1.0f,
+                                           at, lda, bt, ldb, 0.0f, dst + i0 * n + j0, n);
+        if (s != dnnl_success) failed = int(s);
+    }
+    if (failed != int(dnnl_success)) throw std::runtime_error("oneDNN's sgemm failed (status " + std::to_string(failed.load()) + ")");
 }
 
 kernel make_linear_kernel(int64_t m, int64_t n, int64_t k, const float* weight, const float* bias, bool relu, bool in_place) {

@@ -12,6 +12,14 @@ namespace shrink::cpu {
 void matmul(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k,
             const float* bias = nullptr);
 
+/// matmul without bias whose every sum has an order fixed by the shape, not by the thread
+/// count: oneDNN splits the inner dimension of some shapes across threads (a narrow dst
+/// with a long k; seen on AVX2-only CPUs in training's products), and its partial sums
+/// then round differently on 1 and 2 threads. Here dst is cut into tiles chosen from the
+/// shape alone, each one single-threaded product. Training's products use it, so that
+/// training gives the same bytes at any thread count.
+void matmul_fixed_order(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k);
+
 /// One linear layer's matmul for a fixed batch size: dst[m, n] = relu?(src[m, k] *
 /// weight[n, k]^T + bias[n]). The weights are reordered once, at creation, into the
 /// blocked layout oneDNN prefers for this problem; `in_place`: read from `weight` as it

@@ -11,8 +11,11 @@
 
 namespace shrink::train {
 
+/// In an order of sums fixed by the shape (cpu::matmul_fixed_order): oneDNN's own threading
+/// splits the inner dimension of some of training's products on some CPUs (AVX2-only ones),
+/// and training must give the same bytes on any thread count.
 inline void gemm(const float* a, bool trans_a, const float* b, bool trans_b, float* dst, int64_t m, int64_t n, int64_t k) {
-    cpu::matmul(a, trans_a, b, trans_b, dst, m, n, k);
+    cpu::matmul_fixed_order(a, trans_a, b, trans_b, dst, m, n, k);
 }
 
 inline void gemm(const double* a, bool trans_a, const double* b, bool trans_b, double* dst, int64_t m, int64_t n,
