@@ -63,6 +63,8 @@ python3 - "$work" "$source/tests/interop/ort_accuracy.js" <<'PY'
 import json, re, subprocess, sys
 work, script = sys.argv[1], sys.argv[2]
 bad = 0
+flags = open("/proc/cpuinfo").read().split()
+vnni = "avx512_vnni" in flags or "avx_vnni" in flags
 for model in ("mlp", "cnn"):
     exported = next(e["value"] for e in json.load(open(f"{work}/{model}/report.json"))["results"] if e["path"][-2] == "int8")
     back = json.load(open(f"{work}/{model}-back/report.json"))["baseline"]["value"]
@@ -80,8 +82,13 @@ for model, shape in (("mlp", "784"), ("cnn", "1,28,28")):
     for name, value in sorted(measured.items()):
         out = subprocess.run(["node", script, f"{work}/{model}/models/{name}.onnx", shape], capture_output=True, text=True, check=True)
         ort = json.loads(out.stdout)["accuracy"]
-        ok = abs(ort - value) <= 0.001
+        # Without VNNI, ONNX Runtime's u8 x s8 kernels add pairs of products in 16 bits,
+        # which saturate (shrink's runtime keeps exact sums there: docs/benchmarks.md, "W8A8
+        # on the integer matmul"); its int8 models then drift by more than rounding.
+        tolerance = 0.001 if name != "int8" or vnni else 0.01
+        ok = abs(ort - value) <= tolerance
         bad += not ok
-        print(f"interop {model} {name}: shrink {value:.4f}, ONNX Runtime {ort:.4f} {'ok' if ok else 'DIFFERS'}")
+        note = "" if tolerance == 0.001 else " (no VNNI on this CPU: ONNX Runtime's int8 sums saturate; within 0.01)"
+        print(f"interop {model} {name}: shrink {value:.4f}, ONNX Runtime {ort:.4f} {'ok' if ok else 'DIFFERS'}{note}")
 sys.exit(1 if bad else 0)
 PY
