@@ -16,17 +16,17 @@ struct u8_grid {
     int32_t zero_point = 0;
 };
 
-/// One W8A8 linear layer for a fixed batch size: dst[m, n] = relu?(grid.scale *
-/// row_scales[c] * sum_j (u8(src[r, j]) - zero_point) * codes[c, j] + bias[c]), with
-/// codes [n, k] the weight's symmetric int8 codes, one scale per output row. Plain in,
-/// plain out; the codes are reordered once, at creation.
 /// Whether oneDNN's u8 x s8 matmul sums exactly on this CPU. Without VNNI (an AVX2-only
 /// CPU such as AMD Zen 3) it multiplies with vpmaddubsw, whose 16-bit pair sums saturate
 /// (255 * 127 * 2 > 32767): the results then differ from the integer products the
 /// quantized model means, so the engine runs such layers as the float simulation
-/// instead, which computes them exactly (docs/benchmarks.md, "W8A8 on int8 matmul").
+/// instead, which computes them exactly (docs/benchmarks.md, "W8A8 on the integer matmul").
 bool int8_matmul_exact();
 
+/// One W8A8 linear layer for a fixed batch size: dst[m, n] = relu?(grid.scale *
+/// row_scales[c] * sum_j (u8(src[r, j]) - zero_point) * codes[c, j] + bias[c]), with
+/// codes [n, k] the weight's symmetric int8 codes, one scale per output row. Plain in,
+/// plain out; the codes are reordered once, at creation.
 kernel make_int8_linear_kernel(int64_t m, int64_t n, int64_t k, const int8_t* codes, const float* row_scales, u8_grid grid,
                                const float* bias, bool relu);
 

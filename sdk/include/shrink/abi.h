@@ -453,7 +453,7 @@ typedef struct shrink_model_outline {
 
 typedef struct shrink_stage_type {
     uint32_t struct_size;
-    const char* name; /* "<kind>.<name>", kind one of calibrator transform quantizer pruner factorizer distiller finetuner evaluator */
+    const char* name; /* "<kind>.<name>", kind one of calibrator analyzer transform quantizer pruner factorizer distiller finetuner evaluator */
     const char* doc;
     const shrink_param_decl* params;
     uint32_t param_count;
