@@ -55,6 +55,7 @@ int cmd_describe(const std::vector<std::string>& args) {
     std::cout << "plugin: " << h->plugin->name << " " << h->plugin->version << " (" << h->plugin->file << ")\n";
     std::cout << "devices:" << ((t.devices & SHRINK_DEVICE_CPU) ? " cpu" : "") << ((t.devices & SHRINK_DEVICE_CUDA) ? " cuda" : "") << "\n";
     if (t.metrics) std::cout << "metrics: " << t.metrics << "\n";
+    if (t.flags & SHRINK_STAGE_PREVIEW) std::cout << "previewable: shrink plan runs it ahead on its cached input (docs/recipes.md, \"Preview\")\n";
     std::cout << "\nparams:\n";
     if (t.param_count == 0) std::cout << "  (none)\n";
     for (uint32_t i = 0; i < t.param_count; ++i) {

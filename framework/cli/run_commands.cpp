@@ -7,6 +7,7 @@
 #include "onnx/import.hpp"
 #include "plan/plan.hpp"
 #include "run/executor.hpp"
+#include "run/preview.hpp"
 #include "run/replay.hpp"
 #include "train/reference_models.hpp"
 #include "util/console.hpp"
@@ -15,6 +16,7 @@
 #include "util/text.hpp"
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -80,10 +82,13 @@ int cmd_check(const std::vector<std::string>& args, bool detailed) {
     po::options_description opts("options");
     opts.add_options()("recipe", po::value<std::string>(), "recipe file")(
         "set", po::value<std::vector<std::string>>()->composing(), "override a recipe value: KEY=VALUE (repeatable)");
-    if (detailed) opts.add_options()("format", po::value<std::string>()->default_value("text"), "text, json or dot (Graphviz)");
+    if (detailed)
+        opts.add_options()("format", po::value<std::string>()->default_value("text"), "text, json or dot (Graphviz)")(
+            "threads", po::value<int>(), "the CPU threads the run will use (default: all cores): the preview looks for cached stages computed with them")(
+            "no-cache", "preview only stages that start from the input model, not from the stage cache");
     add_plugin_path(opts);
     const char* name = detailed ? "plan" : "validate";
-    parsed p = parse(name, detailed ? "RECIPE [--format text|json|dot] [--set KEY=VALUE ...]" : "RECIPE [--set KEY=VALUE ...]",
+    parsed p = parse(name, detailed ? "RECIPE [--format text|json|dot] [--set KEY=VALUE ...] [--threads N] [--no-cache]" : "RECIPE [--set KEY=VALUE ...]",
                      opts, args, "recipe");
     if (p.help) return 0;
     const std::string format = detailed ? p.vm["format"].as<std::string>() : "text";
@@ -92,18 +97,31 @@ int cmd_check(const std::vector<std::string>& args, bool detailed) {
     const recipe r = parse_recipe(require(p.vm, "recipe", "RECIPE"), overrides);
     const registry plugins = discover_plugins(plugin_paths(p.vm));
     const plan pl = make_plan(r, plugins, ledger::open_default());
-    if (format == "json") {
-        std::cout << format_plan_json(pl);
-        return 0;
-    }
     if (format == "dot") {
         std::cout << format_plan_dot(pl);
         return 0;
     }
+    // `plan` runs the stages that allow a preview (run/preview.hpp); a preview that fails
+    // is the run's failure found early: exit 3, as the run would.
+    std::vector<stage_preview> previews;
+    if (detailed) {
+        const int threads = p.vm.count("threads") ? p.vm["threads"].as<int>() : 0;
+        if (threads < 0 || threads > 1024) throw usage_error("--threads must be in [0, 1024]");
+        cpu::set_thread_count(threads);
+        previews = preview_stages(pl, !p.vm.count("no-cache"));
+    }
+    const bool failed = std::any_of(previews.begin(), previews.end(), [](const stage_preview& pv) { return pv.status == "failed"; });
+    const int code = int(failed ? exit_code::stage_failed : exit_code::ok);
+    if (format == "json") {
+        nlohmann::json j = nlohmann::json::parse(format_plan_json(pl));
+        j["previews"] = previews_json(previews);
+        std::cout << j.dump(2) << "\n";
+        return code;
+    }
     for (const std::string& w : pl.warnings) std::fprintf(stderr, "%s\n", w.c_str());
     if (!detailed) std::cout << r.file << ": ok" << (pl.warnings.empty() ? "" : " (with warnings)") << "\n";
-    std::cout << format_plan(pl, detailed);
-    return 0;
+    std::cout << format_plan(pl, detailed) << format_previews(previews);
+    return code;
 }
 
 int cmd_replay(const std::vector<std::string>& args) {

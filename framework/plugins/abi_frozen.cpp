@@ -197,6 +197,7 @@ SHRINK_FROZEN(shrink_stage_type, time_class, 84);
 static_assert(SHRINK_STAGE_TYPE_SIZE_1 == 88);
 SHRINK_FROZEN(shrink_stage_type, memory_bytes, 88);  // appended after the first release
 SHRINK_FROZEN(shrink_stage_type, metrics, 96);       // appended after memory_bytes
+SHRINK_FROZEN(shrink_stage_type, flags, 104);        // appended after metrics
 
 SHRINK_FROZEN(shrink_plugin_descriptor, abi_version, 0);
 SHRINK_FROZEN(shrink_plugin_descriptor, struct_size, 4);

@@ -91,6 +91,10 @@ void check_stage_type(const shrink_stage_type& t, const std::string& file) {
             fail("stage type '" + name + "' declares metrics '" + metrics +
                  "': give names of lower-case letters, digits and '_', separated by commas");
     }
+    if (t.flags & ~SHRINK_STAGE_PREVIEW)
+        fail("stage type '" + name + "' declares flags " + std::to_string(t.flags) + ", which this shrink does not know (abi.h, SHRINK_STAGE_*)");
+    if ((t.flags & SHRINK_STAGE_PREVIEW) && kind == "evaluator")
+        fail("stage type '" + name + "' is an evaluator and asks to be previewed: the plan previews only stages that change the model");
     if (kind == "evaluator")
         for (uint32_t i = 0; i < t.fact_count; ++i)
             if (t.facts[i].relation == SHRINK_FACT_INVALIDATES ||

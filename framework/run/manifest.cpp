@@ -28,8 +28,24 @@ std::string utc_now(const char* format) {
     return buf;
 }
 
+run_inputs gather_run_inputs(const plan& p, const data_access& data) {
+    const recipe& r = *p.source;
+    run_inputs inputs;
+    for (const std::string& f : data.files()) {
+        inputs.data_files.emplace_back(f, sha256_file(f));
+        inputs.data_hash_text += f + "=" + inputs.data_files.back().second + "\n";
+    }
+    for (const data_source* d : {&r.calibration, &r.evaluation, &r.training})
+        if (d->present) inputs.data_hash_text += (d->is_text() ? d->identity() : d->split + "/" + std::to_string(d->samples)) + "\n";
+    if (!r.teacher.empty()) inputs.data_hash_text += "teacher=" + sha256_file(r.teacher) + "\n";
+    for (const planned_stage& st : p.stages)
+        if (!inputs.plugin_sha.count(st.type->plugin.get())) inputs.plugin_sha[st.type->plugin.get()] = sha256_file(st.type->plugin->file);
+    return inputs;
+}
+
 json start_manifest(const plan& p, const registry& plugins, const data_access& data, run_inputs& inputs) {
     const recipe& r = *p.source;
+    inputs = gather_run_inputs(p, data);
     json manifest;
     manifest["status"] = "running";
     manifest["shrink_version"] = shrink_version;
@@ -39,14 +55,7 @@ json start_manifest(const plan& p, const registry& plugins, const data_access& d
     manifest["model"] = {{"file", r.model}, {"sha256", p.model_sha256}};
     if (!r.teacher.empty()) manifest["teacher"] = {{"file", r.teacher}, {"sha256", sha256_file(r.teacher)}};
     json data_files = json::array();
-    for (const std::string& f : data.files()) {
-        const std::string sha = sha256_file(f);
-        data_files.push_back({{"file", f}, {"sha256", sha}});
-        inputs.data_hash_text += f + "=" + sha + "\n";
-    }
-    for (const data_source* d : {&r.calibration, &r.evaluation, &r.training})
-        if (d->present) inputs.data_hash_text += (d->is_text() ? d->identity() : d->split + "/" + std::to_string(d->samples)) + "\n";
-    if (!r.teacher.empty()) inputs.data_hash_text += "teacher=" + sha256_file(r.teacher) + "\n";
+    for (const auto& [file, sha] : inputs.data_files) data_files.push_back({{"file", file}, {"sha256", sha}});
     manifest["data"] = data_files;
     manifest["seed"] = r.seed;
     manifest["threads"] = cpu::thread_count();
@@ -59,12 +68,11 @@ json start_manifest(const plan& p, const registry& plugins, const data_access& d
                              {"boost", BOOST_LIB_VERSION}, {"yaml-cpp", shrink_yaml_cpp_version},
                              {"nlohmann_json", std::to_string(NLOHMANN_JSON_VERSION_MAJOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_MINOR) + "." + std::to_string(NLOHMANN_JSON_VERSION_PATCH)}};
     json plugin_list = json::array();
-        for (const auto& pl : plugins.plugins()) {
+    for (const auto& pl : plugins.plugins()) {
         json types = json::array();
         for (const planned_stage& st : p.stages)
             if (st.type->plugin == pl && std::find(types.begin(), types.end(), st.spec->use) == types.end()) types.push_back(st.spec->use);
         if (types.empty()) continue;
-        inputs.plugin_sha[pl.get()] = sha256_file(pl->file);
         plugin_list.push_back({{"name", pl->name}, {"version", pl->version}, {"file", pl->file}, {"sha256", inputs.plugin_sha[pl.get()]},
                                {"types", types}});
     }

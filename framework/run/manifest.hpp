@@ -19,11 +19,16 @@ std::string utc_now(const char* format = "%Y-%m-%dT%H:%M:%SZ");
 /// files' hashes, read once per run.
 struct run_inputs {
     std::map<const loaded_plugin*, std::string> plugin_sha;
+    std::vector<std::pair<std::string, std::string>> data_files;  // file, sha256
     std::string data_hash_text;
 };
 
+/// Hashes the data files and the plugins the plan's stages come from.
+run_inputs gather_run_inputs(const plan& p, const data_access& data);
+
 /// The manifest a run writes before its first stage ("running"): shrink, the recipe, the
-/// model, the data, the machine, the libraries and the plugins in use. Fills `inputs`.
+/// model, the data, the machine, the libraries and the plugins in use. Fills `inputs`
+/// (gather_run_inputs).
 nlohmann::json start_manifest(const plan& p, const registry& plugins, const data_access& data, run_inputs& inputs);
 
 /// A stage's key: everything that determines its output (stage_store.hpp); `parent` is

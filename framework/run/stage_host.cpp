@@ -83,6 +83,10 @@ void stage_host::require_same_graph(const char* what) const {
 }
 
 void stage_host::log(void* ctx, int32_t level, const char* message) {
+    if (self(ctx).log_sink_ && level >= SHRINK_LOG_INFO) {
+        self(ctx).log_sink_(level, message ? message : "");
+        return;
+    }
     const std::string text = "[" + self(ctx).stage_id_ + "] " + (message ? message : "");
     if (level >= SHRINK_LOG_WARNING) console::get().warning(text);
     else if (level == SHRINK_LOG_INFO) console::get().info("  " + text);

@@ -31,6 +31,10 @@ class stage_host {
                device_choice device = {}, artifact_scope artifacts = {});
 
     const shrink_host* table() const { return &table_; }
+    /// Where the stage's info and warning lines go instead of the console (the plan's
+    /// preview shows them in its own place); debug lines stay on the console.
+    using log_sink = std::function<void(int32_t level, const std::string& message)>;
+    void capture_log(log_sink sink) { log_sink_ = std::move(sink); }
     const std::map<std::string, double>& results() const { return results_; }
     /// What the stage stored: these do not go stale by the stage's own weight changes.
     const std::set<artifact_key>& stored_artifacts() const { return stored_; }
@@ -86,6 +90,7 @@ class stage_host {
     std::set<artifact_key> stored_;
     shrink_host table_{};
     std::map<std::string, double> results_;
+    log_sink log_sink_;
 };
 
 }  // namespace shrink

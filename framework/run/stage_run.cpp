@@ -17,13 +17,14 @@ uint64_t peak_rss_bytes() {
 }
 
 std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data,
-                                        const std::filesystem::path& artifact_pool) {
+                                        const std::filesystem::path& artifact_pool, const stage_host::log_sink& log) {
     artifact_scope artifacts{artifact_pool, {}};
     for (const std::string& f : st.provides_facts)
         if (scope_of(f) != fact_scope::global) artifacts.facts.insert(f);
     stage_host host(
         state, [&](shrink_split s) -> const split_view& { return data.get(s); }, st.spec->id, st.seed,
         st.kind == "evaluator", parse_device(st.device).value_or(device_choice{}), artifacts);
+    if (log) host.capture_log(log);
     std::vector<shrink_param_value> storage;
     const shrink_params params = c_params(st.params, storage);
     shrink_error error{};

@@ -5,6 +5,7 @@
 #include "plan/plan.hpp"
 #include "run/data_access.hpp"
 #include "run/model_state.hpp"
+#include "run/stage_host.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -29,9 +30,10 @@ uint64_t peak_rss_bytes();
 
 /// Runs one stage's plugin over `state`, its artifacts going to `artifact_pool`; then
 /// forgets the artifacts its weight changes made stale. Throws stage_error with the
-/// plugin's message.
+/// plugin's message. `log`, when set, receives the stage's info and warning lines instead
+/// of the console.
 std::map<std::string, double> run_stage(const planned_stage& st, model_state& state, data_access& data,
-                                        const std::filesystem::path& artifact_pool);
+                                        const std::filesystem::path& artifact_pool, const stage_host::log_sink& log = {});
 
 /// Prints an error; messages that already name their file and say "error:" stay as they are.
 void print_error(const std::string& message);

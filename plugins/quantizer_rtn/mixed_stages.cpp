@@ -254,7 +254,10 @@ shrink::stage_type mixed_stage() {
             .expected_drop = [](const shrink::params& p) { return p.real("target_bits_per_weight") >= 8 ? 0.002 : 0.008; },
             .run = run_mixed,
             .resources = SHRINK_RESOURCE_WEIGHT_COPY,
-            .time_class = SHRINK_TIME_WEIGHTS};
+            .time_class = SHRINK_TIME_WEIGHTS,
+            // Seconds beside the analyzer's minutes: `shrink plan` shows the assignment
+            // once the analyzer's output is in the stage cache.
+            .previewable = true};
 }
 
 }  // namespace mixed

@@ -39,6 +39,7 @@ TEST_CASE("a C99 plugin built against ABI 1's first abi.h loads: both stage type
     CHECK(std::string(echo->type->params[0].default_value) == "3");
     CHECK(echo->type->memory_bytes == nullptr);  // beyond the plugin's struct_size: zero, not read
     CHECK(r.find("calibrator.c_layers")->type->memory_bytes == nullptr);
+    CHECK(echo->type->flags == 0);  // not previewed: the plan never runs it ahead
 }
 
 TEST_CASE("tables are read up to their struct_size and refused below the first released size", "[abi]") {

@@ -292,3 +292,70 @@ TEST_CASE("analyzer.sensitivity measures each layer without changing the model; 
     CHECK(stale.output.find("but stage 'prune' changed the weights after 'sens' provided it, so it is stale; move 'sens' after 'prune'") !=
           std::string::npos);
 }
+
+TEST_CASE("the plan shows quantizer.mixed's assignment once the analyzer's output is cached; the run then makes it",
+          "[mixed][cli]") {
+    test::temp_dir dir;
+    test::save_text_lm(dir.path(), 23, 12);
+    const std::string env = "SHRINK_LEDGER=off SHRINK_CACHE=" + (dir / "cache").string();
+    const std::string head = "version: 1\nname: mx\nseed: 3\nmodel: lm.safetensors\ndata:\n  tokenizer: .\n"
+                             "  calibration: { dataset: text, path: text.txt, seq_len: 16, samples: 6 }\n"
+                             "  evaluation: { dataset: text, path: text.txt, seq_len: 16 }\nstages:\n";
+    const std::string sens = "  - { id: sens, use: analyzer.sensitivity, params: { group_size: 16 } }\n";
+    const std::string mid = "  - { id: mid, use: quantizer.mixed, after: sens, params: { target_bits_per_weight: 8.0, group_size: 16 } }\n";
+    const std::string tight = "  - { id: tight, use: quantizer.mixed, after: sens, params: { target_bits_per_weight: 3.0, group_size: 16 } }\n";
+    const fs::path full = dir / "full.yaml";
+    test::write_text(full, head + sens + mid + tight);
+    auto plan = [&](const std::string& flags) { return test::shrink_cli("plan " + full.string() + " --threads 1 " + flags, env); };
+
+    // Nothing cached yet: the plan says so and stands.
+    const auto before = plan("");
+    INFO(before.output);
+    CHECK(before.code == 0);
+    CHECK(before.output.find("  mid: not previewed: 'sens' is not in the stage cache") != std::string::npos);
+
+    // The analyzer alone, once, fills the cache (its key does not depend on the stages after it).
+    test::write_text(dir / "sens.yaml", head + sens);
+    const auto analysed = test::shrink_cli("run " + (dir / "sens.yaml").string() + " --out " + (dir / "sens").string() + " --threads 1", env);
+    INFO(analysed.output);
+    REQUIRE(analysed.code == 0);
+
+    // Now the plan runs both quantizers on the cached analysis: the assignment, and the
+    // failure the run would meet, with the run's exit code.
+    const auto text = plan("");
+    INFO(text.output);
+    CHECK(text.code == 3);
+    CHECK(text.output.find("  mid on the cached output of 'sens':\n    assigned widths for ") != std::string::npos);
+    CHECK(text.output.find("  tight on the cached output of 'sens':\n    the run will fail here: ") != std::string::npos);
+    CHECK(text.output.find("target_bits_per_weight 3 is below what these layers can store") != std::string::npos);
+    const auto as_json = plan("--format json");
+    REQUIRE(as_json.code == 3);
+    std::map<std::string, json> preview;
+    const json planned = json::parse(as_json.output.substr(as_json.output.find('{')));
+    for (const json& p : planned["previews"]) preview[p["stage"]] = p;
+    REQUIRE(preview.size() == 2);
+    CHECK(preview["mid"]["from"] == "sens");
+    CHECK(preview["mid"]["status"] == "ok");
+    CHECK(preview["tight"]["status"] == "failed");
+    // Without the cache only stages that start from the model are previewed.
+    CHECK(plan("--no-cache").output.find("  mid: not previewed: the stage cache is off") != std::string::npos);
+
+    // The run reuses the analysis and makes exactly what the plan showed.
+    test::write_text(dir / "run.yaml", head + sens + mid);
+    const auto ran = test::shrink_cli("run " + (dir / "run.yaml").string() + " --out " + (dir / "run").string() + " --threads 1", env);
+    INFO(ran.output);
+    REQUIRE(ran.code == 0);
+    CHECK(ran.output.find("stage sens (analyzer.sensitivity): reused from the stage cache") != std::string::npos);
+    const json run_results = stage_results(dir / "run")["mid"];
+    size_t per_layer = 0, eights = 0;
+    for (const auto& [name, value] : preview["mid"]["results"].items()) {
+        INFO(name);
+        CHECK(run_results.at(name).get<double>() == value.get<double>());
+        per_layer += name.rfind("bits.", 0) == 0;
+        eights += name.rfind("bits.", 0) == 0 && value.get<double>() == 8;
+    }
+    CHECK(run_results.size() == preview["mid"]["results"].size());
+    CHECK(per_layer > 0);
+    CHECK(eights > 0);  // a real mix at 8 bits per weight, as the test above finds
+    CHECK(eights < per_layer);
+}

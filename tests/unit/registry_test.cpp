@@ -63,6 +63,11 @@ TEST_CASE("an evaluator whose declared metrics are not names is refused at load"
                                                    "lower-case letters, digits and '_', separated by commas"));
 }
 
+TEST_CASE("an evaluator that asks the plan to preview it is refused at load", "[registry]") {
+    CHECK_THAT(load_error("bad_preview"), Contains("stage type 'evaluator.peek' is an evaluator and asks to be previewed: the plan "
+                                                   "previews only stages that change the model"));
+}
+
 TEST_CASE("a file that is not a plugin is refused", "[registry]") {
     registry r;
     CHECK_THROWS_WITH(r.load_file(std::string(SHRINK_PLUGIN_DIR) + "/../../../CMakeCache.txt"), Contains("cannot load plugin"));

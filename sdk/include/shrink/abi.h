@@ -481,7 +481,17 @@ typedef struct shrink_stage_type {
      *  it by. The plan refuses an evaluator that does not report the recipe's metric.
      *  NULL: not declared (a missing metric is then found when the evaluator runs). */
     const char* metrics;
+
+    /** SHRINK_STAGE_* bits; unknown bits are refused at load. 0: none. */
+    uint32_t flags;
 } shrink_stage_type;
+
+/* The plan may run the stage ahead of the run (`shrink plan`) on the input it will get when
+   that input is at hand without running anything else (its parent's output in the stage
+   cache, or the input model), and show its log and results: quantizer.mixed's assignment.
+   For stages that are quick beside the stages before them and deterministic; the model the
+   preview leaves is thrown away. */
+#define SHRINK_STAGE_PREVIEW 1u
 
 #define SHRINK_RESOURCE_WEIGHT_COPY 1u      /* a float copy of the largest weight it works on */
 #define SHRINK_RESOURCE_FORWARD 2u          /* runs the model: decoded weights and a batch of activations */

@@ -624,6 +624,9 @@ struct stage_type {
     std::function<uint64_t(const shrink::params&, const shrink_model_outline&)> memory = {};
     /// An evaluator's metrics (abi.h, metrics): the results a budget may judge it by.
     std::vector<std::string> metrics = {};
+    /// The plan may run it ahead on cached input to show what it will do (abi.h,
+    /// SHRINK_STAGE_PREVIEW): only for stages quick beside those before them.
+    bool previewable = false;
 };
 
 /// A plugin: a name, a version and its stage types. Lives as long as the library.
@@ -667,6 +670,7 @@ class plugin {
             e.c_metrics.clear();
             for (const std::string& m : e.type.metrics) e.c_metrics += (e.c_metrics.empty() ? "" : ",") + m;
             t.metrics = e.type.metrics.empty() ? nullptr : e.c_metrics.c_str();
+            t.flags = e.type.previewable ? SHRINK_STAGE_PREVIEW : 0u;
             c_types_.push_back(t);
         }
         c_descriptor_ = {SHRINK_ABI_VERSION, sizeof(shrink_plugin_descriptor), name_.c_str(), version_.c_str(),
