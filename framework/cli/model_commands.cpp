@@ -57,7 +57,8 @@ int cmd_inspect(const std::vector<std::string>& args) {
         for (const std::string& more : l.more_inputs) from.append(", ").append(more);
         std::cout << "  " << l.name << "  " << l.op << "  " << from << " -> " << l.output;
         if (!l.factor_of.empty()) std::cout << "  (factor of " << l.factor_of << ", rank " << l.rank << ")";
-        if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
+        if (l.input_quantization && l.input_quantization->per_token) std::cout << "  (input int8 per token, dynamic)";
+        else if (l.input_quantization) std::cout << "  (input int8, scale " << format_double(l.input_quantization->scale) << ")";
         if (const op_info* op = find_op(l.op); op && op->has(OP_WINDOW)) {
             const window& w = l.win;
             std::cout << "  (kernel " << w.kernel[0] << "x" << w.kernel[1] << ", stride " << w.strides[0] << "x" << w.strides[1]

@@ -23,6 +23,16 @@
 
 namespace shrink::cli {
 
+namespace {
+
+/// A contract entry's condition as the describe output reads it: "bits is set", "activation_bits is 8".
+std::string when_text(const std::string& when) {
+    const size_t eq = when.find('=');
+    return eq == std::string::npos ? when + " is set" : when.substr(0, eq) + " is " + when.substr(eq + 1);
+}
+
+}  // namespace
+
 namespace fs = std::filesystem;
 
 int cmd_plugins(const std::vector<std::string>& args) {
@@ -80,7 +90,7 @@ int cmd_describe(const std::vector<std::string>& args) {
                           : f.relation == SHRINK_FACT_PROVIDES ? "provides"
                           : f.relation == SHRINK_FACT_FORBIDS  ? "forbids"
                                                                : "invalidates";
-        std::cout << "  " << rel << " " << f.fact << (f.when_param ? std::string(" (when ") + f.when_param + " is set)" : "") << "\n";
+        std::cout << "  " << rel << " " << f.fact << (f.when_param ? " (when " + when_text(f.when_param) + ")" : "") << "\n";
     }
     return 0;
 }

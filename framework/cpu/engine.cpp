@@ -81,10 +81,10 @@ struct engine::batch_plan {
 namespace {
 
 /// A linear layer the integer matmul runs exactly as the float simulation rounds it: static
-/// 8-bit input quantization, symmetric int8 weights with one scale per output row (or one
+/// 8-bit input quantization (per-token dynamic runs as the simulation), symmetric int8 weights with one scale per output row (or one
 /// for all), no pruning mask.
 bool integer_linear(const layer& l, const tensor& w) {
-    return l.kind() == op_kind::linear && l.input_quantization && w.quant && w.quant->table.empty() && w.quant->bits == 8 &&
+    return l.kind() == op_kind::linear && l.input_quantization && !l.input_quantization->per_token && w.quant && w.quant->table.empty() && w.quant->bits == 8 &&
            w.quant->symmetric && !w.sparse() &&
            (w.quant->group_size == 0 || w.quant->group_size >= w.cols());
 }
@@ -623,9 +623,14 @@ void engine::run_steps(batch_plan& plan, const float* input, int64_t rows, size_
                 // what an 8-bit asymmetric input would carry. The integer matmul quantizes
                 // its input itself; an observer still sees the simulated values.
                 quantized_input.assign(srcs[0], srcs[0] + rows * s.in_size());
-                for (float& x : quantized_input) {
-                    const float q = std::clamp(std::nearbyint(x / iq->scale) + float(iq->zero_point), 0.0f, 255.0f);
-                    x = (q - float(iq->zero_point)) * iq->scale;
+                if (iq->per_token) {
+                    // Dynamic: each row (a token, a sample) with its own scale.
+                    for (int64_t r = 0; r < rows; ++r) quantize_row_per_token(quantized_input.data() + r * s.in_size(), uint64_t(s.in_size()));
+                } else {
+                    for (float& x : quantized_input) {
+                        const float q = std::clamp(std::nearbyint(x / iq->scale) + float(iq->zero_point), 0.0f, 255.0f);
+                        x = (q - float(iq->zero_point)) * iq->scale;
+                    }
                 }
                 srcs[0] = quantized_input.data();
             }

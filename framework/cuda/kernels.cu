@@ -67,6 +67,25 @@ __global__ void fake_quantize_kernel(const float* src, float* dst, int64_t n, fl
     }
 }
 
+// One block per row: its absmax (a max, so the same in any order), then each value
+// through the row's scale, rounded as the CPU's quantize_row_per_token rounds it.
+__global__ void fake_quantize_rows_kernel(const float* src, float* dst, int64_t width) {
+    __shared__ float shared[threads];
+    const float* in = src + int64_t(blockIdx.x) * width;
+    float* out = dst + int64_t(blockIdx.x) * width;
+    float m = 0.0f;
+    for (int64_t j = threadIdx.x; j < width; j += blockDim.x) m = fmaxf(m, fabsf(in[j]));
+    shared[threadIdx.x] = m;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s /= 2) {
+        if (int(threadIdx.x) < s) shared[threadIdx.x] = fmaxf(shared[threadIdx.x], shared[threadIdx.x + s]);
+        __syncthreads();
+    }
+    const float scale = __fdiv_rn(fmaxf(shared[0], FLT_MIN), 127.0f);
+    for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
+        out[j] = __fmul_rn(fminf(fmaxf(rintf(__fdiv_rn(in[j], scale)), -127.0f), 127.0f), scale);
+}
+
 __global__ void im2col_kernel(const float* src, window2d w, float* col) {
     const int64_t spatial = w.out_h * w.out_w;
     const int64_t rows = w.in_c * w.kh * w.kw;
@@ -167,6 +186,10 @@ void activation(const float* src, float* dst, int64_t n, act f, cudaStream_t str
 
 void fake_quantize(const float* src, float* dst, int64_t n, float scale, int32_t zero_point, cudaStream_t stream) {
     fake_quantize_kernel<<<blocks_for(n), threads, 0, stream>>>(src, dst, n, scale, float(zero_point));
+}
+
+void fake_quantize_rows(const float* src, float* dst, int64_t rows, int64_t width, cudaStream_t stream) {
+    if (rows > 0) fake_quantize_rows_kernel<<<unsigned(rows), threads, 0, stream>>>(src, dst, width);
 }
 
 void im2col(const float* src, const window2d& w, float* col, cudaStream_t stream) {

@@ -29,6 +29,8 @@ void activation(const float* src, float* dst, int64_t n, act f, cudaStream_t str
 
 /// dst = the value an 8-bit asymmetric quantizer (scale, zero point) gives back for src.
 void fake_quantize(const float* src, float* dst, int64_t n, float scale, int32_t zero_point, cudaStream_t stream);
+/// Per-token dynamic 8-bit quantization of each of `rows` rows (model.hpp, quantize_row_per_token).
+void fake_quantize_rows(const float* src, float* dst, int64_t rows, int64_t width, cudaStream_t stream);
 
 struct window2d {
     int64_t batch, in_c, in_h, in_w, out_c, out_h, out_w;

@@ -186,7 +186,10 @@ class cuda_runner final : public runner {
         const op_kind op = s.op;
         if (op == op_kind::linear || op == op_kind::conv) {
             if (l.input_quantization) {
-                gpu::fake_quantize(in, quantized_.data(), rows * in_size, l.input_quantization->scale, l.input_quantization->zero_point, stream);
+                if (l.input_quantization->per_token)
+                    gpu::fake_quantize_rows(in, quantized_.data(), rows, in_size, stream);
+                else
+                    gpu::fake_quantize(in, quantized_.data(), rows * in_size, l.input_quantization->scale, l.input_quantization->zero_point, stream);
                 in = quantized_.data();
             }
             if (on_layer_input) {

@@ -1,5 +1,8 @@
 #include "model/graph_schema.hpp"
 
+#include <cmath>
+#include <stdexcept>
+
 namespace shrink {
 
 using json = nlohmann::json;
@@ -17,7 +20,9 @@ json graph_to_json(const model& m) {
         if (reads(OP_SHAPE)) j["shape"] = l.shape;
         if (!l.weight.empty()) j["weight"] = l.weight;
         if (!l.bias.empty()) j["bias"] = l.bias;
-        if (l.input_quantization) j["input_quant"] = {{"scale", l.input_quantization->scale}, {"zero_point", l.input_quantization->zero_point}};
+        if (l.input_quantization)
+            j["input_quant"] = l.input_quantization->per_token ? json{{"per_token", true}}
+                                                               : json{{"scale", l.input_quantization->scale}, {"zero_point", l.input_quantization->zero_point}};
         if (!l.factor_of.empty()) {
             j["factor_of"] = l.factor_of;
             j["rank"] = l.rank;
@@ -60,9 +65,19 @@ void graph_from_json(const json& graph, model& m) {
         l.output = j.at("output").get<std::string>();
         if (j.contains("weight")) l.weight = j.at("weight").get<std::string>();
         if (j.contains("bias")) l.bias = j.at("bias").get<std::string>();
-        if (j.contains("input_quant"))
-            l.input_quantization = input_quant{j["input_quant"].at("scale").get<float>(),
-                                               j["input_quant"].at("zero_point").get<int32_t>()};
+        if (j.contains("input_quant")) {
+            const json& q = j.at("input_quant");
+            if (q.contains("per_token")) {
+                if (!q.at("per_token").get<bool>() || q.size() != 1)
+                    throw std::invalid_argument("layer '" + l.name + "': input_quant per_token must be true and alone");
+                l.input_quantization = input_quant{1, 0, true};
+            } else {
+                l.input_quantization = input_quant{q.at("scale").get<float>(), q.at("zero_point").get<int32_t>()};
+                if (!(l.input_quantization->scale > 0) || !std::isfinite(l.input_quantization->scale) ||
+                    l.input_quantization->zero_point < 0 || l.input_quantization->zero_point > 255)
+                    throw std::invalid_argument("layer '" + l.name + "': input_quant needs a positive finite scale and a zero point in [0, 255]");
+            }
+        }
         if (j.contains("factor_of")) {
             l.factor_of = j.at("factor_of").get<std::string>();
             l.rank = j.at("rank").get<uint64_t>();

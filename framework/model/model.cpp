@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <stdexcept>
@@ -376,6 +377,14 @@ tensor make_quantized(const tensor& old, const quant_spec& spec, std::vector<int
                                      " pruned positions; a quantizer must keep pruned weights at exactly zero");
     }
     return t;
+}
+
+void quantize_row_per_token(float* row, uint64_t count) {
+    float absmax = 0;
+    for (uint64_t i = 0; i < count; ++i) absmax = std::max(absmax, std::fabs(row[i]));
+    // A row of zeros stays zeros; FLT_MIN keeps the division finite, as the ONNX export's Max does.
+    const float scale = std::max(absmax, std::numeric_limits<float>::min()) / 127.0f;
+    for (uint64_t i = 0; i < count; ++i) row[i] = std::clamp(std::nearbyint(row[i] / scale), -127.0f, 127.0f) * scale;
 }
 
 }  // namespace shrink

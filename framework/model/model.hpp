@@ -90,11 +90,19 @@ struct tensor {
     std::string encoding_summary() const;
 };
 
-/// Static quantization of a layer's input activations (8-bit, asymmetric).
+/// 8-bit quantization of a layer's input activations: static (asymmetric, one scale and
+/// zero point from calibration), or dynamic per token (symmetric, each row's scale its
+/// absmax / 127, computed when the model runs: SmoothQuant's and LLM.int8's activations).
 struct input_quant {
     float scale = 1;
     int32_t zero_point = 0;
+    bool per_token = false;  // dynamic: scale and zero_point are not used
 };
+
+/// Per-token dynamic quantization of `count` values of one row, in place: x becomes
+/// s * clamp(round(x / s), -127, 127) with s = max(absmax, FLT_MIN) / 127, rounding half to even.
+/// Every runtime and the ONNX export compute it the same way.
+void quantize_row_per_token(float* row, uint64_t count);
 
 /// The sliding window of a convolution or pooling layer over [C, H, W] activations.
 struct window {

@@ -52,6 +52,8 @@ model read_model(const safetensors::reader& file, const std::shared_ptr<const vo
         graph_from_json(graph, m);
     } catch (const json::exception& e) {
         file.fail(std::string("malformed shrink.graph: ") + e.what());
+    } catch (const std::invalid_argument& e) {
+        file.fail(std::string("malformed shrink.graph: ") + e.what());
     }
     std::set<std::string> claimed;
     for (auto it = tensors.begin(); it != tensors.end(); ++it)
@@ -84,6 +86,8 @@ model_outline read_outline(const safetensors::reader& file) {
             m.tensors[it.key()] = std::move(t);
         }
     } catch (const json::exception& e) {
+        file.fail(std::string("malformed shrink metadata: ") + e.what());
+    } catch (const std::invalid_argument& e) {
         file.fail(std::string("malformed shrink metadata: ") + e.what());
     }
     model_outline o;

@@ -80,4 +80,10 @@ void set_input_quantization(model& m, const std::string& name, float scale, int3
     l->input_quantization = input_quant{scale, zero_point};
 }
 
+void set_input_quantization_per_token(model& m, const std::string& name) {
+    layer* l = m.find_layer(name);
+    if (!l || l->kind() != op_kind::linear) throw std::invalid_argument("'" + name + "' is not a linear layer (per-token quantization reads rows of tokens)");
+    l->input_quantization = input_quant{1, 0, true};
+}
+
 }  // namespace shrink

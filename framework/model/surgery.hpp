@@ -22,5 +22,7 @@ void factorize_layer(model& m, const std::string& name, uint64_t rank, const flo
 
 /// Static 8-bit quantization of a linear or conv layer's input.
 void set_input_quantization(model& m, const std::string& name, float scale, int32_t zero_point);
+/// Dynamic 8-bit per-token quantization of a linear layer's input (input_quant::per_token).
+void set_input_quantization_per_token(model& m, const std::string& name);
 
 }  // namespace shrink

@@ -2,6 +2,7 @@
 
 #include "util/files.hpp"
 
+#include <limits>
 #include <map>
 
 #include <onnx/onnx_pb.h>
@@ -229,7 +230,27 @@ std::string export_onnx(const model& m) {
             case op_kind::conv: {
                 const tensor& w = m.at(l.weight);
                 std::string x = l.input;
-                if (l.input_quantization) {
+                if (l.input_quantization && l.input_quantization->per_token) {
+                    // Per-token dynamic 8-bit quantization in standard ops, in the order of
+                    // quantize_row_per_token (model.hpp), so ONNX Runtime rounds the same:
+                    // s = max(ReduceMax(|x|), FLT_MIN) / 127; x = Clip(Round(x / s), -127, 127) * s.
+                    const std::string p = l.name + ".input_";
+                    add_float(g, p + "floor", {}, {std::numeric_limits<float>::min()});
+                    add_float(g, p + "levels", {}, {127.0f});
+                    add_float(g, p + "low", {}, {-127.0f});
+                    add_float(g, p + "high", {}, {127.0f});
+                    add_node(g, "Abs", p + "abs", {x}, {p + "abs"});
+                    onnx::NodeProto* reduce = add_node(g, "ReduceMax", p + "absmax", {p + "abs"}, {p + "absmax"});
+                    ints_attr(reduce, "axes", {-1});
+                    int_attr(reduce, "keepdims", 1);
+                    add_node(g, "Max", p + "absmax_floor", {p + "absmax", p + "floor"}, {p + "absmax_floor"});
+                    add_node(g, "Div", p + "scale", {p + "absmax_floor", p + "levels"}, {p + "scale"});
+                    add_node(g, "Div", p + "scaled", {x, p + "scale"}, {p + "scaled"});
+                    add_node(g, "Round", p + "round", {p + "scaled"}, {p + "round"});
+                    add_node(g, "Clip", p + "clip", {p + "round", p + "low", p + "high"}, {p + "q"});
+                    add_node(g, "Mul", p + "dq", {p + "q", p + "scale"}, {p + "dq"});
+                    x = p + "dq";
+                } else if (l.input_quantization) {
                     // Static 8-bit input quantization, exactly as shrink's runtime simulates it.
                     add_float(g, l.name + ".input_scale", {}, {l.input_quantization->scale});
                     add_typed(g, l.name + ".input_zero_point", onnx::TensorProto::UINT8, {},

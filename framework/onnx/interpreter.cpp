@@ -293,6 +293,7 @@ const std::map<std::string, op_fn>& ops() {
         t["Reciprocal"] = unary_op([](double v) { return 1 / v; });
         t["Floor"] = unary_op([](double v) { return std::floor(v); });
         t["Ceil"] = unary_op([](double v) { return std::ceil(v); });
+        t["Round"] = unary_op([](double v) { return std::nearbyint(v); });  // halves to even, as ONNX says
         t["Sign"] = unary_op([](double v) { return double((v > 0) - (v < 0)); });
         t["Softsign"] = unary_op([](double v) { return v / (1 + std::fabs(v)); });
         t["Softplus"] = unary_op([](double v) { return std::log1p(std::exp(v)); });
@@ -548,7 +549,7 @@ const std::map<std::string, arity>& arities() {
         std::map<std::string, arity> t;
         constexpr size_t many = size_t(1) << 16;
         for (const char* op : {"Relu", "Sigmoid", "Tanh", "Erf", "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Floor", "Ceil",
-                               "Sign", "Softsign", "Softplus", "Identity", "LeakyRelu", "Gelu", "Elu", "Selu", "HardSigmoid", "Not",
+                               "Round", "Sign", "Softsign", "Softplus", "Identity", "LeakyRelu", "Gelu", "Elu", "Selu", "HardSigmoid", "Not",
                                "Softmax", "LogSoftmax", "Hardmax", "Flatten", "Transpose", "Shape", "Size", "GlobalAveragePool",
                                "GlobalMaxPool", "MaxPool", "AveragePool"})
             t[op] = {1, 1};

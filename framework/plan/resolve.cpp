@@ -87,9 +87,14 @@ std::optional<resolved_param> resolve_value(const shrink_param_decl& d, const ya
     return p;
 }
 
-bool param_is_set(const std::vector<resolved_param>& params, const char* name) {
+/// Whether a contract entry's condition holds: `name` (the param is set) or `name=value`
+/// (the param's text is value).
+bool param_is_set(const std::vector<resolved_param>& params, const std::string& when) {
+    const size_t eq = when.find('=');
+    const std::string name = when.substr(0, eq);
     for (const resolved_param& p : params)
         if (p.name == name) {
+            if (eq != std::string::npos) return p.text == when.substr(eq + 1);
             if (p.type == SHRINK_PARAM_CHOICE) return p.text != "none";
             if (p.type == SHRINK_PARAM_FLOAT) return p.float_value != 0;
             if (p.type == SHRINK_PARAM_LAYERS) return !p.text.empty();

@@ -145,6 +145,7 @@ SHRINK_FROZEN(shrink_host, layer_io, 232);
 SHRINK_FROZEN(shrink_host, forward_blocks, 240);
 SHRINK_FROZEN(shrink_host, tensor_write_table, 248);
 SHRINK_FROZEN(shrink_host, forward_trial, 256);
+SHRINK_FROZEN(shrink_host, layer_set_input_quant_per_token, 264);
 
 SHRINK_FROZEN(shrink_trial_tensor, name, 0);
 SHRINK_FROZEN(shrink_trial_tensor, values, 8);

@@ -72,6 +72,7 @@ stage_host::stage_host(model_state& state, split_source data, std::string stage_
     table_.forward_blocks = &forward_blocks;
     table_.tensor_write_table = &tensor_write_table;
     table_.forward_trial = &forward_trial;
+    table_.layer_set_input_quant_per_token = &layer_set_input_quant_per_token;
 }
 
 void stage_host::require_writable(const char* what) const {
@@ -271,6 +272,15 @@ shrink_status stage_host::layer_set_input_quant(void* ctx, const char* layer_nam
         h.require_writable("layer_set_input_quant");
         h.require_same_graph("layer_set_input_quant");
         set_input_quantization(h.state_.net, arg(layer_name, "layer"), scale, zero_point);
+    });
+}
+
+shrink_status stage_host::layer_set_input_quant_per_token(void* ctx, const char* layer_name, shrink_error* error) {
+    return guarded(error, [&] {
+        stage_host& h = self(ctx);
+        h.require_writable("layer_set_input_quant_per_token");
+        h.require_same_graph("layer_set_input_quant_per_token");
+        set_input_quantization_per_token(h.state_.net, arg(layer_name, "layer"));
     });
 }
 

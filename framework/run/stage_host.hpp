@@ -61,6 +61,7 @@ class stage_host {
     static shrink_status tensor_write_table(void*, const char*, const shrink_table_tensor*, shrink_error*);
     static shrink_status layer_factorize(void*, const char*, uint64_t, const float*, const float*, shrink_error*);
     static shrink_status layer_set_input_quant(void*, const char*, float, int32_t, shrink_error*);
+    static shrink_status layer_set_input_quant_per_token(void*, const char*, shrink_error*);
     static shrink_status stat_put(void*, const char*, const char*, const float*, uint64_t, shrink_error*);
     static shrink_status stat_get(void*, const char*, const char*, float*, uint64_t, uint64_t*, shrink_error*);
     static shrink_status artifact_put(void*, const char*, const char*, const shrink_artifact_info*, const void*, shrink_error*);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace shrink::train {
@@ -120,15 +121,34 @@ struct net<T>::impl {
         const input_quant& q = *n.l->input_quantization;
         const std::vector<T>& x = vals[size_t(n.in[0])];
         n.quantized_input.resize(x.size());
+        if (q.per_token) {
+            // As the runtime's quantize_row_per_token, in T: each row its own scale.
+            const int64_t width = product(n.in_shapes[0]);
+            each(int64_t(x.size()) / width, [&](int64_t r) {
+                const T* row = x.data() + r * width;
+                T* out = n.quantized_input.data() + r * width;
+                T absmax = 0;
+                for (int64_t i = 0; i < width; ++i) absmax = std::max(absmax, T(std::fabs(row[i])));
+                const T scale = std::max(absmax, T(std::numeric_limits<float>::min())) / T(127);
+                for (int64_t i = 0; i < width; ++i) out[i] = std::clamp(T(std::nearbyint(row[i] / scale)), T(-127), T(127)) * scale;
+            });
+            return;
+        }
         each(int64_t(x.size()), [&](int64_t i) {
             const double v = std::clamp(std::nearbyint(double(x[size_t(i)]) / q.scale) + q.zero_point, 0.0, 255.0);
             n.quantized_input[size_t(i)] = T(q.scale * (v - q.zero_point));
         });
     }
 
-    /// Straight-through: the gradient passes where the input was inside the quantizer's range.
+    /// Straight-through: the gradient passes where the input was inside the quantizer's range
+    /// (everywhere, per token).
     void unquantize_grad(node& n, std::vector<T>& dq) {
         const input_quant& q = *n.l->input_quantization;
+        if (q.per_token) {  // each row's range is its own extremes: nothing is clipped
+            std::vector<T>& dx = grads[size_t(n.in[0])];
+            each(int64_t(dx.size()), [&](int64_t i) { dx[size_t(i)] += dq[size_t(i)]; });
+            return;
+        }
         const double lo = q.scale * (0.0 - q.zero_point) - 0.5 * q.scale, hi = q.scale * (255.0 - q.zero_point) + 0.5 * q.scale;
         const std::vector<T>& x = vals[size_t(n.in[0])];
         std::vector<T>& dx = grads[size_t(n.in[0])];

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <malloc.h>
+
 namespace hessian {
 
 // By bands of 1024 rows of H: every tile of the band on or left of the diagonal is one
@@ -30,6 +32,9 @@ void accumulate_lower(std::vector<double>& h, const float* x, uint64_t rows, uin
             for (uint64_t j = 0; j <= b0 + i; ++j) hi[j] += double(pi[j]);
         });
     }
+    // The products' packing buffers were freed on the worker threads, into their malloc
+    // arenas, which glibc keeps: the next batch's would come on top of them.
+    malloc_trim(0);
 }
 
 // In 64 x 64 tiles, so that both the rows read and the columns written stay in cache.

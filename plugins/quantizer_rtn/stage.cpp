@@ -86,7 +86,8 @@ void quantize_weights(shrink::stage_context& ctx, const std::vector<shrink::laye
 
 void run(shrink::stage_context& ctx) {
     const rtn::options o = options_of(ctx.params());
-    const bool quantize_inputs = ctx.params().choice("activation_bits") == "8";
+    const std::string activations = ctx.params().choice("activation_bits");
+    const bool quantize_inputs = activations == "8";
     shrink::model& m = ctx.model();
     const std::vector<shrink::layer> layers = layers_to_quantize(ctx, "quantizer.rtn");
     quantize_weights(ctx, layers, o);
@@ -100,9 +101,13 @@ void run(shrink::stage_context& ctx) {
             const float scale = high > low ? (high - low) / 255.0f : 1.0f;
             m.set_input_quant(l.name, scale, int32_t(std::lrint(-low / scale)));
         }
+    // Per token: no ranges, each row's scale computed when the model runs (linear layers).
+    if (activations == "8_per_token")
+        for (const shrink::layer& l : layers)
+            if (l.op == "linear") m.set_input_quant_per_token(l.name);
     ctx.result("layers_quantized", double(layers.size()));
     ctx.log("quantized " + std::to_string(layers.size()) + " layers to int" + std::to_string(o.bits) +
-            (quantize_inputs ? " with int8 inputs" : ""));
+            (quantize_inputs ? " with int8 inputs" : activations == "8_per_token" ? " with int8 inputs per token" : ""));
 }
 
 void run_qat(shrink::stage_context& ctx) {
@@ -262,7 +267,7 @@ void run_awq(shrink::stage_context& ctx) {
 double expected_drop_qat(const shrink::params& p) { return 0.5 * weight_drop(p); }
 
 double expected_drop(const shrink::params& p) {
-    return weight_drop(p) + (p.choice("activation_bits") == "8" ? 0.005 : 0.0);
+    return weight_drop(p) + (p.choice("activation_bits") == "8" ? 0.005 : p.choice("activation_bits") == "8_per_token" ? 0.003 : 0.0);
 }
 
 std::vector<shrink::param> weight_params() {
@@ -281,13 +286,15 @@ shrink::param layers_param() {
 shrink::plugin make_plugin() {
     shrink::plugin p("shrink-quantizer-rtn", "0.2.0");
     std::vector<shrink::param> rtn_params = weight_params();
-    rtn_params.push_back(shrink::param::choice("activation_bits", "none", "none|8",
-                                               "8: also quantize each layer's input statically (needs a calibrator)"));
+    rtn_params.push_back(shrink::param::choice("activation_bits", "none", "none|8|8_per_token",
+                                               "8: also quantize each layer's input statically, one scale from a calibrator's ranges; "
+                                               "8_per_token: dynamically, each row (token) its own scale when the model runs "
+                                               "(linear layers; no calibrator)"));
     rtn_params.push_back(layers_param());
     p.add({.name = "quantizer.rtn",
            .doc = "round-to-nearest weight quantization (int8/int4), stored packed",
            .params = std::move(rtn_params),
-           .facts = {shrink::fact::requires_("activation_ranges", "activation_bits"),
+           .facts = {shrink::fact::requires_("activation_ranges", "activation_bits=8"),
                      shrink::fact::forbids("weights_quantized"),
                      shrink::fact::provides("weights_quantized"),
                      shrink::fact::invalidates("activation_ranges")},

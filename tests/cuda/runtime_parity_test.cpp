@@ -111,6 +111,10 @@ TEST_CASE("the CUDA runtime matches the CPU engine on MLPs with every weight enc
     nf4.double_quant = true;
     w1 = make_table_quantized(w1, nf4, q, s, {});
     check_parity(m);
+    // Per-token dynamic int8 inputs: each row's scale from its own absmax, on the device.
+    m.layers[0].input_quantization = input_quant{1, 0, true};
+    m.find_layer("fc2")->input_quantization = input_quant{1, 0, true};
+    check_parity(m);
 }
 
 TEST_CASE("the CUDA runtime matches the CPU engine on every activation", "[cuda][runtime]") {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interop: models shrink exports run in ONNX Runtime (onnxruntime-node) with the same
 # top-1 accuracy on the Fashion-MNIST test set as shrink measured, within 0.1 points:
-# float, int8 QDQ (with static int8 inputs), pruned, and factorized; for the reference MLP
+# float, int8 QDQ (with static int8 inputs), int8 weights with per-token dynamic int8 inputs
+# (standard ops: Abs, ReduceMax, Div, Round, Clip, Mul), pruned, and factorized; for the reference MLP
 # and the reference CNN. The int8 QDQ files also import back into shrink as int8 models
 # with exactly the accuracy shrink measured before exporting them.
 #   check.sh BUILD_DIR SOURCE_DIR
@@ -28,6 +29,8 @@ stages:
   - { id: calib, use: calibrator.minmax }
   - { id: int8, use: quantizer.rtn, params: { activation_bits: 8 } }
   - { id: eval_int8, use: evaluator.accuracy }
+  - { id: int8tok, use: quantizer.rtn, after: [], params: { activation_bits: 8_per_token } }
+  - { id: eval_int8tok, use: evaluator.accuracy }
   - { id: pruned, use: pruner.magnitude, after: [], params: { sparsity: 0.5, scope: global } }
   - { id: eval_pruned, use: evaluator.accuracy }
   - { id: svd, use: factorizer.svd, after: [], params: { energy: 0.9 } }

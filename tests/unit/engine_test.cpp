@@ -2,6 +2,7 @@
 #include "model/model.hpp"
 #include "cpu/engine.hpp"
 #include "cpu/int8_linear.hpp"
+#include "model/surgery.hpp"
 #include "support.hpp"
 #include "util/random.hpp"
 
@@ -112,6 +113,50 @@ TEST_CASE("static input quantization rounds inputs onto the 8-bit grid", "[engin
     CHECK(seen[0][1] == Approx(0.3f));
     CHECK(seen[0][2] == Approx(0.5f));
     CHECK(seen[0][3] == Approx(25.5f));  // clamped at 255 * scale
+}
+
+TEST_CASE("per-token input quantization puts each row on its own 8-bit grid, whatever the other rows hold", "[engine]") {
+    model m = test::tiny_model(8, 4);
+    set_input_quantization_per_token(m, "fc1");
+    const engine e(m);
+    // Row 0 alone, then beside a row a thousand times larger: a per-tensor scale would
+    // flatten row 0 to zeros, a per-token one leaves it as it was.
+    const std::vector<float> small{0.04f, -0.26f, 0.5f, 0.127f}, big{1000, -2, 3, 500};
+    std::vector<float> both = small;
+    both.insert(both.end(), big.begin(), big.end());
+    std::vector<std::vector<float>> seen;
+    auto watch = [&](const std::string& layer, const float* d, int64_t rows, int64_t cols) {
+        if (layer == "fc1") seen.emplace_back(d, d + rows * cols);
+    };
+    const std::vector<float> alone = e.run(small.data(), 1, watch), together = e.run(both.data(), 2, watch);
+    REQUIRE(seen.size() == 2);
+    const uint64_t out = alone.size();
+    CHECK(std::vector<float>(together.begin(), together.begin() + long(out)) == alone);
+    CHECK(std::vector<float>(seen[1].begin(), seen[1].begin() + 4) == seen[0]);
+    // Each row: scale = its absmax / 127, every value a whole multiple of it within half a
+    // step of the input, the largest value kept exactly.
+    for (const std::vector<float>* row : {&small, &big}) {
+        const float* q = seen[1].data() + (row == &small ? 0 : 4);
+        float absmax = 0;
+        for (float v : *row) absmax = std::max(absmax, std::fabs(v));
+        const float scale = absmax / 127;
+        for (size_t i = 0; i < 4; ++i) {
+            INFO(i);
+            const float steps = q[i] / scale;
+            CHECK(std::fabs(steps - std::nearbyint(steps)) < 1e-3f);
+            CHECK(std::fabs(steps) <= 127.001f);
+            CHECK(std::fabs(q[i] - (*row)[i]) <= scale / 2 * 1.0001f);
+        }
+    }
+    CHECK(seen[1][4] == 1000.0f);
+    // A row of zeros stays zeros.
+    std::vector<float> zeros(4, 0.0f);
+    seen.clear();
+    e.run(zeros.data(), 1, watch);
+    CHECK(seen[0] == zeros);
+    // Only linear layers: per-token rows are tokens.
+    model cnn = test::tiny_cnn(1);
+    CHECK_THROWS_WITH(set_input_quantization_per_token(cnn, "conv1"), Catch::Contains("is not a linear layer"));
 }
 
 TEST_CASE("W8A8 linear layers run on the integer matmul and agree with the float simulation", "[engine][int8]") {

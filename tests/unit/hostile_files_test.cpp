@@ -4,6 +4,7 @@
 #include "model/model.hpp"
 #include "model/safetensors.hpp"
 #include "onnx_builder.hpp"
+#include "model/surgery.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -197,18 +198,18 @@ TEST_CASE("verify reads an ONNX file as ONNX", "[hostile][onnx][cli]") {
 
 namespace {
 
-/// Writes `to`: the model file `from` with its encoding records ("shrink.tensors") changed
-/// by `edit`. The data offsets are relative to the data section, so a longer header moves
+/// Writes `to`: the model file `from` with its encoding records ("shrink.tensors"), or
+/// another metadata entry's JSON, changed by `edit`. The data offsets are relative to the data section, so a longer header moves
 /// nothing.
 void rewrite_records(const std::filesystem::path& from, const std::filesystem::path& to,
-                     const std::function<void(nlohmann::json&)>& edit) {
+                     const std::function<void(nlohmann::json&)>& edit, const std::string& key = "shrink.tensors") {
     const std::string bytes = test::read_text(from);
     uint64_t header_len = 0;
     std::memcpy(&header_len, bytes.data(), 8);
     nlohmann::json header = nlohmann::json::parse(bytes.substr(8, header_len));
-    nlohmann::json records = nlohmann::json::parse(header["__metadata__"]["shrink.tensors"].get<std::string>());
+    nlohmann::json records = nlohmann::json::parse(header["__metadata__"][key].get<std::string>());
     edit(records);
-    header["__metadata__"]["shrink.tensors"] = records.dump();
+    header["__metadata__"][key] = records.dump();
     std::string text = header.dump();
     while (text.size() % 8) text += ' ';
     const uint64_t new_len = text.size();
@@ -254,6 +255,42 @@ TEST_CASE("a table encoding's record that does not match its entries is refused,
         const auto r = test::shrink_cli("verify " + bad.string());
         INFO(r.output);
         CHECK(r.code != 0);
+        CHECK(r.output.find(bad.filename().string()) != std::string::npos);
+        CHECK(r.output.find(message) != std::string::npos);
+    }
+}
+
+TEST_CASE("layers' input quantization round-trips; a malformed one is refused, naming the file and layer", "[hostile][safetensors]") {
+    model m = test::tiny_model(4, 8);
+    set_input_quantization_per_token(m, "fc1");
+    set_input_quantization(m, "fc2", 0.05f, 3);
+    test::temp_dir dir;
+    save_model(m, dir / "m.safetensors");
+    const model back = load_model(dir / "m.safetensors");
+    REQUIRE(back.find_layer("fc1")->input_quantization);
+    CHECK(back.find_layer("fc1")->input_quantization->per_token);
+    REQUIRE(back.find_layer("fc2")->input_quantization);
+    CHECK_FALSE(back.find_layer("fc2")->input_quantization->per_token);
+    CHECK(back.find_layer("fc2")->input_quantization->scale == 0.05f);
+    CHECK(back.find_layer("fc2")->input_quantization->zero_point == 3);
+    auto quant_of = [](nlohmann::json& graph, const std::string& layer) -> nlohmann::json& {
+        for (nlohmann::json& l : graph["layers"])
+            if (l["name"] == layer) return l["input_quant"];
+        throw std::logic_error("no layer " + layer);
+    };
+    const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> cases{
+        {[&](nlohmann::json& g) { quant_of(g, "fc1") = {{"per_token", false}}; }, "layer 'fc1': input_quant per_token must be true and alone"},
+        {[&](nlohmann::json& g) { quant_of(g, "fc1")["scale"] = 2; }, "layer 'fc1': input_quant per_token must be true and alone"},
+        {[&](nlohmann::json& g) { quant_of(g, "fc2")["scale"] = 0; }, "layer 'fc2': input_quant needs a positive finite scale"},
+        {[&](nlohmann::json& g) { quant_of(g, "fc2")["zero_point"] = 300; }, "layer 'fc2': input_quant needs a positive finite scale"},
+    };
+    int i = 0;
+    for (const auto& [edit, message] : cases) {
+        const std::filesystem::path bad = dir / ("bad" + std::to_string(i++) + ".safetensors");
+        rewrite_records(dir / "m.safetensors", bad, edit, "shrink.graph");
+        const auto r = test::shrink_cli("verify " + bad.string());
+        INFO(r.output);
+        CHECK(r.code == 1);
         CHECK(r.output.find(bad.filename().string()) != std::string::npos);
         CHECK(r.output.find(message) != std::string::npos);
     }

@@ -63,6 +63,12 @@ TEST_CASE("exported ONNX computes what shrink's engine computes, for every encod
     q8.layers[2].input_quantization = input_quant{0.05f, 3};                   // static int8 input of fc2
     check_export_matches_engine(q8, "int8 QDQ");
 
+    // Per-token dynamic int8 inputs: standard ops in the runtime's order, the same floats.
+    model tokens = q8;
+    tokens.layers[0].input_quantization = input_quant{1, 0, true};
+    tokens.layers[2].input_quantization = input_quant{1, 0, true};
+    check_export_matches_engine(tokens, "int8 per-token inputs");
+
     model grouped = test::tiny_model(6, 20);
     grouped.at("fc1.weight") = quantized(grouped.at("fc1.weight"), {4, true, 8}, 4);  // int4 per group: exported as float
     check_export_matches_engine(grouped, "int4 per group");

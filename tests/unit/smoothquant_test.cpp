@@ -113,3 +113,42 @@ TEST_CASE("the planner places SmoothQuant: after channel magnitudes, before quan
             "  - { id: q, use: quantizer.rtn, params: { activation_bits: 8 } }\n",
             "move 'ranges' after 'smooth'");
 }
+
+TEST_CASE("W8A8 per token: SmoothQuant then quantizer.rtn with dynamic int8 inputs, no ranges needed", "[smoothquant][cli]") {
+    test::temp_dir dir;
+    const test::text_decoder d = test::save_text_decoder(dir.path(), corpus, 31);
+    std::string text;
+    for (int i = 0; i < 12; ++i) text += corpus;
+    test::write_text(dir / "text.txt", text);
+    // Static int8 inputs need a calibrator's ranges; per-token ones are computed as the model runs.
+    test::write_text(dir / "static.yaml", recipe("  - { id: q, use: quantizer.rtn, params: { bits: 8, granularity: per_channel, activation_bits: 8 } }\n"));
+    const auto refused = test::shrink_cli("validate " + (dir / "static.yaml").string());
+    CHECK(refused.code == 1);
+    CHECK(refused.output.find("requires 'activation_ranges'") != std::string::npos);
+    test::write_text(dir / "r.yaml", recipe("  - { id: channels, use: calibrator.channels }\n"
+                                            "  - { id: smooth, use: transform.smoothquant, params: { alpha: 0.5 } }\n"
+                                            "  - { id: q, use: quantizer.rtn, params: { bits: 8, granularity: per_channel, activation_bits: 8_per_token } }\n"
+                                            "  - { id: ppl, use: evaluator.perplexity }\n"));
+    const auto r = test::shrink_cli("run " + (dir / "r.yaml").string() + " --out " + (dir / "run").string() + " --no-cache");
+    INFO(r.output);
+    REQUIRE(r.code == 0);
+    CHECK(r.output.find("with int8 inputs per token") != std::string::npos);
+    const model out = load_model(dir / "run" / "models" / "q.safetensors");
+    size_t linears = 0;
+    for (const layer& l : out.layers) {
+        if (l.op != "linear") continue;
+        ++linears;
+        INFO(l.name);
+        REQUIRE(l.input_quantization);
+        CHECK(l.input_quantization->per_token);
+        CHECK(out.at(l.weight).quant->bits == 8);
+    }
+    CHECK(linears > 0);
+    // It quantizes: not the float perplexity, and near it.
+    const auto report = nlohmann::json::parse(test::read_text(dir / "run" / "report.json"));
+    const double base = report["baseline"]["value"].get<double>(), q = report["results"][0]["value"].get<double>();
+    CHECK(q != base);
+    CHECK(std::fabs(q / base - 1) < 0.05);
+    const auto shown = test::shrink_cli("inspect " + (dir / "run" / "models" / "q.safetensors").string());
+    CHECK(shown.output.find("(input int8 per token, dynamic)") != std::string::npos);
+}

@@ -99,8 +99,9 @@ typedef enum shrink_fact_relation {
                                quantized weights); leave it out to declare the stage works there */
 } shrink_fact_relation;
 
-/** One contract entry. `when_param` NULL: always; otherwise the entry holds only when
- *  that parameter is set (non-zero number, true, or a choice other than "none"). */
+/** One contract entry. `when_param` NULL: always; "NAME": the entry holds only when that
+ *  parameter is set (non-zero number, true, or a choice other than "none"); "NAME=VALUE":
+ *  only when the parameter's value is VALUE (a choice: "activation_bits=8"). */
 typedef struct shrink_fact_decl {
     int32_t relation; /* shrink_fact_relation */
     const char* fact; /* vocabulary in docs/plugins.md, e.g. "activation_ranges" */
@@ -435,6 +436,10 @@ typedef struct shrink_host {
      *  (analyzer.sensitivity quantizes one layer at a time); an evaluator may call it too. */
     shrink_status (*forward_trial)(void* ctx, int32_t split, uint64_t max_samples, const shrink_trial_tensor* tensors,
                                    uint32_t count, shrink_forward_observer observer, void* user, shrink_error* error);
+    /** Dynamic 8-bit quantization of a linear layer's input, per token: each row x (a token,
+     *  a sample) becomes s*clamp(round(x/s), -127, 127) with s = max|x| / 127, computed when
+     *  the model runs (SmoothQuant's per-token activations). Replaces a static one. */
+    shrink_status (*layer_set_input_quant_per_token)(void* ctx, const char* layer, shrink_error* error);
 } shrink_host;
 
 /* ---- stage types and the plugin descriptor ----------------------------------------- */

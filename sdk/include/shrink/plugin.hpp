@@ -323,6 +323,12 @@ class model {
         call([&](shrink_error* e) { return host_->layer_set_input_quant(host_->ctx, layer_name.c_str(), scale, zero_point, e); });
     }
 
+    /// Dynamic per-token 8-bit input quantization (shrink_host::layer_set_input_quant_per_token).
+    void set_input_quant_per_token(const std::string& layer_name) {
+        require_service(offsetof(shrink_host, layer_set_input_quant_per_token), "per-token activation quantization");
+        call([&](shrink_error* e) { return host_->layer_set_input_quant_per_token(host_->ctx, layer_name.c_str(), e); });
+    }
+
     /// The first release's statistics: f32 vectors, read and written as f32 artifacts.
     void put_stat(const std::string& layer_name, const std::string& key, const std::vector<float>& values) {
         call([&](shrink_error* e) {
