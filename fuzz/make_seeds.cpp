@@ -224,6 +224,13 @@ int main(int argc, char** argv) {
              to_table(m.at("fc2.weight"), false, 0);
              return m;
          }},
+        {"mlp_per_token", [] {
+             model m = mlp(11);
+             quantize(m.at("fc1.weight"), 8, true, 0);
+             m.layers[0].input_quantization = input_quant{1, 0, true};  // dynamic, per token
+             m.find_layer("fc2")->input_quantization = input_quant{0.05f, 3};
+             return m;
+         }},
         {"cnn_int8", [] {
              model m = cnn(9);
              quantize(m.at("conv1.weight"), 8, true, 0);
