@@ -1,7 +1,5 @@
 #include "run/executor.hpp"
 
-#include "hf/folder.hpp"
-
 #include "cpu/threading.hpp"
 #include "model/safetensors.hpp"
 #include "onnx/import.hpp"
@@ -47,7 +45,7 @@ int execute_plan(const plan& p, const registry& plugins, ledger& measured, const
     }
     const fs::path dir = owned->path();
     // Before writing anything: a bad model writes nothing.
-    const model original = hf::is_model_folder(r.model) ? hf::import_folder(r.model) : load_any_model(r.model);
+    const model original = load_recipe_model(r.model);
     // Fine-tuners learn from the kept teacher: the recipe's teacher file, else the model.
     const auto root_teacher = std::make_shared<const model>(r.teacher.empty() ? original : load_any_model(r.teacher));
     data_access data(r, p.tokenizer);

@@ -1,7 +1,5 @@
 #include "run/preview.hpp"
 
-#include "hf/folder.hpp"
-#include "onnx/import.hpp"
 #include "run/data_access.hpp"
 #include "run/manifest.hpp"
 #include "run/stage_run.hpp"
@@ -65,7 +63,7 @@ std::vector<stage_preview> preview_stages(const plan& p, bool use_cache) {
         while (from >= 0 && p.stages[size_t(from)].kind == "evaluator") from = p.stages[size_t(from)].parent;
         std::optional<model_state> state;
         if (from < 0) {
-            if (!original) original = hf::is_model_folder(r.model) ? hf::import_folder(r.model) : load_any_model(r.model);
+            if (!original) original = load_recipe_model(r.model);
             state = model_state{*original, {}, nullptr, false};
         } else {
             pv.from = p.stages[size_t(from)].spec->id;

@@ -1,5 +1,7 @@
 #include "run/stage_run.hpp"
 
+#include "hf/folder.hpp"
+#include "onnx/import.hpp"
 #include "plan/facts.hpp"
 #include "run/stage_host.hpp"
 #include "util/errors.hpp"
@@ -8,6 +10,10 @@
 #include <sys/resource.h>
 
 namespace shrink {
+
+model load_recipe_model(const std::string& path) {
+    return hf::is_model_folder(path) ? hf::import_folder(path) : load_any_model(path);
+}
 
 // Linux reports kilobytes.
 uint64_t peak_rss_bytes() {

@@ -25,6 +25,10 @@ struct stage_outcome {
     uint64_t peak_rss = 0;  // the process's peak resident memory after the stage
 };
 
+/// The recipe's model as stages receive it: a Hugging Face folder, an ONNX file or a shrink
+/// file (the run and the plan's preview read it the same way).
+model load_recipe_model(const std::string& path);
+
 /// Peak resident memory of this process so far.
 uint64_t peak_rss_bytes();
 
